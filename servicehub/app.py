@@ -1,0 +1,92 @@
+"""The application factory: settings, extensions, blueprints, error handlers and CLI commands."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from servicehub.config import STATIC_SETTINGS, secret_key_from_instance, settings_from_env
+from servicehub.extensions import api, babel, db, migrate
+from servicehub.i18n import select_locale
+
+# Every domain's models, imported so that the metadata (and Alembic) sees all tables.
+MODEL_MODULES = ("servicehub.catalog.models",)
+
+# Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.
+API_BLUEPRINTS = ("servicehub.catalog.api",)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build a ServiceHub app; `config` overrides the environment (tests use it)."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("SERVICEHUB_INSTANCE_PATH")
+    app = Flask("servicehub", instance_path=instance_path, instance_relative_config=True)
+    configure(app, config or {})
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, overrides: dict) -> None:
+    """Layer the settings: library defaults, then the environment, then `overrides`."""
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(STATIC_SETTINGS)
+    app.config.update({k: v for k, v in settings_from_env(app.instance_path).items() if v is not None})
+    app.config.update(overrides)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret_key_from_instance(app.instance_path)
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["SERVICEHUB_TIMEZONE"]
+    app.json.ensure_ascii = False  # Chinese names readable in responses
+    app.json.sort_keys = False  # fields in the order the schema declares them
+
+
+def register_logging(app: Flask) -> None:
+    """Log to stderr at INFO in development, WARNING under test."""
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the database, migrations, translations and the API to the app."""
+    from importlib import import_module
+
+    for module_name in MODEL_MODULES:
+        import_module(module_name)
+    db.init_app(app)
+    migrate.init_app(app, db)
+    babel.init_app(
+        app, locale_selector=select_locale, timezone_selector=lambda: app.config["SERVICEHUB_TIMEZONE"]
+    )
+    api.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register the API blueprints, the health check and the docs page."""
+    from importlib import import_module
+
+    from servicehub import apidocs, health
+
+    for module_name in API_BLUEPRINTS:
+        api.register_blueprint(import_module(module_name).blp)
+    app.register_blueprint(health.blp)
+    app.register_blueprint(apidocs.blp)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """One error format for the whole app (see servicehub.errors)."""
+    from servicehub.errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the `servicehub` CLI groups (db comes from Flask-Migrate)."""
+    from servicehub.cli import catalog_cli, seed_cli
+
+    app.cli.add_command(seed_cli)
+    app.cli.add_command(catalog_cli)

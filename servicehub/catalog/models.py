@@ -1,0 +1,110 @@
+"""Catalogue models: categories, service types and the qualifications some types require."""
+
+from __future__ import annotations
+
+import enum
+from datetime import time
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, Time
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from servicehub.database import TimestampMixin
+from servicehub.extensions import db
+
+
+class DeliveryMode(enum.StrEnum):
+    """Where and how a service is given."""
+
+    HOME_VISIT = "home_visit"
+    CENTRE = "centre"
+    ESCORT = "escort"
+    REMOTE = "remote"
+
+
+class Unit(enum.StrEnum):
+    """What one contracted unit of a service is."""
+
+    VISIT = "visit"
+    HOUR = "hour"
+    MEAL = "meal"
+    DAY = "day"
+
+
+def _in(column: str, enum_cls: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum_cls)})"
+
+
+class Qualification(TimestampMixin, db.Model):
+    """A certificate a worker may hold (康复治疗师, 执业医师 ...), required by some service types."""
+
+    __tablename__ = "qualifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+
+
+class ServiceCategory(TimestampMixin, db.Model):
+    """One of the five service categories (生活照料, 康复护理, 精神慰藉, 喘息托养, 成长关爱)."""
+
+    __tablename__ = "service_categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    description_zh: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+    types: Mapped[list[ServiceType]] = relationship(
+        back_populates="category", order_by="ServiceType.sort_order"
+    )
+
+
+class ServiceType(TimestampMixin, db.Model):
+    """A service that can be bought, delivered and counted (助餐, 助浴, 康复理疗 ...).
+
+    A type is never deleted once referenced; `active = False` retires it.
+    """
+
+    __tablename__ = "service_types"
+    __table_args__ = (
+        CheckConstraint(_in("delivery_mode", DeliveryMode), name="delivery_mode"),
+        CheckConstraint(_in("unit", Unit), name="unit"),
+        CheckConstraint("default_duration_min > 0", name="duration_positive"),
+        CheckConstraint("reference_price_fen >= 0", name="price_not_negative"),
+        CheckConstraint(
+            "(window_start IS NULL AND window_end IS NULL) OR (window_start < window_end)",
+            name="window_order",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    category_id: Mapped[int] = mapped_column(
+        ForeignKey("service_categories.id", ondelete="RESTRICT"), index=True
+    )
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    description_zh: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    delivery_mode: Mapped[str] = mapped_column(String(16))
+    default_duration_min: Mapped[int] = mapped_column(Integer)
+    # Local wall-clock times in the district's time zone; NULL means "any time in a shift".
+    window_start: Mapped[time | None] = mapped_column(Time)
+    window_end: Mapped[time | None] = mapped_column(Time)
+    required_qualification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("qualifications.id", ondelete="RESTRICT"), index=True
+    )
+    unit: Mapped[str] = mapped_column(String(8))
+    reference_price_fen: Mapped[int] = mapped_column(Integer)
+    same_gender_preferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Tasks a caregiver ticks off on a visit: [{"code", "name_zh", "name_en"}, ...].
+    checklist: Mapped[list] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+    category: Mapped[ServiceCategory] = relationship(back_populates="types")
+    required_qualification: Mapped[Qualification | None] = relationship()

@@ -1,0 +1,82 @@
+"""Settings from the environment (SERVICEHUB_* and DATABASE_URL); SQLite under the instance folder by default."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+SEED_DIR = PROJECT_DIR / "seed_data"
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+LANGUAGES = ("zh", "en")  # default first
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says which and why."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common spellings of a PostgreSQL URL and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def secret_key_from_instance(instance_path: str) -> str:
+    """Read the instance's secret key, generating and storing it (mode 0600) on first use."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def settings_from_env(instance_path: str, environ: dict[str, str] | None = None) -> dict:
+    """Return the application settings read from the environment."""
+    env = os.environ if environ is None else environ
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'servicehub.db'}"
+    timezone = env.get("SERVICEHUB_TIMEZONE", DEFAULT_TIMEZONE)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"SERVICEHUB_TIMEZONE={timezone!r} is not a known IANA time zone") from exc
+    return {
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "SERVICEHUB_TIMEZONE": timezone,
+        "SECRET_KEY": env.get("SECRET_KEY") or None,
+        "SERVICEHUB_ENV": env.get("SERVICEHUB_ENV", "development"),
+    }
+
+
+# Settings that do not come from the environment: the API's shape and library defaults.
+STATIC_SETTINGS: dict = {
+    "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "API_TITLE": "ServiceHub API",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": "ServiceHub: service-type social assistance (服务类社会救助). "
+            "Names are in Chinese by default; send `Accept-Language: en` or `?lang=en` for English. "
+            "Errors are application/problem+json: `{code, status, message, errors}`.",
+        },
+    },
+    "BABEL_DEFAULT_LOCALE": "zh",
+    "BABEL_DEFAULT_TIMEZONE": DEFAULT_TIMEZONE,
+    "SERVICEHUB_LANGUAGES": LANGUAGES,
+    "MAX_PAGE_SIZE": 200,
+}

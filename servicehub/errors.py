@@ -1,0 +1,174 @@
+"""One error format for the whole API: application/problem+json `{code, status, message, errors}`.
+
+`code` is a stable machine-readable string, `status` the HTTP status, `message` a sentence for
+people, `errors` field-level messages (`{"field": ["reason", ...]}`) where there are any.
+Services raise the `DomainError` subclasses below; they never build responses themselves.
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+import re
+
+import marshmallow as ma
+from flask import current_app, json, request
+from flask_babel import gettext
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+class DomainError(Exception):
+    """A use case refused the request; carries the HTTP status it maps to and field errors."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, errors: dict | None = None, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {}
+        if code:
+            self.code = code
+
+
+class NotFound(DomainError):
+    """The object does not exist, or the caller may not know that it does."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state (a duplicate, a lost race, a closed record)."""
+
+    status = 409
+    code = "conflict"
+
+
+class ValidationFailed(DomainError):
+    """Input that is well-formed but breaks a business rule; `errors` names the fields."""
+
+    status = 422
+    code = "validation_error"
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but lacks the permission."""
+
+    status = 403
+    code = "forbidden"
+
+
+class ErrorSchema(ma.Schema):
+    """The error payload, for the OpenAPI document."""
+
+    code = ma.fields.String(metadata={"description": "Stable machine-readable error code"})
+    status = ma.fields.Integer(metadata={"description": "HTTP status"})
+    message = ma.fields.String(metadata={"description": "What went wrong, for people"})
+    errors = ma.fields.Dict(metadata={"description": "Field-level messages: {field: [reason, ...]}"})
+
+
+def _code_for(exc: HTTPException) -> str:
+    return {422: "validation_error", 500: "internal_error"}.get(
+        exc.code or 500, re.sub(r"[^a-z0-9]+", "_", (exc.name or "error").lower()).strip("_")
+    )
+
+
+def problem(status: int, code: str, message: str, errors: dict | None = None, headers: dict | None = None):
+    """Build a problem+json response."""
+    body = {"code": code, "status": status, "message": message}
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _http_problem(exc: HTTPException):
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    # webargs nests errors by location ({"query": {"page": [...]}}); one location is the common case.
+    if isinstance(errors, dict) and len(errors) == 1:
+        ((location, inner),) = errors.items()
+        if location in {"query", "json", "form", "files", "headers", "view_args", "path"} and isinstance(
+            inner, dict
+        ):
+            errors = inner
+    headers = dict(data.get("headers") or {})
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+    if status >= 500:
+        message = gettext("An internal error occurred. It has been logged.")
+    elif errors and status == 422:
+        message = data.get("message") or gettext(
+            "The request has invalid fields: %(fields)s.", fields=", ".join(sorted(map(str, errors)))
+        )
+    else:
+        message = data.get("message") or exc.description or exc.name
+    return problem(status, _code_for(exc), message, errors if isinstance(errors, dict) else None, headers)
+
+
+class ServiceHubApi(Api):
+    """flask-smorest's Api with ServiceHub's error format."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_responses(self):
+        """Document every error response as application/problem+json, as it is sent."""
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            content_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+                content_type = PROBLEM_MIMETYPE
+            prepare_response(response, self.spec, content_type)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+    def handle_http_exception(self, error):
+        """Turn every HTTPException (raised, aborted or unhandled) into the problem format."""
+        if isinstance(error, InternalServerError) and error.original_exception is not None:
+            log.error(
+                "unhandled error on %s %s", request.method, request.path, exc_info=error.original_exception
+            )
+        return _http_problem(error)
+
+
+def register_error_handlers(app) -> None:
+    """Map domain and database errors to the problem format (HTTPException is handled by the Api)."""
+
+    @app.errorhandler(DomainError)
+    def _domain_error(exc: DomainError):
+        return problem(exc.status, exc.code, exc.message, exc.errors)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity_error(exc: IntegrityError):
+        from servicehub.extensions import db
+
+        db.session.rollback()
+        log.warning("integrity error: %s", exc.orig)
+        return problem(409, "conflict", gettext("The change conflicts with existing data and was not saved."))
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: DBAPIError):
+        from servicehub.extensions import db
+
+        db.session.rollback()
+        log.error("database error: %s", exc.orig)
+        return problem(
+            503,
+            "database_unavailable",
+            gettext("The database is not reachable at the moment; nothing was changed. Try again shortly."),
+            headers={"Retry-After": "30"},
+        )

@@ -1,0 +1,89 @@
+"""Fixtures: the app on SQLite and on PostgreSQL (every test using `app` runs on both), client, runner."""
+
+from __future__ import annotations
+
+import flask_migrate
+import pytest
+
+from servicehub import create_app
+from servicehub.extensions import db
+from tests.support import fresh_database, wipe_data
+
+TEST_CONFIG = {"TESTING": True, "SECRET_KEY": "test-secret-key"}
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    """A migrated-to-be database for the whole session, once per engine."""
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def make_app(database_url, tmp_path_factory):
+    """Build an app on the session's database with extra settings."""
+    instance = tmp_path_factory.mktemp("instance")
+    made = []
+
+    def _make(**overrides):
+        app = create_app(
+            {
+                **TEST_CONFIG,
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                "INSTANCE_PATH": str(instance),
+                **overrides,
+            }
+        )
+        made.append(app)
+        return app
+
+    yield _make
+    for app in made:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _session_app(make_app):
+    app = make_app()
+    with app.app_context():
+        flask_migrate.upgrade()
+    return app
+
+
+@pytest.fixture
+def app(_session_app):
+    """The app, with an empty (migrated) database; rows are wiped after the test."""
+    yield _session_app
+    with _session_app.app_context():
+        db.session.remove()
+        wipe_data(db.engine, db.metadata)
+
+
+@pytest.fixture
+def app_ctx(app):
+    """An application context for tests that call services directly (do not make requests inside it)."""
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    """A test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A CLI runner."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def catalog(app):
+    """The service catalogue loaded from seed_data/catalog.toml."""
+    from servicehub.catalog import services
+
+    with app.app_context():
+        services.seed_catalog(services.read_catalog_file())
+    return app

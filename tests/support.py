@@ -1,0 +1,68 @@
+"""Test support: real databases (SQLite files and throw-away PostgreSQL databases)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get(
+    "SERVICEHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def truthy(name: str) -> bool:
+    """Whether an environment flag is set to a true value."""
+    return os.environ.get(name, "").lower() in {"1", "true", "yes"}
+
+
+# In CI a missing PostgreSQL server or Chromium is a failure, not a skip.
+REQUIRE_POSTGRES = truthy("CI") or truthy("SERVICEHUB_REQUIRE_POSTGRES")
+
+
+def unavailable(reason: str, required: bool) -> None:
+    """Skip the test with a visible reason, or fail it where the resource is required."""
+    if required:
+        pytest.fail(
+            f"{reason} (required here: CI=true or the SERVICEHUB_REQUIRE_* flag is set)", pytrace=False
+        )
+    pytest.skip(reason)
+
+
+@contextmanager
+def fresh_database(kind: str, directory: Path) -> Iterator[str]:
+    """A new empty database of `kind` ('sqlite' or 'postgresql'); dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / f'{uuid.uuid4().hex[:8]}.db'}"
+        return
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"servicehub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc.orig}", REQUIRE_POSTGRES)
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def wipe_data(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """Delete every row of every table (the schema stays), so each test starts empty."""
+    tables = [t for t in metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                conn.execute(table.delete())
