@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test install install-dev lint format migrate seed clean
+MO     := servicehub/translations/zh/LC_MESSAGES/messages.mo
+
+.PHONY: run test install install-dev lint format migrate seed messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +22,25 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed $(MO)
+install-dev: $(VENV)/.installed-dev $(MO)
+
+# Compiled translations are build output (not in git): rebuilt whenever the .po changes.
+$(MO): servicehub/translations/zh/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(BIN)/pybabel compile -q -d servicehub/translations
+
+# Extract new strings from the code and templates into the .po files, for translators.
+messages: install-dev
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o servicehub/translations/messages.pot .
+	$(BIN)/pybabel update -q -i servicehub/translations/messages.pot -d servicehub/translations -w 100
 
 migrate: install
 	$(BIN)/servicehub db upgrade
 
 seed: migrate
 	$(BIN)/servicehub seed catalog
+	$(BIN)/servicehub seed demo
+	$(BIN)/servicehub demo users
 
 run: seed
 	@echo

@@ -1,28 +1,38 @@
-"""The application factory: settings, extensions, blueprints, error handlers and CLI commands."""
+"""The application factory: settings, extensions, blueprints, access control, error handlers, CLI."""
 
 from __future__ import annotations
 
 import logging
 import os
+from importlib import import_module
 from pathlib import Path
 
 from flask import Flask
 
 from servicehub.config import STATIC_SETTINGS, secret_key_from_instance, settings_from_env
-from servicehub.extensions import api, babel, db, migrate
+from servicehub.extensions import api, babel, csrf, db, login_manager, migrate
 from servicehub.i18n import select_locale
 
 # Every domain's models, imported so that the metadata (and Alembic) sees all tables.
-MODEL_MODULES = ("servicehub.catalog.models",)
+MODEL_MODULES = ("servicehub.catalog.models", "servicehub.registry.models", "servicehub.auth.models")
 
 # Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.
-API_BLUEPRINTS = ("servicehub.catalog.api",)
+API_BLUEPRINTS = ("servicehub.catalog.api", "servicehub.auth.api")
+
+# Every page blueprint (a domain's views.py); the shell's own pages are registered by web.shell.
+PAGE_BLUEPRINTS = ("servicehub.catalog.views", "servicehub.auth.views")
 
 
 def create_app(config: dict | None = None) -> Flask:
     """Build a ServiceHub app; `config` overrides the environment (tests use it)."""
     instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("SERVICEHUB_INSTANCE_PATH")
-    app = Flask("servicehub", instance_path=instance_path, instance_relative_config=True)
+    app = Flask(
+        "servicehub",
+        instance_path=instance_path,
+        instance_relative_config=True,
+        static_folder="web/static",
+        template_folder="web/templates",
+    )
     configure(app, config or {})
     register_logging(app)
     register_extensions(app)
@@ -46,33 +56,35 @@ def configure(app: Flask, overrides: dict) -> None:
 
 
 def register_logging(app: Flask) -> None:
-    """Log to stderr at INFO in development, WARNING under test."""
-    if not app.debug and not app.testing:
+    """Log to stderr at INFO outside tests."""
+    if not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, migrations, translations and the API to the app."""
-    from importlib import import_module
-
+    """Bind the database, migrations, translations, sign-in, CSRF and the API to the app."""
     for module_name in MODEL_MODULES:
         import_module(module_name)
     db.init_app(app)
     migrate.init_app(app, db)
-    babel.init_app(
-        app, locale_selector=select_locale, timezone_selector=lambda: app.config["SERVICEHUB_TIMEZONE"]
-    )
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: app.config["SERVICEHUB_TIMEZONE"])
+    login_manager.init_app(app)
+    csrf.init_app(app)
     api.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    """Register the API blueprints, the health check and the docs page."""
-    from importlib import import_module
-
+    """Register access control, the API, the pages, the health check and the docs page."""
     from servicehub import apidocs, health
+    from servicehub.auth.access import register_access
+    from servicehub.web.shell import register_web
 
+    register_access(app)
     for module_name in API_BLUEPRINTS:
         api.register_blueprint(import_module(module_name).blp)
+    register_web(app)
+    for module_name in PAGE_BLUEPRINTS:
+        app.register_blueprint(import_module(module_name).blp)
     app.register_blueprint(health.blp)
     app.register_blueprint(apidocs.blp)
 
@@ -85,8 +97,7 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Add the `servicehub` CLI groups (db comes from Flask-Migrate)."""
-    from servicehub.cli import catalog_cli, seed_cli
+    """Add the `servicehub` command groups (db comes from Flask-Migrate)."""
+    from servicehub.cli import register_cli
 
-    app.cli.add_command(seed_cli)
-    app.cli.add_command(catalog_cli)
+    register_cli(app)

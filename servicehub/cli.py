@@ -1,11 +1,17 @@
-"""The `servicehub` command line: a Flask CLI group with ServiceHub's own commands."""
+"""The `servicehub` command line: a Flask CLI group; each domain adds its commands in its cli.py."""
 
 from __future__ import annotations
+
+import getpass
+from functools import wraps
 
 import click
 from flask.cli import FlaskGroup, with_appcontext
 
-from servicehub.errors import DomainError
+from servicehub.errors import DomainError, flatten_errors
+
+# Domain modules that attach commands to the groups below.
+CLI_MODULES = ("servicehub.catalog.cli", "servicehub.auth.cli", "servicehub.registry.cli")
 
 
 def _create_app():
@@ -19,63 +25,47 @@ def main() -> None:
     """ServiceHub: service-type social assistance (服务类社会救助)."""
 
 
-def fail_on_domain_error(func):
-    """Turn a DomainError into a clear CLI error (exit 1) instead of a traceback."""
-    from functools import wraps
+@click.group("seed")
+def seed_cli() -> None:
+    """Load reference and demo data (idempotent)."""
+
+
+@click.group("demo")
+def demo_cli() -> None:
+    """Build and load the demo district, and its demo accounts."""
+
+
+def app_command(func):
+    """A command that runs in the app context, is audited as `cli:<os user>`, and turns domain
+    errors into a clear message with exit status 1 instead of a traceback."""
 
     @wraps(func)
+    @with_appcontext
     def wrapper(*args, **kwargs):
+        from servicehub.auth.audit import Actor, acting_as
+
         try:
-            return func(*args, **kwargs)
+            with acting_as(Actor(f"cli:{getpass.getuser()}")):
+                return func(*args, **kwargs)
         except DomainError as exc:
-            details = "".join(f"\n  {field}: {msgs}" for field, msgs in (exc.errors or {}).items())
+            details = "".join(f"\n  {field}: {message}" for field, message in flatten_errors(exc.errors))
             raise click.ClickException(f"{exc.message}{details}") from exc
 
     return wrapper
 
 
-@click.group("seed")
-def seed_cli() -> None:
-    """Load reference and demo data."""
+def register_cli(app) -> None:
+    """Attach the ServiceHub command groups to the app's CLI."""
+    from importlib import import_module
+
+    for module_name in CLI_MODULES:
+        import_module(module_name)
+    for group in (seed_cli, demo_cli, *_domain_groups()):
+        app.cli.add_command(group)
 
 
-@seed_cli.command("catalog")
-@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="Catalogue TOML file")
-@with_appcontext
-@fail_on_domain_error
-def seed_catalog_command(path: str | None) -> None:
-    """Load the service catalogue (idempotent: a second run changes nothing)."""
-    from servicehub.catalog import services
-    from servicehub.catalog.codes import CATALOG_FILE
+def _domain_groups():
+    from servicehub.auth.cli import users_cli
+    from servicehub.catalog.cli import catalog_cli
 
-    report = services.seed_catalog(services.read_catalog_file(path or CATALOG_FILE))
-    click.echo(report.summary())
-
-
-@click.group("catalog")
-def catalog_cli() -> None:
-    """Manage the service catalogue."""
-
-
-@catalog_cli.command("deactivate")
-@click.argument("code")
-@with_appcontext
-@fail_on_domain_error
-def deactivate_command(code: str) -> None:
-    """Retire a service type (it stays, and stays referenced, but is no longer offered)."""
-    from servicehub.catalog import services
-
-    services.set_service_type_active(code, False)
-    click.echo(f"{code} deactivated")
-
-
-@catalog_cli.command("activate")
-@click.argument("code")
-@with_appcontext
-@fail_on_domain_error
-def activate_command(code: str) -> None:
-    """Offer a retired service type again."""
-    from servicehub.catalog import services
-
-    services.set_service_type_active(code, True)
-    click.echo(f"{code} activated")
+    return (catalog_cli, users_cli)

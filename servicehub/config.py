@@ -56,6 +56,7 @@ def settings_from_env(instance_path: str, environ: dict[str, str] | None = None)
         "SERVICEHUB_TIMEZONE": timezone,
         "SECRET_KEY": env.get("SECRET_KEY") or None,
         "SERVICEHUB_ENV": env.get("SERVICEHUB_ENV", "development"),
+        "SESSION_COOKIE_SECURE": env.get("SERVICEHUB_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
     }
 
 
@@ -76,7 +77,23 @@ STATIC_SETTINGS: dict = {
         },
     },
     "BABEL_DEFAULT_LOCALE": "zh",
+    "BABEL_TRANSLATION_DIRECTORIES": str(PACKAGE_DIR / "translations"),
     "BABEL_DEFAULT_TIMEZONE": DEFAULT_TIMEZONE,
     "SERVICEHUB_LANGUAGES": LANGUAGES,
-    "MAX_PAGE_SIZE": 200,
+    # Sessions and CSRF: cookies are HttpOnly and SameSite; CSRF is checked for every cookie-authenticated
+    # write by servicehub.auth.access (bearer-token API calls need none), not by Flask-WTF's own hook.
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "servicehub_session",
+    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    "REMEMBER_COOKIE_DURATION": 0,
+    "WTF_CSRF_CHECK_DEFAULT": False,
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+    "MAX_CONTENT_LENGTH": 60 * 1024 * 1024,
+    # Sign-in: scrypt hashes; lock-out after repeated failures within a sliding window.
+    "SERVICEHUB_PASSWORD_HASH": "scrypt:32768:8:1",
+    "SERVICEHUB_LOGIN_MAX_FAILURES": 5,
+    "SERVICEHUB_LOGIN_MAX_FAILURES_PER_IP": 30,
+    "SERVICEHUB_LOGIN_WINDOW_MINUTES": 15,
+    "SERVICEHUB_TOKEN_TTL_DAYS": 30,
 }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import sqlite3
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, func, select
+from sqlalchemy import CheckConstraint, DateTime, MetaData, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql import Select
@@ -26,6 +28,12 @@ class Base(DeclarativeBase):
     """Declarative base of every ServiceHub model."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def enum_check(column: str, enum_cls: type[enum.StrEnum], name: str | None = None) -> CheckConstraint:
+    """A CHECK that `column` holds one of the enum's values."""
+    values = ", ".join(repr(m.value) for m in enum_cls)
+    return CheckConstraint(f"{column} IN ({values})", name=name or column)
 
 
 class UTCDateTime(TypeDecorator):
@@ -93,3 +101,50 @@ def upsert(session: Session, model: type, key: dict[str, Any], values: dict[str,
             setattr(row, name, value)
             changed = True
     return row, "updated" if changed else "unchanged"
+
+
+@dataclass
+class SeedReport:
+    """What a seed run did: counts of created / updated / unchanged rows per kind."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, kind: str, outcome: str) -> None:
+        """Count one row of `kind` with its outcome."""
+        self.counts.setdefault(kind, {"created": 0, "updated": 0, "unchanged": 0})[outcome] += 1
+
+    @property
+    def changed(self) -> bool:
+        """Whether the run wrote anything."""
+        return any(c["created"] or c["updated"] for c in self.counts.values())
+
+    def summary(self) -> str:
+        """One line per kind, for the CLI."""
+        return "\n".join(
+            f"{kind}: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged"
+            for kind, c in self.counts.items()
+        )
+
+
+def append_only_ddl(dialect: str, table: str) -> tuple[list[str], list[str]]:
+    """SQL that makes `table` refuse UPDATE on this dialect: (statements to create, statements to drop).
+
+    Used by migrations for tables whose rows must never change once written (audit log, service records).
+    """
+    name = f"{table}_append_only"
+    if dialect == "postgresql":
+        return (
+            [
+                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                f"BEGIN RAISE EXCEPTION '{table} is append-only: rows cannot be updated'; END; $$",
+                f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()",
+            ],
+            [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP FUNCTION IF EXISTS {name}()"],
+        )
+    return (
+        [
+            f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: rows cannot be updated'); END"
+        ],
+        [f"DROP TRIGGER IF EXISTS {name}"],
+    )

@@ -30,10 +30,13 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, errors: dict | None = None, *, code: str | None = None):
+    def __init__(
+        self, message: str, errors: dict | None = None, *, code: str | None = None, headers: dict | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.errors = errors or {}
+        self.headers = headers or {}
         if code:
             self.code = code
 
@@ -66,6 +69,34 @@ class PermissionDenied(DomainError):
     code = "forbidden"
 
 
+class Unauthenticated(DomainError):
+    """No valid credentials: wrong password, or a missing, expired or revoked token."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class RateLimited(DomainError):
+    """Too many attempts; `headers` carries Retry-After."""
+
+    status = 429
+    code = "too_many_requests"
+
+
+def flatten_errors(errors: object, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested marshmallow-style errors as (dotted.path, message) pairs."""
+    if isinstance(errors, dict):
+        pairs = []
+        for key, value in errors.items():
+            pairs.extend(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return pairs
+    if isinstance(errors, list | tuple):
+        if all(isinstance(e, str) for e in errors):
+            return [(prefix, message) for message in errors]
+        return [pair for e in errors for pair in flatten_errors(e, prefix)]
+    return [(prefix, str(errors))]
+
+
 class ErrorSchema(ma.Schema):
     """The error payload, for the OpenAPI document."""
 
@@ -87,6 +118,25 @@ def problem(status: int, code: str, message: str, errors: dict | None = None, he
     if errors:
         body["errors"] = errors
     response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def is_api_request() -> bool:
+    """Whether the request is for the JSON API (problem+json errors) rather than a page."""
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def problem_or_page(status: int, code: str, message: str, errors: dict | None = None, headers: dict | None = None):
+    """problem+json for the API, the error page for everything else."""
+    if is_api_request():
+        return problem(status, code, message, errors, headers)
+    from flask import render_template
+
+    response = current_app.make_response(
+        (render_template("errors/error.html", status=status, code=code, message=message, errors=errors or {}), status)
+    )
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -114,7 +164,7 @@ def _http_problem(exc: HTTPException):
         )
     else:
         message = data.get("message") or exc.description or exc.name
-    return problem(status, _code_for(exc), message, errors if isinstance(errors, dict) else None, headers)
+    return problem_or_page(status, _code_for(exc), message, errors if isinstance(errors, dict) else None, headers)
 
 
 class ServiceHubApi(Api):
@@ -150,7 +200,7 @@ def register_error_handlers(app) -> None:
 
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError):
-        return problem(exc.status, exc.code, exc.message, exc.errors)
+        return problem_or_page(exc.status, exc.code, exc.message, exc.errors, exc.headers)
 
     @app.errorhandler(IntegrityError)
     def _integrity_error(exc: IntegrityError):
@@ -158,7 +208,7 @@ def register_error_handlers(app) -> None:
 
         db.session.rollback()
         log.warning("integrity error: %s", exc.orig)
-        return problem(409, "conflict", gettext("The change conflicts with existing data and was not saved."))
+        return problem_or_page(409, "conflict", gettext("The change conflicts with existing data and was not saved."))
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: DBAPIError):
@@ -166,7 +216,7 @@ def register_error_handlers(app) -> None:
 
         db.session.rollback()
         log.error("database error: %s", exc.orig)
-        return problem(
+        return problem_or_page(
             503,
             "database_unavailable",
             gettext("The database is not reachable at the moment; nothing was changed. Try again shortly."),

@@ -4,6 +4,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from servicehub.auth.access import public
 from servicehub.extensions import db
 
 blp = Blueprint("health", __name__)
@@ -21,6 +22,7 @@ def database_status() -> dict:
 
 
 @blp.get("/healthz")
+@public
 def healthz():
     """Report the app's and the database's status; 503 if the database is unreachable."""
     database = database_status()

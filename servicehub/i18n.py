@@ -15,7 +15,11 @@ def supported_languages() -> tuple[str, ...]:
 
 
 def select_locale() -> str:
-    """Pick the language: `?lang=`, then the session's choice, then Accept-Language, then Chinese."""
+    """Pick the language: `?lang=`, then the session's choice; then, for the API only, Accept-Language.
+
+    Pages are Chinese first whatever the browser says; the language switch (kept in the session)
+    turns them English.
+    """
     languages = supported_languages()
     if not has_request_context():
         return languages[0]
@@ -25,7 +29,15 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in languages:
         return chosen
-    return request.accept_languages.best_match(languages) or languages[0]
+    if request.path.startswith("/api/"):
+        return request.accept_languages.best_match(languages) or languages[0]
+    return languages[0]
+
+
+def localized(obj, base: str) -> str | None:
+    """`obj.<base>_<lang>` in the request's language, falling back to Chinese."""
+    value = getattr(obj, f"{base}_{current_language()}", None)
+    return value if value else getattr(obj, f"{base}_zh", None)
 
 
 def current_language() -> str:
@@ -47,8 +59,7 @@ class Localized(ma.fields.String):
         if self.attribute:  # e.g. attribute="category": the category's name, not the type's
             for part in self.attribute.split("."):
                 obj = getattr(obj, part)
-        value = getattr(obj, f"{self.base}_{current_language()}", None)
-        return value if value else getattr(obj, f"{self.base}_zh", None)
+        return localized(obj, self.base)
 
 
 class LanguageArgsSchema(ma.Schema):

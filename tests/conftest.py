@@ -9,7 +9,24 @@ from servicehub import create_app
 from servicehub.extensions import db
 from tests.support import fresh_database, wipe_data
 
-TEST_CONFIG = {"TESTING": True, "SECRET_KEY": "test-secret-key"}
+# Passwords are hashed with the production algorithm but a cheaper work factor, to keep tests fast.
+TEST_CONFIG = {"TESTING": True, "SECRET_KEY": "test-secret-key", "SERVICEHUB_PASSWORD_HASH": "scrypt:1024:8:1"}
+
+
+def pytest_configure(config):
+    """Compile stale translations, as `make` does, so a bare `pytest` sees current Chinese strings."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    from servicehub.config import PACKAGE_DIR
+
+    for po in (PACKAGE_DIR / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as src:
+                catalog = read_po(src)
+            with mo.open("wb") as dst:
+                write_mo(dst, catalog)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -87,3 +104,30 @@ def catalog(app):
     with app.app_context():
         services.seed_catalog(services.read_catalog_file())
     return app
+
+
+@pytest.fixture
+def demo(app):
+    """The catalogue, the demo district and one account per role: {username: user id}."""
+    from tests.support import create_demo_accounts, load_demo_district
+
+    with app.app_context():
+        load_demo_district()
+        return {name: user.id for name, user in create_demo_accounts().items()}
+
+
+@pytest.fixture
+def auth_headers(client, demo):
+    """auth_headers("manager") -> {"Authorization": "Bearer …"} for that demo account."""
+    from tests.support import DEMO_PASSWORD
+
+    cache: dict[str, dict[str, str]] = {}
+
+    def headers_for(username: str) -> dict[str, str]:
+        if username not in cache:
+            response = client.post("/api/v1/auth/tokens", json={"username": username, "password": DEMO_PASSWORD})
+            assert response.status_code == 201, response.get_json()
+            cache[username] = {"Authorization": f"Bearer {response.get_json()['token']}"}
+        return cache[username]
+
+    return headers_for

@@ -23,6 +23,9 @@ def truthy(name: str) -> bool:
 
 # In CI a missing PostgreSQL server or Chromium is a failure, not a skip.
 REQUIRE_POSTGRES = truthy("CI") or truthy("SERVICEHUB_REQUIRE_POSTGRES")
+REQUIRE_BROWSER = truthy("CI") or truthy("SERVICEHUB_REQUIRE_BROWSER")
+
+DEMO_PASSWORD = "demo-password-2026"
 
 
 def unavailable(reason: str, required: bool) -> None:
@@ -66,3 +69,29 @@ def wipe_data(engine: sa.Engine, metadata: sa.MetaData) -> None:
         else:
             for table in reversed(tables):
                 conn.execute(table.delete())
+
+
+def create_demo_accounts(password: str = DEMO_PASSWORD) -> dict[str, object]:
+    """One user per role (as `servicehub demo users` makes them) with a known password; needs the demo loaded."""
+    from servicehub.auth import services
+    from servicehub.auth.cli import DEMO_ACCOUNTS
+    from servicehub.registry.services import list_active_organisations_by_credit_code
+
+    organisations = list_active_organisations_by_credit_code()
+    users = {}
+    for username, role, name, org_index, town in DEMO_ACCOUNTS:
+        users[username] = services.create_user(
+            username=username, role=role, password=password, display_name=name,
+            organisation_id=organisations[org_index].id if org_index is not None else None, town=town,
+        )
+    return users
+
+
+def load_demo_district() -> None:
+    """The catalogue and the demo district from seed_data/ (inside an app context)."""
+    from servicehub.catalog import services as catalog_services
+    from servicehub.registry import services as registry_services
+    from servicehub.registry.cli import read_demo_files
+
+    catalog_services.seed_catalog(catalog_services.read_catalog_file())
+    registry_services.load_demo(read_demo_files())

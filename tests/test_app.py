@@ -6,6 +6,7 @@ import stat
 import pytest
 
 from servicehub import create_app
+from servicehub.auth.access import public
 from servicehub.config import ConfigError, normalise_database_url, secret_key_from_instance, settings_from_env
 
 
@@ -97,6 +98,7 @@ def test_unhandled_error_is_a_json_500_without_traceback(make_app):
     app = make_app(PROPAGATE_EXCEPTIONS=False)
 
     @app.get("/api/v1/boom")
+    @public
     def boom():
         raise RuntimeError("secret internals /etc/passwd")
 

@@ -3,6 +3,8 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from servicehub.auth.access import declare_blueprint
+from servicehub.auth.permissions import Permission
 from servicehub.catalog import services
 from servicehub.catalog.schemas import (
     CategoryListArgsSchema,
@@ -19,6 +21,7 @@ blp = Blueprint(
     url_prefix="/api/v1/catalog",
     description="The service catalogue (服务清单): 5 categories, 21 service types. Public, read-only.",
 )
+declare_blueprint(blp, Permission.PUBLIC)  # the service list is public information
 
 
 @blp.route("/categories")

@@ -8,7 +8,8 @@ from datetime import time
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from servicehub.database import TimestampMixin
+from servicehub.audit_policy import Audited
+from servicehub.database import TimestampMixin, enum_check
 from servicehub.extensions import db
 
 
@@ -30,11 +31,7 @@ class Unit(enum.StrEnum):
     DAY = "day"
 
 
-def _in(column: str, enum_cls: type[enum.StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(m.value) for m in enum_cls)})"
-
-
-class Qualification(TimestampMixin, db.Model):
+class Qualification(Audited, TimestampMixin, db.Model):
     """A certificate a worker may hold (康复治疗师, 执业医师 ...), required by some service types."""
 
     __tablename__ = "qualifications"
@@ -45,7 +42,7 @@ class Qualification(TimestampMixin, db.Model):
     name_en: Mapped[str] = mapped_column(String(100))
 
 
-class ServiceCategory(TimestampMixin, db.Model):
+class ServiceCategory(Audited, TimestampMixin, db.Model):
     """One of the five service categories (生活照料, 康复护理, 精神慰藉, 喘息托养, 成长关爱)."""
 
     __tablename__ = "service_categories"
@@ -63,7 +60,7 @@ class ServiceCategory(TimestampMixin, db.Model):
     )
 
 
-class ServiceType(TimestampMixin, db.Model):
+class ServiceType(Audited, TimestampMixin, db.Model):
     """A service that can be bought, delivered and counted (助餐, 助浴, 康复理疗 ...).
 
     A type is never deleted once referenced; `active = False` retires it.
@@ -71,8 +68,8 @@ class ServiceType(TimestampMixin, db.Model):
 
     __tablename__ = "service_types"
     __table_args__ = (
-        CheckConstraint(_in("delivery_mode", DeliveryMode), name="delivery_mode"),
-        CheckConstraint(_in("unit", Unit), name="unit"),
+        enum_check("delivery_mode", DeliveryMode),
+        enum_check("unit", Unit),
         CheckConstraint("default_duration_min > 0", name="duration_positive"),
         CheckConstraint("reference_price_fen >= 0", name="price_not_negative"),
         CheckConstraint(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 
@@ -14,32 +13,9 @@ from sqlalchemy.orm import selectinload
 from servicehub.catalog.codes import CATALOG_FILE
 from servicehub.catalog.models import Qualification, ServiceCategory, ServiceType
 from servicehub.catalog.schemas import CatalogSeedSchema
-from servicehub.database import paginate, upsert
+from servicehub.database import SeedReport, paginate, upsert
 from servicehub.errors import NotFound, ValidationFailed
 from servicehub.extensions import db
-
-
-@dataclass
-class SeedReport:
-    """What a seed run did: counts of created / updated / unchanged rows per kind."""
-
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def add(self, kind: str, outcome: str) -> None:
-        """Count one row of `kind` with its outcome."""
-        self.counts.setdefault(kind, {"created": 0, "updated": 0, "unchanged": 0})[outcome] += 1
-
-    @property
-    def changed(self) -> bool:
-        """Whether the run wrote anything."""
-        return any(c["created"] or c["updated"] for c in self.counts.values())
-
-    def summary(self) -> str:
-        """One line per kind, for the CLI."""
-        return "\n".join(
-            f"{kind}: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged"
-            for kind, c in self.counts.items()
-        )
 
 
 def read_catalog_file(path: Path = CATALOG_FILE) -> dict:

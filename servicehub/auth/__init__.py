@@ -1,0 +1,1 @@
+"""Users, roles and permissions, login and API tokens, and the append-only audit log."""

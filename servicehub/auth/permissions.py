@@ -1,0 +1,79 @@
+"""Roles and the one table that maps them to permissions. Pure module.
+
+Every route declares the permission it needs (see `servicehub.auth.access.requires`); this table
+decides who holds it. Scoping (a provider sees only its own organisation, a town manager only its
+town) is applied by the services on top of the permission, in their queries.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Role(enum.StrEnum):
+    """What a user is, and so what they may do."""
+
+    ADMIN = "admin"  # 系统管理员
+    MANAGER = "manager"  # 区/镇民政工作人员 (optionally confined to one town)
+    PROVIDER_ADMIN = "provider_admin"  # 社会组织管理员 (confined to one organisation)
+    CAREGIVER = "caregiver"  # 服务人员 (confined to one organisation and one worker record)
+    AUDITOR = "auditor"  # 审计/评估人员 (read-only, district-wide)
+
+
+ORGANISATION_ROLES = frozenset({Role.PROVIDER_ADMIN, Role.CAREGIVER})
+
+
+class Permission(enum.StrEnum):
+    """A capability a route can require."""
+
+    PUBLIC = "public"  # no login: health, API docs, token creation, the catalogue, the login page
+    AUTHENTICATED = "authenticated"  # any signed-in user: dashboard, own account, own tokens
+    USERS_MANAGE = "users.manage"
+    AUDIT_READ = "audit.read"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset({Permission.USERS_MANAGE, Permission.AUDIT_READ}),
+    Role.MANAGER: frozenset(),
+    Role.PROVIDER_ADMIN: frozenset(),
+    Role.CAREGIVER: frozenset(),
+    Role.AUDITOR: frozenset({Permission.AUDIT_READ}),
+}
+
+
+def has_permission(role: str | None, permission: Permission) -> bool:
+    """Whether a user of `role` (None: anonymous) holds `permission`."""
+    if permission is Permission.PUBLIC:
+        return True
+    if role is None:
+        return False
+    if permission is Permission.AUTHENTICATED:
+        return True
+    return permission in ROLE_PERMISSIONS.get(Role(role), frozenset())
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller as services see it: who, in which role, confined to which organisation or town."""
+
+    user_id: int | None
+    username: str
+    role: Role | None
+    organisation_id: int | None = None
+    town_id: int | None = None
+
+    def can(self, permission: Permission) -> bool:
+        """Whether the caller holds `permission`."""
+        return has_permission(self.role, permission)
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Nobody signed in."""
+        return self.role is None
+
+
+ANONYMOUS = Principal(user_id=None, username="anonymous", role=None)
+
+# The command line acts with an administrator's rights (whoever runs it has the server).
+COMMAND_LINE = Principal(user_id=None, username="cli", role=Role.ADMIN)

@@ -1,0 +1,1 @@
+"""The registry: areas, stations, organisations, contracts, workers, recipients and their needs."""

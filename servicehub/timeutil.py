@@ -1,0 +1,26 @@
+"""The district's clock: its time zone, local days as UTC intervals."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+
+def district_tz() -> ZoneInfo:
+    """The configured district time zone (SERVICEHUB_TIMEZONE, Asia/Shanghai by default)."""
+    return ZoneInfo(current_app.config["SERVICEHUB_TIMEZONE"])
+
+
+def local_midnight(day: date) -> datetime:
+    """The start of a local calendar day, as an aware UTC datetime."""
+    return datetime.combine(day, time(0), tzinfo=district_tz()).astimezone(UTC)
+
+
+def local_days(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """[start of `first`, end of `last`) as UTC datetimes; either end may be open (None)."""
+    return (
+        local_midnight(first) if first else None,
+        local_midnight(last + timedelta(days=1)) if last else None,
+    )

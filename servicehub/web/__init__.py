@@ -1,0 +1,1 @@
+"""The web shell: layout, navigation, sign-in, language switch, dashboards and static assets."""
