@@ -27,7 +27,7 @@ install-dev: $(VENV)/.installed-dev $(MO)
 
 # Compiled translations are build output (not in git): rebuilt whenever the .po changes.
 $(MO): servicehub/translations/zh/LC_MESSAGES/messages.po | $(VENV)/.installed
-	$(BIN)/pybabel compile -q -d servicehub/translations
+	$(BIN)/pybabel compile -d servicehub/translations
 
 # Extract new strings from the code and templates into the .po files, for translators.
 messages: install-dev
