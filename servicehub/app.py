@@ -9,7 +9,13 @@ from pathlib import Path
 
 from flask import Flask
 
-from servicehub.config import STATIC_SETTINGS, secret_key_from_instance, settings_from_env
+from servicehub.config import (
+    STATIC_SETTINGS,
+    data_key_from_instance,
+    decode_data_key,
+    secret_key_from_instance,
+    settings_from_env,
+)
 from servicehub.extensions import api, babel, csrf, db, login_manager, migrate
 from servicehub.i18n import select_locale
 
@@ -17,7 +23,7 @@ from servicehub.i18n import select_locale
 MODEL_MODULES = ("servicehub.catalog.models", "servicehub.registry.models", "servicehub.auth.models")
 
 # Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.
-API_BLUEPRINTS = ("servicehub.catalog.api", "servicehub.auth.api")
+API_BLUEPRINTS = ("servicehub.catalog.api", "servicehub.auth.api", "servicehub.registry.api")
 
 # Every page blueprint (a domain's views.py); the shell's own pages are registered by web.shell.
 PAGE_BLUEPRINTS = ("servicehub.catalog.views", "servicehub.auth.views")
@@ -50,6 +56,9 @@ def configure(app: Flask, overrides: dict) -> None:
     app.config.update(overrides)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key_from_instance(app.instance_path)
+    app.config["SERVICEHUB_DATA_KEY"] = decode_data_key(
+        app.config.get("SERVICEHUB_DATA_KEY") or data_key_from_instance(app.instance_path)
+    )
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["SERVICEHUB_TIMEZONE"]
     app.json.ensure_ascii = False  # Chinese names readable in responses
     app.json.sort_keys = False  # fields in the order the schema declares them

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from servicehub.registry.rules import BoundingBox
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -13,6 +16,7 @@ SEED_DIR = PROJECT_DIR / "seed_data"
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 LANGUAGES = ("zh", "en")  # default first
+DEFAULT_DISTRICT_BBOX = "32.05,119.40,32.35,119.95"  # the demo district (镇江新区) with a margin
 
 
 class ConfigError(RuntimeError):
@@ -42,6 +46,33 @@ def secret_key_from_instance(instance_path: str) -> str:
     return key
 
 
+def data_key_from_instance(instance_path: str) -> str:
+    """Read the instance's data-encryption key (base64), generating and storing it (mode 0600) on first use.
+
+    Back it up with the database: without it, encrypted ID numbers cannot be read.
+    """
+    path = Path(instance_path) / "data_key"
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def decode_data_key(value: str) -> bytes:
+    """The 32-byte key from its base64 form; ConfigError if it is not one."""
+    try:
+        key = base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ConfigError("SERVICEHUB_DATA_KEY is not base64") from exc
+    if len(key) != 32:
+        raise ConfigError("SERVICEHUB_DATA_KEY must be 32 bytes (base64 of 32 random bytes)")
+    return key
+
+
 def settings_from_env(instance_path: str, environ: dict[str, str] | None = None) -> dict:
     """Return the application settings read from the environment."""
     env = os.environ if environ is None else environ
@@ -51,10 +82,18 @@ def settings_from_env(instance_path: str, environ: dict[str, str] | None = None)
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(f"SERVICEHUB_TIMEZONE={timezone!r} is not a known IANA time zone") from exc
+    bbox = env.get("SERVICEHUB_DISTRICT_BBOX", DEFAULT_DISTRICT_BBOX)
+    try:
+        BoundingBox.parse(bbox)
+    except ValueError as exc:
+        raise ConfigError(f"SERVICEHUB_DISTRICT_BBOX={bbox!r}: {exc}") from exc
     return {
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "SERVICEHUB_TIMEZONE": timezone,
         "SECRET_KEY": env.get("SECRET_KEY") or None,
+        "SERVICEHUB_DATA_KEY": env.get("SERVICEHUB_DATA_KEY") or None,
+        # lat_min,lon_min,lat_max,lon_max: coordinates outside are refused as typing mistakes.
+        "SERVICEHUB_DISTRICT_BBOX": bbox,
         "SERVICEHUB_ENV": env.get("SERVICEHUB_ENV", "development"),
         "SESSION_COOKIE_SECURE": env.get("SERVICEHUB_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
     }

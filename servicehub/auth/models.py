@@ -22,7 +22,7 @@ def new_session_nonce() -> str:
     return secrets.token_hex(16)
 
 
-_org_roles = ", ".join(f"'{r.value}'" for r in ORGANISATION_ROLES)
+_org_roles = ", ".join(f"'{r.value}'" for r in sorted(ORGANISATION_ROLES))
 
 
 class User(Audited, TimestampMixin, db.Model):
@@ -37,6 +37,7 @@ class User(Audited, TimestampMixin, db.Model):
             f"(role IN ({_org_roles})) = (organisation_id IS NOT NULL)", name="organisation_iff_provider_role"
         ),
         CheckConstraint("town_id IS NULL OR role = 'manager'", name="town_only_for_managers"),
+        CheckConstraint("worker_id IS NULL OR role = 'caregiver'", name="worker_only_for_caregivers"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +46,8 @@ class User(Audited, TimestampMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
     town_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    # A caregiver's own worker record (their roster, their visits).
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     session_nonce: Mapped[str] = mapped_column(String(32), default=new_session_nonce)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -54,6 +57,7 @@ class User(Audited, TimestampMixin, db.Model):
 
     organisation = relationship("Organisation")
     town = relationship("Area")
+    worker = relationship("Worker")
 
     # Flask-Login protocol
     @property

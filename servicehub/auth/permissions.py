@@ -31,14 +31,23 @@ class Permission(enum.StrEnum):
     AUTHENTICATED = "authenticated"  # any signed-in user: dashboard, own account, own tokens
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
+    REGISTRY_READ = "registry.read"  # areas, stations, organisations, contracts, workers (scoped)
+    REGISTRY_MANAGE = "registry.manage"  # areas, stations, organisations, contracts (district level)
+    WORKERS_MANAGE = "workers.manage"  # a provider manages its own workers
+    RECIPIENTS_READ = "recipients.read"  # recipients and needs (scoped; ID numbers masked unless allowed)
+    RECIPIENTS_MANAGE = "recipients.manage"  # register recipients and needs (a town manager: that town)
+    IMPORTS_RUN = "imports.run"  # spreadsheet imports (what of, by role)
 
+
+_READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ}
+_MANAGE = {Permission.REGISTRY_MANAGE, Permission.WORKERS_MANAGE, Permission.RECIPIENTS_MANAGE, Permission.IMPORTS_RUN}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset({Permission.USERS_MANAGE, Permission.AUDIT_READ}),
-    Role.MANAGER: frozenset(),
-    Role.PROVIDER_ADMIN: frozenset(),
+    Role.ADMIN: frozenset({Permission.USERS_MANAGE, Permission.AUDIT_READ, *_READ, *_MANAGE}),
+    Role.MANAGER: frozenset({*_READ, *_MANAGE}),
+    Role.PROVIDER_ADMIN: frozenset({*_READ, Permission.WORKERS_MANAGE, Permission.IMPORTS_RUN}),
     Role.CAREGIVER: frozenset(),
-    Role.AUDITOR: frozenset({Permission.AUDIT_READ}),
+    Role.AUDITOR: frozenset({Permission.AUDIT_READ, *_READ}),
 }
 
 
@@ -71,6 +80,16 @@ class Principal:
     def is_anonymous(self) -> bool:
         """Nobody signed in."""
         return self.role is None
+
+    @property
+    def is_district_wide(self) -> bool:
+        """Sees and acts on the whole district: an admin, an auditor or a manager confined to no town."""
+        return self.role in (Role.ADMIN, Role.AUDITOR) or (self.role == Role.MANAGER and self.town_id is None)
+
+    @property
+    def is_provider(self) -> bool:
+        """Confined to one organisation."""
+        return self.role in ORGANISATION_ROLES
 
 
 ANONYMOUS = Principal(user_id=None, username="anonymous", role=None)

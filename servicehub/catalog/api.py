@@ -7,6 +7,7 @@ from servicehub.auth.access import declare_blueprint
 from servicehub.auth.permissions import Permission
 from servicehub.catalog import services
 from servicehub.catalog.schemas import (
+    AssistanceClassSchema,
     CategoryListArgsSchema,
     CategorySchema,
     QualificationSchema,
@@ -65,3 +66,12 @@ class QualificationList(MethodView):
     def get(self, _args):
         """List the qualifications service types may require."""
         return services.list_qualifications()
+
+
+@blp.route("/assistance-classes")
+class AssistanceClassList(MethodView):
+    @blp.arguments(LanguageArgsSchema, location="query")
+    @blp.response(200, AssistanceClassSchema(many=True))
+    def get(self, _args):
+        """List the assistance classes (低保, 特困 …) and the service categories each may receive."""
+        return services.list_assistance_classes()

@@ -9,12 +9,10 @@ from servicehub.config import SEED_DIR
 CATALOG_FILE = SEED_DIR / "catalog.toml"
 
 
-def _read_codes() -> tuple[list[str], list[str]]:
-    with CATALOG_FILE.open("rb") as fh:
-        raw = tomllib.load(fh)
-    categories = [c["code"] for c in raw.get("category", [])]
-    qualifications = [q["code"] for q in raw.get("qualification", [])]
-    return categories, qualifications
+with CATALOG_FILE.open("rb") as _fh:
+    _RAW = tomllib.load(_fh)
 
-
-CATEGORY_CODES, QUALIFICATION_CODES = _read_codes()
+CATEGORY_CODES: list[str] = [c["code"] for c in _RAW.get("category", [])]
+QUALIFICATION_CODES: list[str] = [q["code"] for q in _RAW.get("qualification", [])]
+SERVICE_TYPE_CODES: list[str] = [t["code"] for c in _RAW.get("category", []) for t in c.get("types", [])]
+ASSISTANCE_CLASS_CODES: list[str] = [a["code"] for a in _RAW.get("assistance_class", [])]

@@ -105,3 +105,24 @@ class ServiceType(Audited, TimestampMixin, db.Model):
 
     category: Mapped[ServiceCategory] = relationship(back_populates="types")
     required_qualification: Mapped[Qualification | None] = relationship()
+
+
+class AssistanceClass(Audited, TimestampMixin, db.Model):
+    """A class of assistance (低保, 特困, 困境儿童 ...): who may receive which categories of service."""
+
+    __tablename__ = "assistance_classes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    # [{"code", "name_zh", "name_en"}, ...]
+    subclasses: Mapped[list] = mapped_column(JSON, default=list)
+    # Category codes whose service types members of the class may receive.
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    def subclass_codes(self) -> set[str]:
+        """The codes of this class's subclasses."""
+        return {s["code"] for s in self.subclasses}

@@ -20,8 +20,8 @@ class QualificationSchema(ma.Schema):
     names = AllLanguages("name")
 
 
-class ChecklistItemSchema(ma.Schema):
-    """One task a caregiver ticks off on a visit."""
+class BilingualItemSchema(ma.Schema):
+    """A coded item stored with both names (a checklist task, a subclass), named in the request's language."""
 
     code = fields.String(dump_only=True)
     name = fields.Method("_name", dump_only=True)
@@ -55,7 +55,7 @@ class ServiceTypeSchema(ma.Schema):
         dump_only=True, metadata={"description": "Reference unit price in CNY fen"}
     )
     same_gender_preferred = fields.Boolean(dump_only=True)
-    checklist = fields.List(fields.Nested(ChecklistItemSchema), dump_only=True)
+    checklist = fields.List(fields.Nested(BilingualItemSchema), dump_only=True)
     active = fields.Boolean(dump_only=True)
 
     def _window(self, obj):
@@ -72,6 +72,16 @@ class CategorySchema(ma.Schema):
     names = AllLanguages("name")
     description = Localized("description")
     types = fields.List(fields.Nested(ServiceTypeSchema), dump_only=True)
+
+
+class AssistanceClassSchema(ma.Schema):
+    """An assistance class and the service categories its members may receive."""
+
+    code = fields.String(dump_only=True, metadata={"example": "dibao"})
+    name = Localized("name", metadata={"example": "低保"})
+    names = AllLanguages("name")
+    categories = fields.List(fields.String(), dump_only=True)
+    subclasses = fields.List(fields.Nested(BilingualItemSchema), dump_only=True)
 
 
 class CategoryListArgsSchema(LanguageArgsSchema):
@@ -98,11 +108,11 @@ class ServiceTypeListArgsSchema(LanguageArgsSchema):
 
 
 class ChecklistSeedField(fields.Field):
-    """A checklist row in the seed file: [code, 中文, English]."""
+    """A bilingual row in the seed file (checklist task, subclass): [code, 中文, English]."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) and v for v in value)):
-            raise ma.ValidationError("Each checklist item is [code, 中文, English].")
+            raise ma.ValidationError("Each item is [code, 中文, English].")
         return {"code": value[0], "name_zh": value[1], "name_en": value[2]}
 
 
@@ -155,14 +165,33 @@ class QualificationSeedSchema(ma.Schema):
     name_en = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
+class AssistanceClassSeedSchema(ma.Schema):
+    """An assistance class in the seed file."""
+
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,31}$"))
+    name_zh = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name_en = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    categories = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    subclasses = fields.List(ChecklistSeedField(), load_default=list)
+
+
 class CatalogSeedSchema(ma.Schema):
     """The whole seed file."""
 
     qualification = fields.List(fields.Nested(QualificationSeedSchema), load_default=list)
+    assistance_class = fields.List(fields.Nested(AssistanceClassSeedSchema), load_default=list)
     category = fields.List(fields.Nested(CategorySeedSchema), required=True)
 
     @ma.validates_schema
     def _references(self, data, **kwargs):
+        categories = {c["code"] for c in data.get("category", [])}
+        for assistance_class in data.get("assistance_class", []):
+            unknown = set(assistance_class["categories"]) - categories
+            if unknown:
+                raise ma.ValidationError(
+                    f"Assistance class {assistance_class['code']} names unknown categories {sorted(unknown)}.",
+                    "assistance_class",
+                )
         qualifications = {q["code"] for q in data.get("qualification", [])}
         seen: set[str] = set()
         for category in data.get("category", []):

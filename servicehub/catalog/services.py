@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from servicehub.catalog.codes import CATALOG_FILE
-from servicehub.catalog.models import Qualification, ServiceCategory, ServiceType
+from servicehub.catalog.models import AssistanceClass, Qualification, ServiceCategory, ServiceType
 from servicehub.catalog.schemas import CatalogSeedSchema
 from servicehub.database import SeedReport, paginate, upsert
 from servicehub.errors import NotFound, ValidationFailed
@@ -51,6 +51,16 @@ def seed_catalog(data: dict) -> SeedReport:
         qualifications[item["code"]] = row
         report.add("qualifications", outcome)
     session.flush()
+    for order, item in enumerate(data["assistance_class"], start=1):
+        values = {
+            "name_zh": item["name_zh"],
+            "name_en": item["name_en"],
+            "categories": item["categories"],
+            "subclasses": item["subclasses"],
+            "sort_order": order,
+        }
+        _, outcome = upsert(session, AssistanceClass, {"code": item["code"]}, values)
+        report.add("assistance_classes", outcome)
     for c_order, category in enumerate(data["category"], start=1):
         values = {k: category[k] for k in ("name_zh", "name_en", "description_zh", "description_en")}
         cat_row, outcome = upsert(
@@ -148,3 +158,13 @@ def set_service_type_active(code: str, active: bool) -> ServiceType:
     service_type.active = active
     db.session.commit()
     return service_type
+
+
+def list_assistance_classes() -> list[AssistanceClass]:
+    """The assistance classes in catalogue order."""
+    return list(db.session.scalars(select(AssistanceClass).order_by(AssistanceClass.sort_order)))
+
+
+def get_assistance_class(code: str) -> AssistanceClass | None:
+    """The assistance class with this code, or None."""
+    return db.session.scalars(select(AssistanceClass).where(AssistanceClass.code == code)).one_or_none()

@@ -55,6 +55,13 @@ def mask_id_number(value: str | None) -> str | None:
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
 
 
+def mask_phone(value: str | None) -> str | None:
+    """Show the first three and last four digits only: 138****5678."""
+    if not value:
+        return value
+    return value[:3] + "****" + value[-4:] if len(value) >= 7 else "***"
+
+
 def credit_code_check_char(first17: str) -> str:
     """The GB 32100 check character for the first 17 characters of a unified social credit code."""
     total = sum(_CREDIT_ALPHABET.index(c) * w for c, w in zip(first17, _CREDIT_WEIGHTS, strict=True))
