@@ -778,7 +778,7 @@ def _need_values(data: dict, service_type: ServiceType, current: Need | None) ->
         "window_end": pick("window_end", default_end),
         "duration_min": pick("duration_min", service_type.default_duration_min),
         "start_date": pick("start_date", None),
-        "end_date": data["end_date"] if "end_date" in data else (current.end_date if current else None),
+        "end_date": data.get("end_date", current.end_date if current else None),
     }
     errors = rules.merge(
         rules.window_problems(values["window_start"], values["window_end"], values["duration_min"], "window_start"),
