@@ -72,13 +72,23 @@ class TimestampMixin:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """Enforce foreign keys and allow a reader beside a writer on SQLite."""
+    """Enforce foreign keys, allow a reader beside a writer, and let SQLAlchemy own transactions on SQLite."""
     if isinstance(dbapi_connection, sqlite3.Connection):
+        # pysqlite begins transactions lazily and not before a SAVEPOINT, so a released savepoint
+        # would commit on its own; with autocommit off in the driver, SQLAlchemy emits BEGIN itself.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(connection) -> None:
+    """Start a real transaction on SQLite (see _sqlite_pragmas)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
 
 
 def paginate(session: Session, stmt: Select, page: int, page_size: int) -> tuple[list[Any], int]:
