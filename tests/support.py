@@ -75,6 +75,7 @@ def create_demo_accounts(password: str = DEMO_PASSWORD) -> dict[str, object]:
     """One user per role (as `servicehub demo users` makes them) with a known password; needs the demo loaded."""
     from servicehub.auth import services
     from servicehub.auth.cli import DEMO_ACCOUNTS
+    from servicehub.registry.demo_loader import link_demo_caregiver
     from servicehub.registry.services import list_active_organisations_by_credit_code
 
     organisations = list_active_organisations_by_credit_code()
@@ -84,14 +85,20 @@ def create_demo_accounts(password: str = DEMO_PASSWORD) -> dict[str, object]:
             username=username, role=role, password=password, display_name=name,
             organisation_id=organisations[org_index].id if org_index is not None else None, town=town,
         )
+    link_demo_caregiver()  # to the first worker of its organisation, when the demo's workers are loaded
     return users
 
 
-def load_demo_district() -> None:
-    """The catalogue and the demo district from seed_data/ (inside an app context)."""
+def load_demo_district(parts: tuple[str, ...] | None = None) -> None:
+    """The catalogue and the demo district from seed_data/ (inside an app context).
+
+    By default only its reference parts (areas, organisations, stations), so that API tests start
+    without the demo's contracts, workers, recipients and needs; `parts=PARTS` loads it all.
+    """
     from servicehub.catalog import services as catalog_services
-    from servicehub.registry import services as registry_services
     from servicehub.registry.cli import read_demo_files
+    from servicehub.registry.demo_loader import REFERENCE_PARTS, load_demo
 
     catalog_services.seed_catalog(catalog_services.read_catalog_file())
-    registry_services.load_demo(read_demo_files())
+    wanted = parts or REFERENCE_PARTS
+    load_demo({part: rows for part, rows in read_demo_files().items() if part in wanted})

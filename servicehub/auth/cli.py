@@ -84,6 +84,7 @@ DEMO_ACCOUNTS = [
 @app_command
 def demo_users_command(reset: bool) -> None:
     """Create one demo account per role and print their passwords (once: they are not stored in clear)."""
+    from servicehub.registry.demo_loader import link_demo_caregiver
     from servicehub.registry.services import list_active_organisations_by_credit_code
 
     organisations = list_active_organisations_by_credit_code()
@@ -102,5 +103,8 @@ def demo_users_command(reset: bool) -> None:
                 continue
             services.set_password(user, password)
         lines.append(f"  {username:<16} {role.value:<15} password: {password}")
+    worker = link_demo_caregiver()
+    if worker is not None:
+        lines.append(f"  caregiver is worker {worker.employee_no} ({worker.name})")
     click.echo("Demo accounts (sign in at /login):")
     click.echo("\n".join(lines))

@@ -1,15 +1,16 @@
-"""Registry commands: build the demo district's files and load them."""
+"""Registry commands: build the demo district's files, load them, and generate bigger districts."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import click
 
 from servicehub.cli import app_command, demo_cli, seed_cli
 from servicehub.config import SEED_DIR
-from servicehub.registry import demo, services
+from servicehub.registry import demo, demo_loader
 
 DEMO_DIR = SEED_DIR / "demo"
 
@@ -42,4 +43,22 @@ def build_command(seed: int) -> None:
 @app_command
 def seed_demo_command() -> None:
     """Load the demo district from seed_data/demo/ (idempotent)."""
-    click.echo(services.load_demo(read_demo_files()).summary())
+    click.echo(demo_loader.load_demo(read_demo_files()).summary())
+
+
+@demo_cli.command("generate")
+@click.option("--recipients", type=click.IntRange(1, 1_000_000), default=20_000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 100_000), default=1_500, show_default=True)
+@click.option("--organisations", type=click.IntRange(1, 10_000), default=60, show_default=True)
+@click.option("--seed", type=int, default=demo.DEMO_SEED, show_default=True, help="Random seed")
+@app_command
+def generate_command(recipients: int, workers: int, organisations: int, seed: int) -> None:
+    """Write a bigger district of the demo's shape straight into the database, for load and benchmark work.
+
+    It refuses a database that holds recipients other than the demo district's: use a fresh database.
+    """
+    started = time.perf_counter()
+    shape = demo.Shape(recipients=recipients, workers=workers, organisations=organisations, scale=True)
+    counts = demo_loader.generate_scale_district(shape, seed)
+    elapsed = time.perf_counter() - started
+    click.echo(", ".join(f"{n} {part}" for part, n in counts.items()) + f" written in {elapsed:.1f} s")
