@@ -23,10 +23,10 @@ from servicehub.i18n import select_locale
 MODEL_MODULES = ("servicehub.catalog.models", "servicehub.registry.models", "servicehub.auth.models")
 
 # Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.
-API_BLUEPRINTS = ("servicehub.catalog.api", "servicehub.auth.api", "servicehub.registry.api")
+API_BLUEPRINTS = ("servicehub.catalog.api", "servicehub.auth.api", "servicehub.registry.api", "servicehub.imports.api")
 
 # Every page blueprint (a domain's views.py); the shell's own pages are registered by web.shell.
-PAGE_BLUEPRINTS = ("servicehub.catalog.views", "servicehub.auth.views")
+PAGE_BLUEPRINTS = ("servicehub.catalog.views", "servicehub.auth.views", "servicehub.registry.views", "servicehub.imports.views")
 
 
 def create_app(config: dict | None = None) -> Flask:

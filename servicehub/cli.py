@@ -11,7 +11,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from servicehub.errors import DomainError, flatten_errors
 
 # Domain modules that attach commands to the groups below.
-CLI_MODULES = ("servicehub.catalog.cli", "servicehub.auth.cli", "servicehub.registry.cli")
+CLI_MODULES = ("servicehub.catalog.cli", "servicehub.auth.cli", "servicehub.registry.cli", "servicehub.imports.cli")
 
 
 def _create_app():
@@ -67,5 +67,6 @@ def register_cli(app) -> None:
 def _domain_groups():
     from servicehub.auth.cli import users_cli
     from servicehub.catalog.cli import catalog_cli
+    from servicehub.imports.cli import import_command, imports_cli
 
-    return (catalog_cli, users_cli)
+    return (catalog_cli, users_cli, import_command, imports_cli)

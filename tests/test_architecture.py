@@ -12,6 +12,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "servicehub"
 # Pure modules: plain data in, plain data out. They must import neither the web stack nor the ORM.
 PURE_MODULES = [
     "servicehub.config",
+    "servicehub.audit_policy",
+    "servicehub.crypto",
+    "servicehub.auth.permissions",
+    "servicehub.registry.identifiers",
+    "servicehub.registry.rules",
+    "servicehub.registry.demo",
+    "servicehub.imports.reader",
+    "servicehub.imports.columns",
+    "servicehub.imports.samples",
     "servicehub.scheduling",
     "servicehub.scheduling.travel",
     "servicehub.evaluation",

@@ -89,10 +89,12 @@ def id_number_problems(value: str, gender: str | None = None, birth_date: date |
     return errors
 
 
-def window_problems(start: time, end: time, duration_min: int, field: str = "window") -> Errors:
-    """A time window that starts before it ends and fits the duration."""
+def window_problems(start: time, end: time, duration_min: int, field: str = "window", must_fit: bool = True) -> Errors:
+    """A time window that starts before it ends and (for visits, not stays at a centre) fits the duration."""
     if start >= end:
         return {field: ["The window must start before it ends."]}
+    if not must_fit:
+        return {}
     minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
     if duration_min > minutes:
         return {"duration_min": [f"{duration_min} minutes do not fit in a {minutes}-minute window."]}

@@ -6,18 +6,17 @@ Nothing here is ever deleted: deactivate (active = false) or change the status i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import exists, false, or_, select
+from sqlalchemy import exists, false, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from servicehub import crypto
 from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import AssistanceClass, Qualification, ServiceCategory, ServiceType
-from servicehub.database import SeedReport, paginate, upsert
+from servicehub.database import paginate
 from servicehub.errors import Conflict, NotFound, ValidationFailed
 from servicehub.extensions import db
 from servicehub.registry import rules, scope
@@ -512,6 +511,9 @@ def _worker_values(data: dict, current: Worker | None) -> dict:
         if len(set(codes)) != len(codes):
             raise ValidationFailed("A qualification is listed twice.", {"qualifications": ["Listed twice."]})
         by_code = {q.code: q for q in db.session.scalars(select(Qualification).where(Qualification.code.in_(codes)))}
+        unknown = sorted(set(codes) - set(by_code))
+        if unknown:
+            raise ValidationFailed("Unknown qualification.", {"qualifications": [f"Unknown qualification {unknown[0]!r}."]})
         existing = {wq.qualification_id: wq for wq in current.qualifications} if current else {}
         rows = []
         for item in data["qualifications"]:
@@ -531,9 +533,7 @@ def add_worker(principal: Principal, data: dict) -> Worker:
     scope.require_organisation(principal, organisation_id)
     _organisation(organisation_id)
     values = _worker_values({**data, "organisation_id": organisation_id}, None)
-    duplicate = select(Worker.id).where(Worker.organisation_id == organisation_id, Worker.employee_no == data["employee_no"])
-    if db.session.scalars(duplicate).first():
-        raise Conflict(f"Employee number {data['employee_no']} is taken.", {"employee_no": ["Already used."]})
+    _refuse_taken_employee_no(organisation_id, data["employee_no"])
     worker = Worker(**values)
     db.session.add(worker)
     db.session.flush()
@@ -545,10 +545,20 @@ def create_worker(principal: Principal, data: dict) -> Worker:
     return _committed(add_worker(principal, data))
 
 
+def _refuse_taken_employee_no(organisation_id: int, employee_no: str, except_id: int | None = None) -> None:
+    stmt = select(Worker.id).where(Worker.organisation_id == organisation_id, Worker.employee_no == employee_no)
+    if except_id:
+        stmt = stmt.where(Worker.id != except_id)
+    if db.session.scalars(stmt).first():
+        raise Conflict(f"Employee number {employee_no} is taken.", {"employee_no": ["Already used."]})
+
+
 def update_worker(principal: Principal, worker_id: int, changes: dict) -> Worker:
     """Change a worker's details, qualifications, availability or limits, or (de)activate them."""
     worker = get_worker(principal, worker_id)
     scope.require_organisation(principal, worker.organisation_id)
+    if "employee_no" in changes:
+        _refuse_taken_employee_no(worker.organisation_id, changes["employee_no"], worker.id)
     for name, value in _worker_values(changes, worker).items():
         setattr(worker, name, value)
     db.session.commit()
@@ -665,20 +675,26 @@ def _recipient_values(principal: Principal, data: dict, current: Recipient | Non
     return values
 
 
-def _refuse_duplicate(id_hash: str, except_id: int | None = None) -> None:
+def _refuse_duplicate(principal: Principal, id_hash: str, except_id: int | None = None) -> None:
+    """One recipient per ID number; the existing one is named only to a caller who may see it."""
     stmt = select(Recipient.id).where(Recipient.id_number_hash == id_hash)
     if except_id:
         stmt = stmt.where(Recipient.id != except_id)
     existing = db.session.scalars(stmt).first()
-    if existing:
-        raise Conflict(f"A recipient with this ID number is registered (id {existing}).",
-                       {"id_number": [f"Already registered as recipient {existing}."]})
+    if existing is None:
+        return
+    visible = db.session.scalars(
+        select(Recipient.id).where(Recipient.id == existing, scope.recipients_visible(principal))
+    ).first()
+    where = f" as recipient {existing}" if visible else " (in an area you do not manage)"
+    raise Conflict(f"A recipient with this ID number is already registered{where}.",
+                   {"id_number": [f"Already registered{where}."]})
 
 
 def add_recipient(principal: Principal, data: dict) -> Recipient:
     """Validate and add a recipient to the session, without committing; the ID number must be new."""
     values = _recipient_values(principal, data, None)
-    _refuse_duplicate(values["id_number_hash"])
+    _refuse_duplicate(principal, values["id_number_hash"])
     recipient = Recipient(**values)
     db.session.add(recipient)
     db.session.flush()
@@ -696,7 +712,7 @@ def update_recipient(principal: Principal, recipient_id: int, changes: dict) -> 
     scope.require_town(principal, recipient.town_id)
     values = _recipient_values(principal, changes, recipient)
     if "id_number_hash" in values:
-        _refuse_duplicate(values["id_number_hash"], recipient.id)
+        _refuse_duplicate(principal, values["id_number_hash"], recipient.id)
     for name, value in values.items():
         setattr(recipient, name, value)
     db.session.commit()
@@ -781,7 +797,8 @@ def _need_values(data: dict, service_type: ServiceType, current: Need | None) ->
         "end_date": data.get("end_date", current.end_date if current else None),
     }
     errors = rules.merge(
-        rules.window_problems(values["window_start"], values["window_end"], values["duration_min"], "window_start"),
+        rules.window_problems(values["window_start"], values["window_end"], values["duration_min"], "window_start",
+                              must_fit=service_type.delivery_mode != "centre"),
         rules.period_problems(values["start_date"], values["end_date"]),
         rules.need_frequency_problems(values["quantity"], values["period"], values["preferred_days"]),
     )
@@ -822,41 +839,48 @@ def update_need(principal: Principal, need_id: int, changes: dict) -> Need:
     return need
 
 
-# --- demo -----------------------------------------------------------------------------------
+# --- for pages ------------------------------------------------------------------------------
 
 
-@dataclass
-class DemoLoader:
-    """Loads the demo district's parts in dependency order, idempotently (keyed by codes)."""
-
-    report: SeedReport
-
-    def areas(self, areas: list[dict]) -> None:
-        by_code: dict[str, Area] = {}
-        for item in areas:
-            parent = by_code.get(item["parent"]) if item["parent"] else None
-            if item["parent"] and parent is None:
-                parent = db.session.scalars(select(Area).where(Area.code == item["parent"])).one()
-            row, outcome = upsert(db.session, Area, {"code": item["code"]}, {
-                "name_zh": item["name_zh"], "name_en": item["name_en"], "level": item["level"],
-                "parent_id": parent.id if parent else None, "centroid_lat": item["lat"], "centroid_lon": item["lon"],
-            })
-            db.session.flush()
-            by_code[item["code"]] = row
-            self.report.add("areas", outcome)
-
-    def organisations(self, organisations: list[dict]) -> None:
-        for item in organisations:
-            _, outcome = upsert(db.session, Organisation, {"credit_code": item["credit_code"]},
-                                {k: v for k, v in item.items() if k != "credit_code"})
-            self.report.add("organisations", outcome)
+def open_need_counts(principal: Principal, recipient_ids: list[int]) -> dict[int, int]:
+    """How many needs of each recipient are open (waiting for a provider): {recipient id: count}."""
+    if not recipient_ids:
+        return {}
+    stmt = (
+        select(Need.recipient_id, func.count())
+        .where(Need.recipient_id.in_(recipient_ids), Need.status == NeedStatus.OPEN,
+               _needs_visible(principal))
+        .group_by(Need.recipient_id)
+    )
+    return {recipient_id: count for recipient_id, count in db.session.execute(stmt)}
 
 
-def load_demo(data: dict) -> SeedReport:
-    """Load the demo district (as built by registry.demo) in one transaction; idempotent."""
-    loader = DemoLoader(SeedReport())
-    loader.areas(data["areas"])
-    loader.organisations(data["organisations"])
-    db.session.commit()
-    return loader.report
+def service_types_for(recipient: Recipient) -> list[ServiceType]:
+    """The active service types a recipient's assistance class may receive, in catalogue order."""
+    stmt = (
+        select(ServiceType)
+        .options(selectinload(ServiceType.category))
+        .where(ServiceType.active.is_(True),
+               ServiceType.category.has(ServiceCategory.code.in_(recipient.assistance_class.categories)))
+        .order_by(ServiceType.sort_order, ServiceType.code)
+    )
+    return list(db.session.scalars(stmt))
 
+
+def recipient_areas(principal: Principal) -> list[Area]:
+    """The active towns and communities the caller may register recipients in (a town manager: their town)."""
+    stmt = select(Area).options(selectinload(Area.parent)).where(
+        Area.active.is_(True), Area.level.in_((AreaLevel.TOWN, AreaLevel.COMMUNITY))
+    )
+    if principal.role == Role.MANAGER and principal.town_id is not None:
+        stmt = stmt.where(or_(Area.id == principal.town_id, Area.parent_id == principal.town_id))
+    return list(db.session.scalars(stmt.order_by(Area.code)))
+
+
+def register_recipient(principal: Principal, data: dict) -> Recipient:
+    """Register a recipient; without coordinates, the centroid of their community (or town) stands in."""
+    if data.get("lat") is None and data.get("lon") is None and data.get("area"):
+        area = db.session.scalars(select(Area).where(Area.code == data["area"])).one_or_none()
+        if area is not None:
+            data = {**data, "lat": area.centroid_lat, "lon": area.centroid_lon}
+    return create_recipient(principal, data)

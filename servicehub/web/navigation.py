@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import request, url_for
@@ -12,16 +13,41 @@ from servicehub.auth.permissions import Permission, Principal
 
 @dataclass(frozen=True)
 class NavEntry:
-    """A menu entry: the page's endpoint, its label and the permission it needs."""
+    """A menu entry: the page's endpoint, its label and the permission it needs.
+
+    `section` lists the endpoints of the pages under the entry (they mark it current too); `target`, if
+    given, picks the endpoint and its arguments for the caller (a provider's own organisation).
+    """
 
     key: str
     endpoint: str
     label: object
     permission: Permission
+    section: tuple[str, ...] = ()
+    target: Callable[[Principal], tuple[str, dict]] | None = None
+
+    def url(self, principal: Principal) -> str:
+        """Where the entry leads the caller."""
+        endpoint, args = self.target(principal) if self.target else (self.endpoint, {})
+        return url_for(endpoint, **args)
+
+
+def _own_organisation(principal: Principal) -> tuple[str, dict]:
+    if principal.is_provider and principal.organisation_id:
+        return "registry_pages.organisation", {"organisation_id": principal.organisation_id}
+    return "registry_pages.organisations", {}
 
 
 NAVIGATION: list[NavEntry] = [
     NavEntry("dashboard", "web.dashboard", _l("Dashboard"), Permission.AUTHENTICATED),
+    NavEntry("recipients", "registry_pages.recipients", _l("Recipients"), Permission.RECIPIENTS_READ,
+             section=("registry_pages.recipient", "registry_pages.new_recipient",
+                      "registry_pages.edit_need")),
+    NavEntry("organisations", "registry_pages.organisations", _l("Organisations"), Permission.REGISTRY_READ,
+             section=("registry_pages.organisation", "registry_pages.contract"), target=_own_organisation),
+    NavEntry("workers", "registry_pages.workers", _l("Workers"), Permission.REGISTRY_READ,
+             section=("registry_pages.worker", "registry_pages.new_worker", "registry_pages.edit_worker")),
+    NavEntry("imports", "imports_pages.index", _l("Import"), Permission.IMPORTS_RUN),
     NavEntry("catalog", "catalog_pages.index", _l("Service catalogue"), Permission.PUBLIC),
     NavEntry("users", "auth_pages.users", _l("Users"), Permission.USERS_MANAGE),
     NavEntry("audit", "auth_pages.audit_log", _l("Audit log"), Permission.AUDIT_READ),
@@ -33,7 +59,12 @@ def nav_items(principal: Principal) -> list[dict]:
     if principal.is_anonymous:
         return []
     return [
-        {"key": e.key, "label": str(e.label), "url": url_for(e.endpoint), "active": request.endpoint == e.endpoint}
+        {
+            "key": e.key,
+            "label": str(e.label),
+            "url": e.url(principal),
+            "active": request.endpoint == e.endpoint or request.endpoint in e.section,
+        }
         for e in NAVIGATION
         if principal.can(e.permission)
     ]

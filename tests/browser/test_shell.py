@@ -6,13 +6,14 @@ import pytest
 
 from tests.browser.conftest import sign_in
 
+REGISTRY_NAV = ["recipients", "organisations", "workers"]
 EXPECTED_NAV = {
-    "admin": ["dashboard", "catalog", "users", "audit"],
-    "manager": ["dashboard", "catalog"],
-    "manager.dagang": ["dashboard", "catalog"],
-    "provider": ["dashboard", "catalog"],
+    "admin": ["dashboard", *REGISTRY_NAV, "imports", "catalog", "users", "audit"],
+    "manager": ["dashboard", *REGISTRY_NAV, "imports", "catalog"],
+    "manager.dagang": ["dashboard", *REGISTRY_NAV, "imports", "catalog"],
+    "provider": ["dashboard", *REGISTRY_NAV, "imports", "catalog"],
     "caregiver": ["dashboard", "catalog"],
-    "auditor": ["dashboard", "catalog", "audit"],
+    "auditor": ["dashboard", *REGISTRY_NAV, "catalog", "audit"],
 }
 
 

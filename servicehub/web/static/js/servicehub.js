@@ -11,4 +11,17 @@ document.addEventListener("DOMContentLoaded", function () {
       if (!window.confirm(form.dataset.confirm)) { event.preventDefault(); }
     });
   });
+  // A select whose options carry defaults for other fields (a service type's window and duration):
+  // choosing an option fills them in, e.g. <option data-fill-window_start="10:30">.
+  document.querySelectorAll("select[data-fill]").forEach(function (select) {
+    select.addEventListener("change", function () {
+      var option = select.options[select.selectedIndex];
+      if (!option) { return; }
+      Array.prototype.forEach.call(option.attributes, function (attribute) {
+        if (attribute.name.indexOf("data-fill-") !== 0) { return; }
+        var target = select.form && select.form.elements[attribute.name.slice("data-fill-".length)];
+        if (target) { target.value = attribute.value; }
+      });
+    });
+  });
 });
