@@ -22,3 +22,15 @@ def test_every_message_is_translated_to_chinese(tmp_path):
         translated = {m.id for m in read_po(fh) if m.id and m.string and not m.fuzzy}
     missing = sorted(wanted - translated)
     assert not missing, "untranslated (run `make messages`, then translate in messages.po):\n" + "\n".join(missing)
+
+
+def test_translations_keep_every_placeholder():
+    import re
+
+    with (ROOT / "servicehub/translations/zh/LC_MESSAGES/messages.po").open("rb") as fh:
+        catalog = read_po(fh)
+    broken = [
+        m.id for m in catalog
+        if m.id and m.string and sorted(re.findall(r"%\(\w+\)[sd]", m.id)) != sorted(re.findall(r"%\(\w+\)[sd]", m.string))
+    ]
+    assert not broken, "translations that lose or invent a placeholder:\n" + "\n".join(broken)
