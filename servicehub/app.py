@@ -20,10 +20,21 @@ from servicehub.extensions import api, babel, csrf, db, login_manager, migrate
 from servicehub.i18n import select_locale
 
 # Every domain's models, imported so that the metadata (and Alembic) sees all tables.
-MODEL_MODULES = ("servicehub.catalog.models", "servicehub.registry.models", "servicehub.auth.models")
+MODEL_MODULES = (
+    "servicehub.catalog.models",
+    "servicehub.registry.models",
+    "servicehub.auth.models",
+    "servicehub.matching.models",
+)
 
 # Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.
-API_BLUEPRINTS = ("servicehub.catalog.api", "servicehub.auth.api", "servicehub.registry.api", "servicehub.imports.api")
+API_BLUEPRINTS = (
+    "servicehub.catalog.api",
+    "servicehub.auth.api",
+    "servicehub.registry.api",
+    "servicehub.imports.api",
+    "servicehub.matching.api",
+)
 
 # Every page blueprint (a domain's views.py); the shell's own pages are registered by web.shell.
 PAGE_BLUEPRINTS = ("servicehub.catalog.views", "servicehub.auth.views", "servicehub.registry.views", "servicehub.imports.views")

@@ -135,4 +135,9 @@ STATIC_SETTINGS: dict = {
     "SERVICEHUB_LOGIN_MAX_FAILURES_PER_IP": 30,
     "SERVICEHUB_LOGIN_WINDOW_MINUTES": 15,
     "SERVICEHUB_TOKEN_TTL_DAYS": 30,
+    # Matching: hours an organisation has to answer an offer; solver time limit; score weights
+    # (None: the defaults in servicehub.matching.scoring.Weights).
+    "SERVICEHUB_OFFER_HOURS": 48,
+    "SERVICEHUB_MATCHING_TIME_LIMIT": 60,
+    "SERVICEHUB_MATCHING_WEIGHTS": None,
 }

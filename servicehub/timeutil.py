@@ -13,6 +13,11 @@ def district_tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["SERVICEHUB_TIMEZONE"])
 
 
+def district_today() -> date:
+    """Today's date in the district."""
+    return datetime.now(district_tz()).date()
+
+
 def local_midnight(day: date) -> datetime:
     """The start of a local calendar day, as an aware UTC datetime."""
     return datetime.combine(day, time(0), tzinfo=district_tz()).astimezone(UTC)

@@ -37,15 +37,23 @@ class Permission(enum.StrEnum):
     RECIPIENTS_READ = "recipients.read"  # recipients and needs (scoped; ID numbers masked unless allowed)
     RECIPIENTS_MANAGE = "recipients.manage"  # register recipients and needs (a town manager: that town)
     IMPORTS_RUN = "imports.run"  # spreadsheet imports (what of, by role)
+    REFERRALS_READ = "referrals.read"  # referrals (a provider: its own, once offered)
+    MATCHING_RUN = "matching.run"  # run matching, offer, lock, withdraw, re-offer (managers)
+    REFERRALS_RESPOND = "referrals.respond"  # accept or decline offers made to one's organisation (providers)
+    REFERRALS_SERVE = "referrals.serve"  # suspend, resume, close a referral (managers; providers their own)
 
 
-_READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ}
-_MANAGE = {Permission.REGISTRY_MANAGE, Permission.WORKERS_MANAGE, Permission.RECIPIENTS_MANAGE, Permission.IMPORTS_RUN}
+_READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ, Permission.REFERRALS_READ}
+_MANAGE = {Permission.REGISTRY_MANAGE, Permission.WORKERS_MANAGE, Permission.RECIPIENTS_MANAGE, Permission.IMPORTS_RUN,
+           Permission.MATCHING_RUN, Permission.REFERRALS_SERVE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({Permission.USERS_MANAGE, Permission.AUDIT_READ, *_READ, *_MANAGE}),
     Role.MANAGER: frozenset({*_READ, *_MANAGE}),
-    Role.PROVIDER_ADMIN: frozenset({*_READ, Permission.WORKERS_MANAGE, Permission.IMPORTS_RUN}),
+    Role.PROVIDER_ADMIN: frozenset(
+        {*_READ, Permission.WORKERS_MANAGE, Permission.IMPORTS_RUN, Permission.REFERRALS_RESPOND,
+         Permission.REFERRALS_SERVE}
+    ),
     Role.CAREGIVER: frozenset(),
     Role.AUDITOR: frozenset({Permission.AUDIT_READ, *_READ}),
 }

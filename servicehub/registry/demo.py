@@ -313,9 +313,7 @@ def catalogue() -> dict:
 
 def units_per_delivery(service_type: dict) -> int:
     """How many contracted units one delivery of a type uses (hours for hourly types, else one)."""
-    if service_type["unit"] == "hour":
-        return math.ceil(service_type["default_duration_min"] / 60)
-    return 1
+    return rules.units_per_delivery(service_type["unit"], service_type["default_duration_min"])
 
 
 def need_demand(need: dict, period: tuple[date, date] = PERIOD) -> int:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -149,3 +150,17 @@ def need_frequency_problems(quantity: int, period: str, preferred_days: list[int
     if len(set(preferred_days)) != len(preferred_days):
         return {"preferred_days": ["A day is listed twice."]}
     return {}
+
+
+WEEKS_PER_MONTH = 52 / 12
+
+
+def units_per_delivery(unit: str, duration_min: int) -> int:
+    """How many contracted units one delivery uses: whole hours for hourly types, else one."""
+    return math.ceil(duration_min / 60) if unit == "hour" else 1
+
+
+def monthly_units(quantity: int, period: str, unit: str, duration_min: int) -> float:
+    """The units a need is expected to use in an average month."""
+    deliveries = quantity * WEEKS_PER_MONTH if period == "week" else quantity
+    return round(deliveries * units_per_delivery(unit, duration_min), 2)

@@ -242,6 +242,9 @@ class ContractLineSchema(ma.Schema):
     contracted_quantity = fields.Integer(dump_only=True)
     value_fen = fields.Function(lambda line: line.unit_price_fen * line.contracted_quantity, dump_only=True,
                                 metadata={"type": "integer"})
+    committed_units = fields.Float(dump_only=True, metadata={"description": "Held by accepted and active referrals"})
+    offered_units = fields.Float(dump_only=True, metadata={"description": "Held by offers awaiting an answer"})
+    remaining_units = fields.Float(dump_only=True, metadata={"description": "Left for new referrals"})
 
 
 class ContractSchema(ma.Schema):

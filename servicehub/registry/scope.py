@@ -8,12 +8,13 @@ recipient's town.
 
 from __future__ import annotations
 
-from sqlalchemy import false, true
+from sqlalchemy import false, select, true
 from sqlalchemy.sql import ColumnElement
 
 from servicehub.auth.permissions import Principal, Role
 from servicehub.errors import PermissionDenied
-from servicehub.registry.models import Contract, Organisation, Recipient, Worker
+from servicehub.matching.models import Referral, ReferralStatus
+from servicehub.registry.models import Contract, Need, Organisation, Recipient, Worker
 
 
 def organisation_filter(principal: Principal, column) -> ColumnElement[bool]:
@@ -50,8 +51,13 @@ def recipients_visible(principal: Principal) -> ColumnElement[bool]:
 
 
 def referred_to(organisation_id: int | None) -> ColumnElement[bool]:
-    """Recipients with a referral to the organisation (none until referrals exist)."""
-    return false()
+    """Recipients with a referral offered to, accepted or being served by the organisation."""
+    shown = (ReferralStatus.OFFERED, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE, ReferralStatus.SUSPENDED)
+    return Recipient.id.in_(
+        select(Need.recipient_id)
+        .join(Referral, Referral.need_id == Need.id)
+        .where(Referral.organisation_id == organisation_id, Referral.status.in_(shown))
+    )
 
 
 def may_see_id_number(principal: Principal, recipient: Recipient) -> bool:

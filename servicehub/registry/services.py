@@ -362,17 +362,31 @@ def list_contracts(principal: Principal, *, organisation_id=None, status=None, a
         stmt = stmt.where(or_(_like(Contract.name_zh, q), Contract.code == q))
     columns = {"code": Contract.code, "name": Contract.name_zh, "start_date": Contract.start_date,
                "end_date": Contract.end_date, "budget_fen": Contract.budget_fen}
-    return _list(Contract, stmt, sort, columns, page, page_size)
+    items, total = _list(Contract, stmt, sort, columns, page, page_size)
+    return present_contracts(items), total
+
+
+def present_contracts(contracts: list[Contract]) -> list[Contract]:
+    """Attach to each line what live referrals hold of it and what is left (committed, offered, remaining)."""
+    from servicehub.matching.services import line_usage, remaining_units
+
+    usage = line_usage([line.id for c in contracts for line in c.lines])
+    for contract in contracts:
+        for line in contract.lines:
+            held = usage.get(line.id, {"committed": 0.0, "offered": 0.0})
+            line.committed_units, line.offered_units = held["committed"], held["offered"]
+            line.remaining_units = remaining_units(line, usage)
+    return contracts
 
 
 def get_contract(principal: Principal, contract_id: int) -> Contract:
-    """One contract with its fundings, lines and areas."""
+    """One contract with its fundings, lines (and their use) and areas."""
     row = db.session.scalars(
         _contract_query().where(Contract.id == contract_id, scope.contracts_visible(principal))
     ).one_or_none()
     if row is None:
         raise NotFound(f"No contract with id {contract_id}.")
-    return row
+    return present_contracts([row])[0]
 
 
 def _contract_parts(data: dict, current: Contract | None) -> dict:

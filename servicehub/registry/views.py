@@ -8,7 +8,7 @@ view never filters. Field errors from the services are shown next to the fields 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -20,7 +20,7 @@ from servicehub.catalog import services as catalog
 from servicehub.errors import Conflict, DomainError, ValidationFailed
 from servicehub.i18n import current_language, localized
 from servicehub.registry import forms, services
-from servicehub.timeutil import district_tz
+from servicehub.timeutil import district_today
 
 blp = Blueprint("registry_pages", __name__, template_folder="templates")
 
@@ -36,11 +36,6 @@ NEED_STATUS_ACTIONS = {
     "closed": ("open",),
 }
 FIELD_ERRORS = (ValidationFailed, Conflict)  # shown next to the fields; other refusals get the error page
-
-
-def district_today() -> date:
-    """Today in the district's time zone."""
-    return datetime.now(district_tz()).date()
 
 
 def expiry_state(expires_on: date | None, today: date | None = None) -> str:

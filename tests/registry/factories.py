@@ -8,7 +8,7 @@ keyword overrides of the service's fields.
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import date
 
 from servicehub.auth.permissions import COMMAND_LINE, Principal
 from servicehub.registry import services
@@ -23,11 +23,10 @@ _serial = itertools.count(1)
 
 
 def id_number(birth: date = date(1941, 3, 12), *, female: bool = False, area: str = DISTRICT) -> str:
-    """A new valid resident ID number (GB 11643 check digit), different on every call."""
+    """A valid resident ID number (GB 11643 check digit) for this birth date; 500 in a row differ."""
     serial = next(_serial)
     sequence = f"{(serial * 2 + (0 if female else 1)) % 1000:03d}"
-    born = birth + timedelta(days=serial // 500)
-    first17 = f"{area}{born:%Y%m%d}{sequence}"
+    first17 = f"{area}{birth:%Y%m%d}{sequence}"
     return first17 + id_number_check_digit(first17)
 
 
