@@ -37,7 +37,13 @@ API_BLUEPRINTS = (
 )
 
 # Every page blueprint (a domain's views.py); the shell's own pages are registered by web.shell.
-PAGE_BLUEPRINTS = ("servicehub.catalog.views", "servicehub.auth.views", "servicehub.registry.views", "servicehub.imports.views")
+PAGE_BLUEPRINTS = (
+    "servicehub.catalog.views",
+    "servicehub.auth.views",
+    "servicehub.registry.views",
+    "servicehub.imports.views",
+    "servicehub.matching.views",
+)
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -62,11 +62,12 @@ def acting_as(actor: Actor) -> Iterator[Actor]:
         _current_actor.reset(token)
 
 
-def _json_safe(value: object) -> object:
+def json_safe(value: object) -> object:
+    """A value as JSON can hold it (dates as ISO strings, enums as their values, recursively)."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -88,7 +89,8 @@ def _entity_id(obj: object) -> str | None:
     return ":".join(map(str, key)) if key and None not in key else None
 
 
-def _row(action: str, entity_type: str, entity_id: str | None, changes: dict, actor: Actor | None = None) -> dict:
+def audit_row(action: str, entity_type: str, entity_id: str | None, changes: dict, actor: Actor | None = None) -> dict:
+    """One audit_log row as a dict, attributed to `actor` (default: the current actor); for bulk inserts."""
     actor = actor or current_actor()
     return {
         "at": utcnow(),
@@ -124,7 +126,7 @@ def _column_changes(obj: Audited, *, created: bool = False, deleted: bool = Fals
             after = history.added[0] if history.added else None
             if before == after:
                 continue
-        changes[name] = [_json_safe(obj.audit_value(name, before)), _json_safe(obj.audit_value(name, after))]
+        changes[name] = [json_safe(obj.audit_value(name, before)), json_safe(obj.audit_value(name, after))]
     return changes
 
 
@@ -142,15 +144,15 @@ def _write_audit_rows(session: Session, _context) -> None:
     rows = []
     for obj in session.new:
         if isinstance(obj, Audited):
-            rows.append(_row("create", _entity_type(obj), _entity_id(obj), _column_changes(obj, created=True)))
+            rows.append(audit_row("create", _entity_type(obj), _entity_id(obj), _column_changes(obj, created=True)))
     for obj in session.dirty:
         if isinstance(obj, Audited) and session.is_modified(obj, include_collections=False):
             changes = _column_changes(obj)
             if changes:
-                rows.append(_row("update", _entity_type(obj), _entity_id(obj), changes))
+                rows.append(audit_row("update", _entity_type(obj), _entity_id(obj), changes))
     for obj in session.deleted:
         if isinstance(obj, Audited):
-            rows.append(_row("delete", _entity_type(obj), _entity_id(obj), _column_changes(obj, deleted=True)))
+            rows.append(audit_row("delete", _entity_type(obj), _entity_id(obj), _column_changes(obj, deleted=True)))
     if rows:
         session.connection().execute(insert(AuditLog), rows)
 
@@ -160,4 +162,4 @@ def record_event(
 ) -> None:
     """Add a security or workflow event to the audit log (committed with the caller's transaction)."""
     entity = None if entity_id is None else str(entity_id)
-    session.add(AuditLog(**_row(action, entity_type, entity, _json_safe(details), actor)))
+    session.add(AuditLog(**audit_row(action, entity_type, entity, json_safe(details), actor)))

@@ -193,22 +193,33 @@ def _carer_gender(recipient: Recipient) -> str | None:
 
 def _need_cases(needs: list[Need]) -> list[NeedCase]:
     """The plain view of needs: who, where, what, how much, and what matching already knows of them."""
+    def slices(ids) -> list[list[int]]:
+        # Long IN lists go in slices: PostgreSQL takes at most 65,535 parameters, some SQLite builds 32,766.
+        ids = list(ids)
+        return [ids[first:first + 10_000] for first in range(0, len(ids), 10_000)]
+
     need_ids = [n.id for n in needs]
-    recipient_ids = {n.recipient_id for n in needs}
+    recipient_ids = sorted({n.recipient_id for n in needs})
     serving: dict[int, set[int]] = defaultdict(set)
-    for recipient_id, org_id in db.session.execute(
-        select(Need.recipient_id, Referral.organisation_id)
-        .join(Referral, Referral.need_id == Need.id)
-        .where(Need.recipient_id.in_(recipient_ids), Referral.status.in_(COMMITTED_STATUSES))
-    ):
-        serving[recipient_id].add(org_id)
+    for some in slices(recipient_ids):
+        for recipient_id, org_id in db.session.execute(
+            select(Need.recipient_id, Referral.organisation_id)
+            .join(Referral, Referral.need_id == Need.id)
+            .where(Need.recipient_id.in_(some), Referral.status.in_(COMMITTED_STATUSES))
+        ):
+            serving[recipient_id].add(org_id)
     declined: dict[int, set[int]] = defaultdict(set)
     live: set[int] = set()
     locked: dict[int, int] = {}
-    for need_id, org_id, status, line_id, is_locked, offered_at in db.session.execute(
-        select(Referral.need_id, Referral.organisation_id, Referral.status, Referral.contract_line_id,
-               Referral.locked, Referral.offered_at).where(Referral.need_id.in_(need_ids))
-    ):
+    referrals = (
+        row
+        for some in slices(need_ids)
+        for row in db.session.execute(
+            select(Referral.need_id, Referral.organisation_id, Referral.status, Referral.contract_line_id,
+                   Referral.locked, Referral.offered_at).where(Referral.need_id.in_(some))
+        )
+    )
+    for need_id, org_id, status, line_id, is_locked, offered_at in referrals:
         # A declined offer, or one withdrawn or left to expire, is not proposed to that organisation again.
         if status == ReferralStatus.DECLINED or (status == ReferralStatus.WITHDRAWN and offered_at is not None):
             declined[need_id].add(org_id)
@@ -284,11 +295,25 @@ class Evaluation:
 
 def evaluate(cases: list[NeedCase], lines: list[LineOption], orgs: dict[int, OrganisationProfile], today: date,
              score_weights: scoring.Weights) -> Evaluation:
-    """Check every line of the need's service type against the rules; score the eligible ones."""
+    """Check every line of the need's service type against the rules; score the eligible ones.
+
+    The distance factor wants the organisation's nearest base (a station or a worker's start point, tens
+    per organisation). Rather than measuring every base for every option one by one, the distances from
+    all the needs to all the bases of each organisation are measured at once (numpy); each option is
+    then scored by `scoring.score_option` against the organisation's nearest base(s) only — the same
+    score as against all of them.
+    """
+    from dataclasses import replace
+
+    import numpy as np
+
+    from servicehub.scheduling.travel import EARTH_RADIUS_M
+
     by_type: dict[str, list[LineOption]] = defaultdict(list)
     for line in lines:
         by_type[line.service_type].append(line)
-    result = Evaluation()
+    checked = []  # (case, eligible [(line, org, units)], first refusal per organisation)
+    places: dict[int, set] = defaultdict(set)  # organisation id -> locations of needs it could serve
     for case in cases:
         eligible = []
         refusals: dict[int, eligibility.Refusal] = {}
@@ -296,13 +321,46 @@ def evaluate(cases: list[NeedCase], lines: list[LineOption], orgs: dict[int, Org
             org = orgs[line.organisation_id]
             refusal = eligibility.first_refusal(case, line, org, today)
             if refusal is None:
-                units = eligibility.units_until_contract_end(case, line, today)
-                eligible.append((line, scoring.score_option(case, line, org, score_weights), units))
+                eligible.append((line, org, eligibility.units_until_contract_end(case, line, today)))
+                places[line.organisation_id].add(case.location)
             elif line.organisation_id not in refusals:
                 refusals[line.organisation_id] = refusal
-        eligible_orgs = {line.organisation_id for line, _, _ in eligible}
-        eligible.sort(key=lambda option: (-option[1].total, option[0].line_id))
-        result.options[case.need_id] = eligible
+        checked.append((case, eligible, refusals))
+
+    nearest: dict[tuple[int, tuple], OrganisationProfile] = {}  # (organisation, location) -> it, nearest bases only
+    for org_id, locations in places.items():
+        org = orgs[org_id]
+        if len(org.bases) < 2:
+            continue
+        bases = np.radians(np.asarray(org.bases, dtype=float))
+        trimmed: dict[tuple[int, ...], OrganisationProfile] = {}
+        points = list(locations)
+        for start in range(0, len(points), 2048):
+            chunk = points[start:start + 2048]
+            here = np.radians(np.asarray(chunk, dtype=float))
+            lat1, lat2 = here[:, 0:1], bases[None, :, 0]
+            h = (np.sin((lat2 - lat1) / 2) ** 2
+                 + np.cos(lat1) * np.cos(lat2) * np.sin((bases[None, :, 1] - here[:, 1:2]) / 2) ** 2)
+            metres = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+            # Within a metre of the nearest: rounding can never make a farther base the nearest one.
+            close = metres <= metres.min(axis=1, keepdims=True) + 1.0
+            ties, first = close.sum(axis=1).tolist(), metres.argmin(axis=1).tolist()
+            for point, row, tied, best in zip(chunk, close, ties, first, strict=True):
+                key = (best,) if tied == 1 else tuple(np.flatnonzero(row).tolist())
+                if key not in trimmed:
+                    trimmed[key] = replace(org, bases=tuple(org.bases[i] for i in key))
+                nearest[(org_id, point)] = trimmed[key]
+
+    result = Evaluation()
+    for case, eligible, refusals in checked:
+        scored = [
+            (line, scoring.score_option(case, line, nearest.get((org.organisation_id, case.location), org),
+                                        score_weights), units)
+            for line, org, units in eligible
+        ]
+        eligible_orgs = {line.organisation_id for line, _, _ in scored}
+        scored.sort(key=lambda option: (-option[1].total, option[0].line_id))
+        result.options[case.need_id] = scored
         result.ruled_out[case.need_id] = _ruled_out_summary(
             {org_id: r for org_id, r in refusals.items() if org_id not in eligible_orgs}, orgs,
             any_line=bool(by_type.get(case.service_type)), service_type=case.service_type,
@@ -329,9 +387,11 @@ def _ruled_out_summary(refusals: dict[int, eligibility.Refusal], orgs, *, any_li
 
 
 def _option_summary(line: LineOption, score: scoring.Score, orgs) -> dict:
+    # `Score.breakdown()` as plain dicts of the factors' fields, without dataclasses.asdict's deep copies
+    # (the values are numbers): a run stores tens of thousands of these.
     return {"organisation_id": line.organisation_id, "organisation": orgs[line.organisation_id].name,
             "line_id": line.line_id, "contract": line.contract_code, "score": score.total,
-            "breakdown": score.breakdown()}
+            "breakdown": {name: dict(vars(factor)) for name, factor in score.factors.items()}}
 
 
 # --- running --------------------------------------------------------------------------------
@@ -349,87 +409,151 @@ def run_matching(
     Earlier unlocked proposals of those needs are withdrawn (superseded); locked ones are kept as
     they are. A scope with nothing to match gives an empty run, not an error.
     """
-    started = time.perf_counter()
-    today = district_today()
-    score_weights = weights()
-    actor = current_actor()
-    run = MatchingRun(actor_id=actor.user_id, actor=actor.label, weights=score_weights.__dict__,
-                      scope={"town": town, "need_ids": need_ids})
-    db.session.add(run)
-    needs = _needs_in_scope(principal, town, need_ids)
-    cases = _need_cases(needs)
-    lines = _line_options(today)
-    orgs = _organisation_profiles(today)
-    evaluation = evaluate(cases, lines, orgs, today, score_weights)
+    import gc
+    from itertools import islice
 
-    candidates, locks = [], {}
-    for case in cases:
-        for line, score, units in evaluation.options[case.need_id]:
-            candidates.append(assignment.Candidate(case.need_id, line.line_id, case.service_type, units, score.total,
-                                                   case.urgent))
-            if case.locked_line_id == line.line_id:
-                locks[case.need_id] = line.line_id
-    capacities = {line.line_id: line.remaining_units for line in lines}
-    limit = time_limit_s or current_app.config["SERVICEHUB_MATCHING_TIME_LIMIT"]
-    solved = assignment.assign(candidates, capacities, locks=locks, time_limit_s=limit)
-    run.greedy_placed = assignment.greedy(candidates, capacities, locks=locks).placed
+    from sqlalchemy import insert, update
+    from sqlalchemy import inspect as sa_inspect
 
-    existing = {
-        r.need_id: r
-        for r in db.session.scalars(
-            select(Referral).where(Referral.need_id.in_([c.need_id for c in cases]),
-                                   Referral.status == ReferralStatus.PROPOSED)
-        )
-    }
-    db.session.flush()
-    lines_by_id = {line.line_id: line for line in lines}
-    stored: list[tuple[MatchingOutcome, Referral | None]] = []
-    for case in cases:
-        options = evaluation.options[case.need_id]
-        chosen = solved.chosen.get(case.need_id)
-        previous = existing.get(case.need_id)
-        referral = None
-        if previous is not None and previous.locked and previous.contract_line_id == chosen:
-            referral = previous
-        elif previous is not None:
-            previous.status = ReferralStatus.WITHDRAWN
-            previous.reason = f"superseded by matching run {run.id}"
-        if chosen is not None and referral is None:
-            line = lines_by_id[chosen]
-            score, units = next((s, u) for ln, s, u in options if ln.line_id == chosen)
-            referral = Referral(
-                need_id=case.need_id, contract_line_id=chosen, contract_id=line.contract_id,
-                organisation_id=line.organisation_id, run_id=run.id, status=ReferralStatus.PROPOSED,
-                score=score.total, score_breakdown=score.breakdown(), monthly_units=case.monthly_units,
-                reserved_units=units, start_date=max(case.start, today),
+    from servicehub.auth import audit
+    from servicehub.auth.models import AuditLog
+
+    # A run builds millions of small objects (options, scores, rows) that live until it ends. Python's
+    # cyclic garbage collector would scan them again and again as they pile up — 18 full collections,
+    # 40 % of a 20,000-recipient run — to find nothing: reference counting frees them. So the collector
+    # pauses while the run lasts (garbage in reference cycles waits until it is over).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        today = district_today()
+        score_weights = weights()
+        actor = current_actor()
+        run = MatchingRun(actor_id=actor.user_id, actor=actor.label, weights=score_weights.__dict__,
+                          scope={"town": town, "need_ids": need_ids})
+        db.session.add(run)
+        needs = _needs_in_scope(principal, town, need_ids)
+        cases = _need_cases(needs)
+        lines = _line_options(today)
+        orgs = _organisation_profiles(today)
+        evaluation = evaluate(cases, lines, orgs, today, score_weights)
+
+        candidates, locks = [], {}
+        for case in cases:
+            for line, score, units in evaluation.options[case.need_id]:
+                candidates.append(assignment.Candidate(case.need_id, line.line_id, case.service_type, units, score.total,
+                                                       case.urgent))
+                if case.locked_line_id == line.line_id:
+                    locks[case.need_id] = line.line_id
+        capacities = {line.line_id: line.remaining_units for line in lines}
+        limit = time_limit_s or current_app.config["SERVICEHUB_MATCHING_TIME_LIMIT"]
+        solved = assignment.assign(candidates, capacities, locks=locks, time_limit_s=limit)
+        run.greedy_placed = assignment.greedy(candidates, capacities, locks=locks).placed
+
+        # The needs' current proposals, fetched in slices (a long IN list would pass the drivers' parameter limits):
+        # {need id: (referral id, locked, line id, reason)}.
+        existing: dict[int, tuple[int, bool, int, str]] = {}
+        need_ids_in_run = [c.need_id for c in cases]
+        for first in range(0, len(need_ids_in_run), 10_000):
+            existing.update((need_id, rest) for need_id, *rest in db.session.execute(
+                select(Referral.need_id, Referral.id, Referral.locked, Referral.contract_line_id, Referral.reason)
+                .where(Referral.need_id.in_(need_ids_in_run[first:first + 10_000]),
+                       Referral.status == ReferralStatus.PROPOSED)
+            ))
+        db.session.flush()
+        lines_by_id = {line.line_id: line for line in lines}
+        kept: dict[int, int] = {}  # need id -> its locked proposal, kept
+        withdrawn: list[tuple[int, str]] = []  # superseded proposals: (id, reason before)
+        proposals: list[dict] = []  # the new proposals' columns
+        for case in cases:
+            chosen = solved.chosen.get(case.need_id)
+            previous = existing.get(case.need_id)
+            if previous is not None:
+                referral_id, locked, line_id, reason = previous
+                if locked and line_id == chosen:
+                    kept[case.need_id] = referral_id
+                    continue
+                withdrawn.append((referral_id, reason))
+            if chosen is not None:
+                line = lines_by_id[chosen]
+                score, units = next((s, u) for ln, s, u in evaluation.options[case.need_id] if ln.line_id == chosen)
+                proposals.append({
+                    "need_id": case.need_id, "contract_line_id": chosen, "contract_id": line.contract_id,
+                    "organisation_id": line.organisation_id, "run_id": run.id, "status": ReferralStatus.PROPOSED.value,
+                    "locked": False, "score": score.total, "score_breakdown": _option_summary(line, score, orgs)["breakdown"],
+                    "monthly_units": case.monthly_units, "reserved_units": units, "start_date": max(case.start, today),
+                    "reason": "",
+                })
+        # Tens of thousands of referrals change at once: they are updated and inserted in bulk, each with one
+        # audit row — the very row the audit hook writes for a change made through the session
+        # (tests/matching/test_run_storage.py).
+        now = utcnow()
+        batch = 5_000  # rows built and written at a time (the outcomes' summaries are large)
+        superseded = f"superseded by matching run {run.id}"
+        for first in range(0, len(withdrawn), batch):
+            some = withdrawn[first:first + batch]
+            db.session.execute(
+                update(Referral.__table__).where(Referral.__table__.c.id.in_([rid for rid, _ in some]))
+                .values(status=ReferralStatus.WITHDRAWN.value, reason=superseded, updated_at=now)
             )
-            db.session.add(referral)
-        alternatives = [_option_summary(ln, s, orgs) for ln, s, _ in options if ln.line_id != chosen][:ALTERNATIVES]
-        outcome = MatchingOutcome(
-            run_id=run.id, need_id=case.need_id, alternatives=alternatives,
-            ruled_out=evaluation.ruled_out[case.need_id],
-            reason="" if chosen is not None else ("capacity" if options else "no_eligible_organisation"),
-        )
-        db.session.add(outcome)
-        stored.append((outcome, referral))
-    db.session.flush()  # the new proposals get their ids
-    for outcome, referral in stored:
-        outcome.referral_id = referral.id if referral is not None else None
-    run.needs_considered = len(cases)
-    run.proposed = solved.placed
-    run.unmatched = len(cases) - solved.placed
-    run.solver_status = solved.status
-    run.finished_at = utcnow()
-    run.seconds = round(time.perf_counter() - started, 3)
-    db.session.commit()
-    return run
+            db.session.execute(insert(AuditLog), [audit.audit_row("update", Referral.__tablename__, str(rid), {
+                name: [audit.json_safe(Referral.audit_value(name, before)),
+                       audit.json_safe(Referral.audit_value(name, after))]
+                for name, before, after in (("status", ReferralStatus.PROPOSED.value, ReferralStatus.WITHDRAWN.value),
+                                            ("reason", reason, superseded)) if before != after
+            }) for rid, reason in some])
+        new_ids: dict[int, int] = {}
+        if proposals:
+            db.session.execute(insert(Referral), [{**row, "created_at": now, "updated_at": now} for row in proposals])
+            new_ids = dict(db.session.execute(
+                select(Referral.need_id, Referral.id).where(Referral.run_id == run.id,
+                                                            Referral.status == ReferralStatus.PROPOSED)).all())
+            columns = [attr.key for attr in sa_inspect(Referral).column_attrs if attr.key not in Referral.__audit_exclude__]
+            for first in range(0, len(proposals), batch):
+                audit_rows = []
+                for row in proposals[first:first + batch]:
+                    values = {**row, "id": new_ids[row["need_id"]]}
+                    changes = {name: [None, audit.json_safe(Referral.audit_value(name, values[name]))]
+                               for name in columns if values.get(name) is not None}
+                    audit_rows.append(audit.audit_row("create", Referral.__tablename__, str(values["id"]), changes))
+                db.session.execute(insert(AuditLog), audit_rows)
+        del proposals
+        for first in range(0, len(cases), batch):
+            rows = []
+            for case in cases[first:first + batch]:
+                options = evaluation.options[case.need_id]
+                chosen = solved.chosen.get(case.need_id)
+                runners_up = (option for option in options if option[0].line_id != chosen)
+                rows.append({
+                    "run_id": run.id, "need_id": case.need_id, "referral_id": kept.get(case.need_id,
+                                                                                      new_ids.get(case.need_id)),
+                    "alternatives": [_option_summary(ln, s, orgs) for ln, s, _ in islice(runners_up, ALTERNATIVES)],
+                    "ruled_out": evaluation.ruled_out[case.need_id],
+                    "reason": "" if chosen is not None else ("capacity" if options else "no_eligible_organisation"),
+                })
+            db.session.execute(insert(MatchingOutcome), rows)
+        run.needs_considered = len(cases)
+        run.proposed = solved.placed
+        run.unmatched = len(cases) - solved.placed
+        run.solver_status = solved.status
+        run.finished_at = utcnow()
+        run.seconds = round(time.perf_counter() - started, 3)
+        db.session.commit()
+        return run
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def get_run(principal: Principal, run_id: int) -> MatchingRun:
-    """One matching run."""
+    """One matching run: district-wide callers see all; a town manager their own runs and their town's."""
     run = db.session.get(MatchingRun, run_id)
     if run is None:
         raise NotFound(f"No matching run with id {run_id}.")
+    if not principal.is_district_wide and run.actor_id != principal.user_id:
+        town = db.session.get(Area, principal.town_id) if principal.town_id else None
+        if town is None or (run.scope or {}).get("town") != town.code:
+            raise NotFound(f"No matching run with id {run_id}.")
     return run
 
 
@@ -646,11 +770,12 @@ def offer_many(principal: Principal, referral_ids: list[int]) -> list[Referral]:
             referral = get_referral(principal, referral_id, for_update=True)
             _check_actor(principal, referral, MANAGER)
             if referral.status != ReferralStatus.PROPOSED:
-                raise Conflict(f"Referral {referral_id} is {referral.status}.", {"status": [referral.status]})
+                raise Conflict(f"Referral {referral_id} is {referral.status}, not a proposal.",
+                               {"status": [referral.status]})
             _refuse_if_ineligible(referral, district_today())
         except (Conflict, NotFound, PermissionDenied) as exc:
             db.session.rollback()
-            raise type(exc)(f"Referral {referral_id}: {exc.message}", {str(referral_id): [exc.message]}) from exc
+            raise type(exc)(exc.message, {"referral_ids": [f"{referral_id}: {exc.message}"]}, code=exc.code) from exc
         now = utcnow()
         referral.status = ReferralStatus.OFFERED
         referral.offered_at = now
@@ -718,6 +843,9 @@ def reoffer(principal: Principal, referral_id: int) -> Referral:
     _check_actor(principal, referral, MANAGER)
     if referral.status != ReferralStatus.OFFERED or referral.offer_expires_at > utcnow():
         raise Conflict("Only an offer past its answer deadline can be re-offered.", {"status": [referral.status]})
+    if not _another_organisation_can_serve(referral):
+        raise Conflict("No other organisation can serve this need now; the offer stays as it is.",
+                       {"need_id": ["no_eligible_organisation"]}, code="no_eligible_organisation")
     need_id = referral.need_id
     referral.status = ReferralStatus.WITHDRAWN
     referral.reason = "offer expired unanswered"
@@ -733,6 +861,20 @@ def reoffer(principal: Principal, referral_id: int) -> Referral:
         raise Conflict("No other organisation can serve this need now; it is back in the unmet queue.",
                        {"need_id": ["no_eligible_organisation"]})
     return act(principal, proposal.id, "offer")
+
+
+def _another_organisation_can_serve(referral: Referral) -> bool:
+    """Whether some other organisation's contract line could take the need of this offer."""
+    from dataclasses import replace
+
+    today = district_today()
+    case = _need_cases([referral.need])[0]
+    case = replace(case, has_live_referral=False, declined_by=case.declined_by | {referral.organisation_id})
+    orgs = _organisation_profiles(today)
+    return any(
+        eligibility.first_refusal(case, line, orgs[line.organisation_id], today) is None
+        for line in _line_options(today) if line.service_type == case.service_type
+    )
 
 
 def activate_due_referrals(today: date | None = None) -> int:
@@ -753,7 +895,8 @@ def unmet_needs(principal: Principal, *, town=None, service_type=None, priority=
     stmt = (
         _need_query()
         .join(Need.recipient)
-        .where(Need.status == NeedStatus.OPEN, scope.recipients_visible(principal))
+        .where(Need.status == NeedStatus.OPEN, Recipient.status == RecipientStatus.ACTIVE,
+               scope.recipients_visible(principal))
     )
     if town:
         stmt = stmt.where(Recipient.town_id == select(Area.id).where(Area.code == town,
@@ -784,3 +927,90 @@ def unmet_needs(principal: Principal, *, town=None, service_type=None, priority=
         need.proposal = proposals.get(need.id)
         need.outcome = outcomes.get(need.id)
     return needs, total
+
+
+# --- for pages --------------------------------------------------------------------------------
+# What the matching pages and the dashboard read besides the use cases above (servicehub/matching/views.py).
+
+HISTORY_LIMIT = 500  # audit entries a referral's page shows
+
+
+def unmet_need_count(principal: Principal) -> int:
+    """How many open needs the caller may see (the dashboard's unmet-needs card)."""
+    stmt = (
+        select(func.count())
+        .select_from(Need)
+        .join(Recipient, Recipient.id == Need.recipient_id)
+        .where(Need.status == NeedStatus.OPEN, scope.recipients_visible(principal))
+    )
+    return db.session.scalar(stmt) or 0
+
+
+def offers_waiting_count(principal: Principal) -> int:
+    """How many offers the caller may see wait for an answer (a provider: those made to it)."""
+    stmt = (
+        select(func.count())
+        .select_from(Referral)
+        .where(Referral.status == ReferralStatus.OFFERED, referrals_visible(principal))
+    )
+    return db.session.scalar(stmt) or 0
+
+
+def is_overdue(referral: Referral, now: datetime | None = None) -> bool:
+    """Whether the referral is an offer past its answer deadline."""
+    return (
+        referral.status == ReferralStatus.OFFERED
+        and referral.offer_expires_at is not None
+        and referral.offer_expires_at < (now or utcnow())
+    )
+
+
+def present_referrals(principal: Principal, referrals: list[Referral]) -> list[Referral]:
+    """Attach what the caller may see of each recipient (masked ID number …) and `overdue` to each referral."""
+    from servicehub.registry.services import present_recipient
+
+    # The recipients' communities in one query (the lazy loads below then find them in the session).
+    db.session.scalars(select(Area).where(Area.id.in_({r.need.recipient.area_id for r in referrals}))).all()
+    now = utcnow()
+    for referral in referrals:
+        present_recipient(principal, referral.need.recipient)
+        referral.overdue = is_overdue(referral, now)
+    return referrals
+
+
+def _inbox_query():
+    return _referral_query().options(
+        selectinload(Referral.need).selectinload(Need.recipient).selectinload(Recipient.area)
+    )
+
+
+def referral_inbox(principal: Principal, *, page: int = 1, page_size: int = 50):
+    """The offers waiting (earliest deadline first) and a page of the referrals being served: (offers, page, total)."""
+    visible = referrals_visible(principal)
+    offers = list(
+        db.session.scalars(
+            _inbox_query()
+            .where(visible, Referral.status == ReferralStatus.OFFERED)
+            .order_by(Referral.offer_expires_at, Referral.id)
+        )
+    )
+    serving, total = paginate(
+        db.session,
+        _inbox_query().where(visible, Referral.status.in_(COMMITTED_STATUSES)).order_by(Referral.id.desc()),
+        page,
+        page_size,
+    )
+    return present_referrals(principal, offers), present_referrals(principal, serving), total
+
+
+def referral_with_history(principal: Principal, referral_id: int):
+    """One referral the caller may see, presented, and its history from the audit log, oldest first."""
+    from servicehub.auth.services import list_audit_log
+
+    referral = db.session.scalars(
+        _inbox_query().where(Referral.id == referral_id, referrals_visible(principal))
+    ).one_or_none()
+    if referral is None:
+        raise NotFound(f"No referral with id {referral_id}.")
+    entries, _total = list_audit_log(entity_type="referrals", entity_id=str(referral_id), page_size=HISTORY_LIMIT)
+    return present_referrals(principal, [referral])[0], entries[::-1]

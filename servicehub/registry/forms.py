@@ -2,7 +2,7 @@
 
 The forms check presence, format and ranges; the registry services check the rules (ID number check
 digits, windows that fit the duration, eligibility ...) and their field errors are attached back onto
-the form with `attach_errors`. `service_data()` turns a valid form into what the service takes.
+the form with `servicehub.web.forms.attach_errors`. `service_data()` turns a valid form into what the service takes.
 """
 
 from __future__ import annotations
@@ -51,128 +51,64 @@ from servicehub.registry.models import (
     RecipientStatus,
     TravelMode,
 )
+from servicehub.web.format import WEEKDAY_KEYS, WEEKDAYS, choices, define_labels
+from servicehub.web.forms import FilterForm, PageForm, int_or_none
 
 # --- the words for coded values -------------------------------------------------------------
 
-WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday n is WEEKDAY_KEYS[n - 1]
-WEEKDAYS = {
-    "mon": _l("Mon"),
-    "tue": _l("Tue"),
-    "wed": _l("Wed"),
-    "thu": _l("Thu"),
-    "fri": _l("Fri"),
-    "sat": _l("Sat"),
-    "sun": _l("Sun"),
-}
-
-LABELS: dict[str, dict[str, object]] = {
-    "recipient_status": {
-        RecipientStatus.ACTIVE: _l("Being served"),
-        RecipientStatus.SUSPENDED: _l("Suspended"),
-        RecipientStatus.EXITED: _l("Exited"),
-    },
-    "need_status": {
-        NeedStatus.OPEN: _l("Waiting for a provider"),
-        NeedStatus.MATCHED: _l("Matched"),
-        NeedStatus.ACTIVE: _l("Being served"),
-        NeedStatus.SUSPENDED: _l("Suspended"),
-        NeedStatus.CLOSED: _l("Closed"),
-    },
-    "priority": {Priority.URGENT: _l("Urgent"), Priority.NORMAL: _l("Normal")},
-    "period": {NeedPeriod.WEEK: _l("per week"), NeedPeriod.MONTH: _l("per month")},
-    "source": {
-        NeedSource.APPLICATION: _l("Application"),
-        NeedSource.ASSESSMENT: _l("Assessment"),
-        NeedSource.ACTIVE_DISCOVERY: _l("Active discovery"),
-    },
-    "gender": {Gender.MALE: _l("Male"), Gender.FEMALE: _l("Female")},
-    "carer_gender": {
-        CarerGender.ANY: _l("No preference"),
-        CarerGender.MALE: _l("Male carer"),
-        CarerGender.FEMALE: _l("Female carer"),
-        CarerGender.SAME: _l("Same gender as the recipient"),
-    },
-    "travel_mode": {
-        TravelMode.WALK: _l("On foot"),
-        TravelMode.BICYCLE: _l("Bicycle"),
-        TravelMode.EBIKE: _l("E-bike"),
-        TravelMode.CAR: _l("Car"),
-    },
-    "funding": {
-        FundingSource.GOVERNMENT: _l("Government purchase"),
-        FundingSource.CHARITY: _l("Charity funds"),
-        FundingSource.ORGANISATION: _l("Organisation's own funds"),
-        FundingSource.OTHER: _l("Other"),
-    },
-    "contract_status": {
-        ContractStatus.DRAFT: _l("Draft"),
-        ContractStatus.ACTIVE: _l("In force"),
-        ContractStatus.SUSPENDED: _l("Suspended"),
-        ContractStatus.CLOSED: _l("Closed"),
-    },
-    "organisation_status": {
-        OrganisationStatus.ACTIVE: _l("Active"),
-        OrganisationStatus.SUSPENDED: _l("Suspended"),
-        OrganisationStatus.INACTIVE: _l("Inactive"),
-    },
-}
-
-
-def label(kind: str, value) -> str:
-    """The page-language word for a coded value (the code itself if there is none)."""
-    if value is None:
-        return ""
-    return str(LABELS.get(kind, {}).get(value, value))
-
-
-def weekday_label(day: int | str) -> str:
-    """'周一' for 1 or 'mon'."""
-    key = WEEKDAY_KEYS[day - 1] if isinstance(day, int) else day
-    return str(WEEKDAYS.get(key, key))
-
-
-def choices(kind: str, blank: object | None = None) -> list[SelectChoice]:
-    """Select options for the coded values of `kind`, optionally after a blank 'any' option."""
-    options = [SelectChoice(str(value), label) for value, label in LABELS[kind].items()]
-    return ([SelectChoice("", blank)] if blank is not None else []) + options
-
-
-def attach_errors(form, errors: dict) -> None:
-    """Show a service's field errors ({field: [message]}) next to the form's fields; others above the form."""
-    for key, messages in errors.items():
-        name = key.split(".")[0]
-        field = form._fields.get(name)
-        if field is not None and not isinstance(field, FieldList | FormField):
-            field.errors = [*field.errors, *messages]
-        else:
-            form.other_errors.setdefault(name, []).extend(messages)
-
-
-class RegistryForm(FlaskForm):
-    """A registry form: besides field errors it carries `other_errors` for rules that span fields."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.other_errors: dict[str, list[str]] = {}
-
-
-class FilterForm(FlaskForm):
-    """A GET filter form of a list page (no CSRF token: it changes nothing)."""
-
-    class Meta:
-        csrf = False
-
-    q = StringField(_l("Search"), validators=[Optional(), Length(max=50)])
-    page = IntegerField(validators=[Optional(), NumberRange(min=1)], default=1)
-
-    def value(self, name: str):
-        """A filter's value, or None when it is empty or invalid."""
-        field = self[name]
-        return None if field.errors or field.data in ("", None) else field.data
-
-
-def _int_or_none(value):
-    return int(value) if value not in (None, "", "None") else None
+LABELS = define_labels(
+    {
+        "recipient_status": {
+            RecipientStatus.ACTIVE: _l("Being served"),
+            RecipientStatus.SUSPENDED: _l("Suspended"),
+            RecipientStatus.EXITED: _l("Exited"),
+        },
+        "need_status": {
+            NeedStatus.OPEN: _l("Waiting for a provider"),
+            NeedStatus.MATCHED: _l("Matched"),
+            NeedStatus.ACTIVE: _l("Being served"),
+            NeedStatus.SUSPENDED: _l("Suspended"),
+            NeedStatus.CLOSED: _l("Closed"),
+        },
+        "priority": {Priority.URGENT: _l("Urgent"), Priority.NORMAL: _l("Normal")},
+        "period": {NeedPeriod.WEEK: _l("per week"), NeedPeriod.MONTH: _l("per month")},
+        "source": {
+            NeedSource.APPLICATION: _l("Application"),
+            NeedSource.ASSESSMENT: _l("Assessment"),
+            NeedSource.ACTIVE_DISCOVERY: _l("Active discovery"),
+        },
+        "gender": {Gender.MALE: _l("Male"), Gender.FEMALE: _l("Female")},
+        "carer_gender": {
+            CarerGender.ANY: _l("No preference"),
+            CarerGender.MALE: _l("Male carer"),
+            CarerGender.FEMALE: _l("Female carer"),
+            CarerGender.SAME: _l("Same gender as the recipient"),
+        },
+        "travel_mode": {
+            TravelMode.WALK: _l("On foot"),
+            TravelMode.BICYCLE: _l("Bicycle"),
+            TravelMode.EBIKE: _l("E-bike"),
+            TravelMode.CAR: _l("Car"),
+        },
+        "funding": {
+            FundingSource.GOVERNMENT: _l("Government purchase"),
+            FundingSource.CHARITY: _l("Charity funds"),
+            FundingSource.ORGANISATION: _l("Organisation's own funds"),
+            FundingSource.OTHER: _l("Other"),
+        },
+        "contract_status": {
+            ContractStatus.DRAFT: _l("Draft"),
+            ContractStatus.ACTIVE: _l("In force"),
+            ContractStatus.SUSPENDED: _l("Suspended"),
+            ContractStatus.CLOSED: _l("Closed"),
+        },
+        "organisation_status": {
+            OrganisationStatus.ACTIVE: _l("Active"),
+            OrganisationStatus.SUSPENDED: _l("Suspended"),
+            OrganisationStatus.INACTIVE: _l("Inactive"),
+        },
+    }
+)
 
 
 def _yes_no(value):
@@ -215,7 +151,7 @@ def _upper(value):
     return value.strip().upper() if isinstance(value, str) else value
 
 
-class RecipientForm(RegistryForm):
+class RecipientForm(PageForm):
     """Register a recipient (救助对象登记)."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=50)], filters=[_strip])
@@ -225,7 +161,7 @@ class RecipientForm(RegistryForm):
     class_valid_until = DateField(_l("Class valid until"), validators=[Optional()])
     disability_grade = SelectField(
         _l("Disability grade"),
-        coerce=_int_or_none,
+        coerce=int_or_none,
         validate_choice=False,
         choices=[SelectChoice("", "—")] + [SelectChoice(str(g), str(g)) for g in range(1, 5)],
     )
@@ -281,7 +217,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class NeedEditForm(RegistryForm):
+class NeedEditForm(PageForm):
     """Change a line of the need list (its service type stays)."""
 
     quantity = IntegerField(_l("How many times"), validators=[InputRequired(), NumberRange(min=1, max=93)])
@@ -340,7 +276,7 @@ class NeedStatusForm(FlaskForm):
 class WorkerFilterForm(FilterForm):
     """Filters of the workers list."""
 
-    organisation_id = SelectField(_l("Organisation"), coerce=_int_or_none, validate_choice=False)
+    organisation_id = SelectField(_l("Organisation"), coerce=int_or_none, validate_choice=False)
     active = SelectField(_l("Active"), choices=YES_NO, validate_choice=False)
 
     def filters(self) -> dict:
@@ -393,17 +329,17 @@ class QualificationRow(Form):
     expires_on = DateField(_l("Expires on"), validators=[Optional()])
 
 
-class WorkerForm(RegistryForm):
+class WorkerForm(PageForm):
     """Add or change a worker: details, start location, availability, limits, qualifications."""
 
-    organisation_id = SelectField(_l("Organisation"), coerce=_int_or_none, validate_choice=False)
+    organisation_id = SelectField(_l("Organisation"), coerce=int_or_none, validate_choice=False)
     employee_no = StringField(
         _l("Employee no."), validators=[DataRequired(), Length(max=32)], filters=[_strip]
     )
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=50)], filters=[_strip])
     gender = SelectField(_l("Gender"), choices=choices("gender"))
     phone = StringField(_l("Mobile phone"), validators=[Optional(), PHONE], filters=[_strip])
-    start_station_id = SelectField(_l("Starts the day at"), coerce=_int_or_none, validate_choice=False)
+    start_station_id = SelectField(_l("Starts the day at"), coerce=int_or_none, validate_choice=False)
     start_lat = FloatField(_l("Home latitude"), validators=[Optional(), NumberRange(min=-90, max=90)])
     start_lon = FloatField(_l("Home longitude"), validators=[Optional(), NumberRange(min=-180, max=180)])
     travel_mode = SelectField(_l("Travels by"), choices=choices("travel_mode"), default="ebike")

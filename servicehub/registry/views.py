@@ -21,6 +21,8 @@ from servicehub.errors import Conflict, DomainError, ValidationFailed
 from servicehub.i18n import current_language, localized
 from servicehub.registry import forms, services
 from servicehub.timeutil import district_today
+from servicehub.web.format import WEEKDAY_KEYS, label, last_page
+from servicehub.web.forms import FilterForm, attach_errors
 
 blp = Blueprint("registry_pages", __name__, template_folder="templates")
 
@@ -48,28 +50,6 @@ def expiry_state(expires_on: date | None, today: date | None = None) -> str:
     return "soon" if expires_on <= today + EXPIRY_WARNING else ""
 
 
-def yuan(fen: int | None) -> str:
-    """Integer fen as '¥1,234.56'."""
-    if fen is None:
-        return "—"
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}¥{whole:,}.{cents:02d}"
-
-
-def listing(items, how=None) -> str:
-    """Items as one phrase ('周一、周三' / 'Mon, Wed'), each named by `how`: function, dict or name base."""
-    if callable(how):
-        words = [how(item) for item in items]
-    elif isinstance(how, dict):
-        words = [how.get(item, item) for item in items]
-    elif how:
-        words = [localized(item, how) for item in items]
-    else:
-        words = list(items)
-    return ("、" if current_language() == "zh" else ", ").join(str(w) for w in words)
-
-
 def subclass_name(assistance_class, code: str | None) -> str:
     """The page-language name of a subclass code of `assistance_class`."""
     for item in (assistance_class.subclasses if assistance_class else None) or []:
@@ -80,23 +60,12 @@ def subclass_name(assistance_class, code: str | None) -> str:
 
 @blp.context_processor
 def _registry_helpers():
-    principal = current_principal()
     return {
-        "can": lambda permission: principal.can(Permission(permission)),
-        "principal": principal,
-        "label": forms.label,
-        "weekday_label": forms.weekday_label,
-        "weekday_keys": forms.WEEKDAY_KEYS,
+        "weekday_keys": WEEKDAY_KEYS,
         "expiry_state": expiry_state,
         "subclass_name": subclass_name,
         "need_status_actions": NEED_STATUS_ACTIONS,
-        "yuan": yuan,
-        "listing": listing,
     }
-
-
-def _last_page(total: int) -> int:
-    return max(1, -(-total // PAGE_SIZE))
 
 
 def _page(form) -> int:
@@ -110,7 +79,7 @@ def _correct_the_fields() -> str:
 def _show_refusal(form, exc: DomainError) -> int:
     """Put a service's refusal onto the form (field errors next to their fields); the status to answer."""
     form.other_errors[""] = [_correct_the_fields() if exc.errors else exc.message]
-    forms.attach_errors(form, exc.errors)
+    attach_errors(form, exc.errors)
     return exc.status
 
 
@@ -153,7 +122,7 @@ def recipients():
         recipients=items,
         total=total,
         page=page,
-        last_page=_last_page(total),
+        last_page=last_page(total, PAGE_SIZE),
         open_needs=open_needs,
     )
 
@@ -292,7 +261,7 @@ def need_status(need_id: int):
             flash(exc.message, "error")
         else:
             flash(
-                _("The need is now: %(status)s.", status=forms.label("need_status", form.status.data)),
+                _("The need is now: %(status)s.", status=label("need_status", form.status.data)),
                 "success",
             )
     else:
@@ -312,7 +281,7 @@ def organisations():
     principal = current_principal()
     if principal.is_provider and principal.organisation_id:
         return redirect(url_for("registry_pages.organisation", organisation_id=principal.organisation_id))
-    form = forms.FilterForm(request.args)
+    form = FilterForm(request.args)
     form.validate()
     page = _page(form)
     items, total = services.list_organisations(principal, q=form.value("q"), page=page, page_size=PAGE_SIZE)
@@ -322,7 +291,7 @@ def organisations():
         organisations=items,
         total=total,
         page=page,
-        last_page=_last_page(total),
+        last_page=last_page(total, PAGE_SIZE),
     )
 
 
@@ -380,7 +349,7 @@ def workers():
         workers=items,
         total=total,
         page=page,
-        last_page=_last_page(total),
+        last_page=last_page(total, PAGE_SIZE),
     )
 
 

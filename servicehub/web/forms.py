@@ -1,9 +1,9 @@
-"""Web forms of the shell."""
+"""Web forms of the shell, and what every domain's page forms share."""
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import FieldList, FormField, IntegerField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 
 class LoginForm(FlaskForm):
@@ -11,3 +11,42 @@ class LoginForm(FlaskForm):
 
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
+
+
+class PageForm(FlaskForm):
+    """A page's form: besides field errors it carries `other_errors` for rules that span fields."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.other_errors: dict[str, list[str]] = {}
+
+
+class FilterForm(FlaskForm):
+    """A GET filter form of a list page (no CSRF token: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search"), validators=[Optional(), Length(max=50)])
+    page = IntegerField(validators=[Optional(), NumberRange(min=1)], default=1)
+
+    def value(self, name: str):
+        """A filter's value, or None when it is empty or invalid."""
+        field = self[name]
+        return None if field.errors or field.data in ("", None) else field.data
+
+
+def int_or_none(value) -> int | None:
+    """A select's value as an id (None when blank): the `coerce` of id selects with an 'any' option."""
+    return int(value) if value not in (None, "", "None") else None
+
+
+def attach_errors(form: PageForm, errors: dict) -> None:
+    """Show a service's field errors ({field: [message]}) next to the form's fields; others above the form."""
+    for key, messages in errors.items():
+        name = key.split(".")[0]
+        field = form._fields.get(name)
+        if field is not None and not isinstance(field, FieldList | FormField):
+            field.errors = [*field.errors, *messages]
+        else:
+            form.other_errors.setdefault(name, []).extend(messages)

@@ -6,8 +6,9 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from servicehub.auth.access import current_principal
-from servicehub.auth.permissions import Role
+from servicehub.auth.permissions import Permission, Role
 from servicehub.i18n import current_language, localized
+from servicehub.web.format import register_format
 from servicehub.web.navigation import nav_items
 
 ROLE_LABELS = {
@@ -49,11 +50,15 @@ def register_web(app: Flask) -> None:
     from servicehub.web.views import blp
 
     app.register_blueprint(blp)
+    register_format(app)
 
     @app.context_processor
     def _shell_context():
+        principal = current_principal()
         return {
-            "nav_items": nav_items(current_principal()),
+            "principal": principal,
+            "can": lambda permission: principal.can(Permission(permission)),
+            "nav_items": nav_items(principal),
             "current_language": current_language(),
             "localized": localized,
             "role_label": role_label,

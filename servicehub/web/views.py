@@ -8,9 +8,10 @@ from flask_login import current_user, login_user, logout_user
 
 from servicehub.auth import services as auth_services
 from servicehub.auth.access import client_ip, current_principal, public, requires, safe_next_url
-from servicehub.auth.permissions import Permission
+from servicehub.auth.permissions import Permission, Role
 from servicehub.config import LANGUAGES
 from servicehub.errors import RateLimited, Unauthenticated
+from servicehub.matching import services as matching
 from servicehub.web.forms import LoginForm
 
 blp = Blueprint("web", __name__, template_folder="templates")
@@ -70,5 +71,11 @@ def set_language(code: str):
 @blp.get("/")
 @requires(Permission.AUTHENTICATED)
 def dashboard():
-    """The start page of the signed-in role."""
-    return render_template("web/dashboard.html", principal=current_principal())
+    """The start page of the signed-in role, with the counts of the work waiting for it."""
+    principal = current_principal()
+    waiting = {}
+    if principal.role == Role.MANAGER:
+        waiting["unmet_needs"] = matching.unmet_need_count(principal)
+    if principal.can(Permission.REFERRALS_RESPOND):
+        waiting["offers"] = matching.offers_waiting_count(principal)
+    return render_template("web/dashboard.html", principal=principal, waiting=waiting)

@@ -6,14 +6,14 @@ import pytest
 
 from tests.browser.conftest import sign_in
 
-REGISTRY_NAV = ["recipients", "organisations", "workers"]
+REGISTRY_NAV = ["organisations", "workers"]
 EXPECTED_NAV = {
-    "admin": ["dashboard", *REGISTRY_NAV, "imports", "catalog", "users", "audit"],
-    "manager": ["dashboard", *REGISTRY_NAV, "imports", "catalog"],
-    "manager.dagang": ["dashboard", *REGISTRY_NAV, "imports", "catalog"],
-    "provider": ["dashboard", *REGISTRY_NAV, "imports", "catalog"],
+    "admin": ["dashboard", "recipients", "matching", *REGISTRY_NAV, "imports", "catalog", "users", "audit"],
+    "manager": ["dashboard", "recipients", "matching", *REGISTRY_NAV, "imports", "catalog"],
+    "manager.dagang": ["dashboard", "recipients", "matching", *REGISTRY_NAV, "imports", "catalog"],
+    "provider": ["dashboard", "recipients", "referrals", *REGISTRY_NAV, "imports", "catalog"],
     "caregiver": ["dashboard", "catalog"],
-    "auditor": ["dashboard", *REGISTRY_NAV, "catalog", "audit"],
+    "auditor": ["dashboard", "recipients", *REGISTRY_NAV, "catalog", "audit"],
 }
 
 

@@ -257,3 +257,25 @@ def test_unmet_queue_lists_open_needs_with_their_proposals(client, market):
     queue = client.get("/api/v1/matching/unmet-needs", headers=market["manager"]).get_json()
     assert {q["need_id"] for q in queue} == set(market["needs"])
     assert all(q["proposal"]["status"] == "proposed" for q in queue)
+
+
+def test_a_reoffer_with_nobody_else_changes_nothing(client, app, market, offered_to_a):
+    rid = offered_to_a["id"]
+    with app.app_context():
+        from servicehub.registry import services as registry
+
+        registry.update_contract(f.COMMAND_LINE, market["contracts"][1], {"status": "suspended"})
+        db.session.get(Referral, rid).offer_expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    response = client.post(f"/api/v1/referrals/{rid}/reoffer", headers=market["manager"])
+    assert response.status_code == 409 and response.get_json()["code"] == "no_eligible_organisation"
+    with app.app_context():
+        assert db.session.get(Referral, rid).status == "offered"
+
+
+def test_a_town_manager_cannot_read_another_towns_run(client, app, market, auth_headers):
+    with app.app_context():
+        f.need(f.recipient(area=f.DINGMAO).id)
+    run_id = run(client, market, town=f.DINGMAO)["id"]
+    assert client.get(f"/api/v1/matching/runs/{run_id}", headers=auth_headers("manager.dagang")).status_code == 404
+    assert client.get(f"/api/v1/matching/runs/{run_id}", headers=market["manager"]).status_code == 200

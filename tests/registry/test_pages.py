@@ -657,7 +657,7 @@ def test_expiry_state_boundaries():
 
 
 def test_money_is_shown_from_integer_fen():
-    from servicehub.registry.views import yuan
+    from servicehub.web.format import yuan
 
     assert [yuan(0), yuan(5), yuan(123456789), yuan(-150)] == ["¥0.00", "¥0.05", "¥1,234,567.89", "-¥1.50"]
 

@@ -24,4 +24,11 @@ document.addEventListener("DOMContentLoaded", function () {
       });
     });
   });
+  // A "tick all" box ticks every checkbox of the form it names: <input data-check-all="bulk-offer">.
+  document.querySelectorAll("input[data-check-all]").forEach(function (all) {
+    all.addEventListener("change", function () {
+      var boxes = document.querySelectorAll('input[type="checkbox"][form="' + all.dataset.checkAll + '"]');
+      Array.prototype.forEach.call(boxes, function (box) { box.checked = all.checked; });
+    });
+  });
 });
