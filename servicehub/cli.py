@@ -11,7 +11,13 @@ from flask.cli import FlaskGroup, with_appcontext
 from servicehub.errors import DomainError, flatten_errors
 
 # Domain modules that attach commands to the groups below.
-CLI_MODULES = ("servicehub.catalog.cli", "servicehub.auth.cli", "servicehub.registry.cli", "servicehub.imports.cli")
+CLI_MODULES = (
+    "servicehub.catalog.cli",
+    "servicehub.auth.cli",
+    "servicehub.registry.cli",
+    "servicehub.imports.cli",
+    "servicehub.scheduling.cli",
+)
 
 
 def _create_app():
@@ -33,6 +39,11 @@ def seed_cli() -> None:
 @click.group("demo")
 def demo_cli() -> None:
     """Build and load the demo district, and its demo accounts."""
+
+
+@click.group("bench")
+def bench_cli() -> None:
+    """Benchmarks (see bench/README.md)."""
 
 
 def app_command(func):
@@ -60,7 +71,7 @@ def register_cli(app) -> None:
 
     for module_name in CLI_MODULES:
         import_module(module_name)
-    for group in (seed_cli, demo_cli, *_domain_groups()):
+    for group in (seed_cli, demo_cli, bench_cli, *_domain_groups()):
         app.cli.add_command(group)
 
 

@@ -1,0 +1,418 @@
+"""The roster solver: OR-Tools routing, one vehicle per worker-shift. Pure module.
+
+A `Problem` (plain data, see `problem.py`) goes in, a `Plan` comes out. Hard rules: visit windows,
+durations, shifts and start/end places, qualifications and the gender a recipient asks for (as the
+vehicles allowed for a visit), longest working day, most visits a day, carried capacity, breaks inside
+their windows, double-up visits (two workers starting together), visits already done or locked.
+Soft goals: travel, continuity of carer, urgent visits dropped last, balanced days. Every visit is
+optional with a penalty far above any travel, so a plan always comes back; visits that cannot be
+placed are listed with the reason found.
+
+OR-Tools 9.15 pitfalls handled here (see STACK-NOTES): skill restriction through
+`VehicleVar(index).SetValues([-1] + allowed)` (SetAllowedVehiclesForIndex raises in 9.15); breaks read
+through `IntervalVarContainer()`; insertion first solutions (PATH_CHEAPEST_ARC finds nothing on tight
+windows); integer costs only.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from servicehub.scheduling.problem import (
+    CAPACITY,
+    NO_QUALIFIED_WORKER,
+    NO_ROOM,
+    PAIR_INCOMPLETE,
+    WINDOW_OUTSIDE_SHIFTS,
+    Plan,
+    Problem,
+    Route,
+    Stop,
+    Visit,
+    Worker,
+)
+
+FIRST_SOLUTIONS = {
+    "parallel_cheapest_insertion": routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION,
+    "local_cheapest_insertion": routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION,
+    "savings": routing_enums_pb2.FirstSolutionStrategy.SAVINGS,
+    "christofides": routing_enums_pb2.FirstSolutionStrategy.CHRISTOFIDES,
+    "path_cheapest_arc": routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC,
+}
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """How long and how to search."""
+
+    time_limit_s: float = 10.0
+    solution_limit: int | None = None  # a fixed search budget: the same problem gives the same plan
+    first_solution: str = "parallel_cheapest_insertion"
+    processes: int = 1  # > 1: independent searches in parallel processes, the best plan wins
+    initial_routes: dict | None = None  # worker id -> visit ids: a warm start (yesterday, a manual plan)
+    log: bool = False
+
+
+# --- which worker may take which visit ---------------------------------------------------------
+
+
+def suitable_workers(problem: Problem, visit: Visit) -> list[int]:
+    """Indexes of the workers qualified for a visit (skills, gender, a fixed or locked assignment)."""
+    pinned = visit.fixed_worker if visit.fixed_worker is not None else visit.locked_worker
+    return [
+        v
+        for v, worker in enumerate(problem.workers)
+        if visit.skills <= worker.skills
+        and (visit.gender is None or worker.gender == visit.gender)
+        and (pinned is None or worker.id == pinned)
+    ]
+
+
+def reachable(problem: Problem, worker: Worker, visit: Visit) -> bool:
+    """Whether the worker could do the visit at all on this shift: get there in its window and home in time."""
+    go = problem.travel_time(worker, worker.start_location, visit.location)
+    back = problem.travel_time(worker, visit.location, worker.end_location)
+    earliest = max(worker.shift[0] + go, visit.window[0])
+    if earliest > visit.window[1]:
+        return False
+    if earliest + visit.duration + back > worker.shift[1]:
+        return False
+    if worker.max_work is not None and go + visit.duration + back > worker.max_work:
+        return False
+    return not (worker.capacity is not None and visit.demand > worker.capacity)
+
+
+def why_unplaceable(problem: Problem, visit: Visit) -> str | None:
+    """A reason no plan could ever hold this visit, or None if some worker could take it."""
+    candidates = suitable_workers(problem, visit)
+    if not candidates:
+        return NO_QUALIFIED_WORKER
+    workers = [problem.workers[v] for v in candidates]
+    if all(w.capacity is not None and visit.demand > w.capacity for w in workers):
+        return CAPACITY
+    able = [w for w in workers if reachable(problem, w, visit)]
+    if not able:
+        return WINDOW_OUTSIDE_SHIFTS
+    if visit.pair is not None and len(able) < 2:
+        return PAIR_INCOMPLETE
+    return None
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Model:
+    problem: Problem
+    visits: list[Visit]  # the visits in the model (node = 1 + index … after the depot nodes)
+    depot_nodes: dict[int, int]  # location -> node
+    node_location: list[int]
+    node_duration: list[int]
+    manager: pywrapcp.RoutingIndexManager
+    routing: pywrapcp.RoutingModel
+    time: pywrapcp.RoutingDimension
+    breaks: dict[int, list] = field(default_factory=dict)  # vehicle -> interval vars
+    unplaced: dict[int | str, str] = field(default_factory=dict)
+
+
+def _build(problem: Problem) -> _Model:
+    unplaced = {}
+    modelled = []
+    for visit in problem.visits:
+        reason = why_unplaceable(problem, visit)
+        if reason is None:
+            modelled.append(visit)
+        else:
+            unplaced[visit.id] = reason
+    # A pair with one half out of the model cannot be done.
+    halves: dict[str, list[Visit]] = {}
+    for visit in modelled:
+        if visit.pair is not None:
+            halves.setdefault(visit.pair, []).append(visit)
+    broken = {pair for pair, members in halves.items() if len(members) != 2}
+    for visit in [v for v in modelled if v.pair in broken]:
+        unplaced[visit.id] = PAIR_INCOMPLETE
+    modelled = [v for v in modelled if v.pair not in broken]
+
+    depot_locations = sorted({w.start_location for w in problem.workers} | {w.end_location for w in problem.workers})
+    depot_nodes = {loc: n for n, loc in enumerate(depot_locations)}
+    node_location = depot_locations + [v.location for v in modelled]
+    node_duration = [0] * len(depot_locations) + [v.duration for v in modelled]
+    first_visit_node = len(depot_locations)
+    n_nodes = len(node_location)
+    n_vehicles = len(problem.workers)
+    starts = [depot_nodes[w.start_location] for w in problem.workers]
+    ends = [depot_nodes[w.end_location] for w in problem.workers]
+    manager = pywrapcp.RoutingIndexManager(n_nodes, n_vehicles, starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+
+    # Transit matrices by node: service of the node left + travel. Indexed by node, registered in C++.
+    profiles = sorted({w.profile for w in problem.workers})
+    time_callbacks = {}
+    for profile in profiles:
+        travel = problem.travel[profile]
+        matrix = [
+            [node_duration[i] + travel[node_location[i]][node_location[j]] for j in range(n_nodes)]
+            for i in range(n_nodes)
+        ]
+        time_callbacks[profile] = routing.RegisterTransitMatrix(matrix)
+    cost_callbacks = _register_costs(problem, routing, modelled, node_location, first_visit_node)
+    for v, callback in enumerate(cost_callbacks):
+        routing.SetArcCostEvaluatorOfVehicle(callback, v)
+
+    horizon = max(w.shift[1] for w in problem.workers) if problem.workers else 0
+    horizon = max([horizon] + [v.window[1] + v.duration for v in modelled])
+    routing.AddDimensionWithVehicleTransits(
+        [time_callbacks[w.profile] for w in problem.workers], horizon, horizon, False, "Time"
+    )
+    time_dim = routing.GetDimensionOrDie("Time")
+    model = _Model(problem, modelled, depot_nodes, node_location, node_duration, manager, routing, time_dim,
+                   unplaced=unplaced)
+    _add_shifts(model)
+    _add_visits(model, first_visit_node)
+    _add_counts_and_loads(model, first_visit_node)
+    _add_breaks(model)
+    return model
+
+
+def _register_costs(problem: Problem, routing, visits: list[Visit], node_location, first_visit_node) -> list[int]:
+    """One arc-cost evaluator per vehicle: travel (or the problem's cost) plus the continuity penalty."""
+    n_nodes = len(node_location)
+    base_by_profile: dict[str, list[list[int]]] = {}
+    for worker in problem.workers:
+        if worker.profile not in base_by_profile:
+            source = problem.cost if problem.cost is not None else problem.travel[worker.profile]
+            base_by_profile[worker.profile] = [
+                [source[node_location[i]][node_location[j]] for j in range(n_nodes)] for i in range(n_nodes)
+            ]
+    preferring = [(first_visit_node + k, visit) for k, visit in enumerate(visits) if visit.preferred_workers]
+    shared: dict[str, int] = {}
+    callbacks = []
+    for worker in problem.workers:
+        base = base_by_profile[worker.profile]
+        penalised = [node for node, visit in preferring if worker.id not in visit.preferred_workers]
+        if not penalised:
+            if worker.profile not in shared:
+                shared[worker.profile] = routing.RegisterTransitMatrix(base)
+            callbacks.append(shared[worker.profile])
+            continue
+        matrix = [row[:] for row in base]
+        for node in penalised:
+            for i in range(n_nodes):
+                if i != node:
+                    matrix[i][node] += problem.weights.continuity
+        callbacks.append(routing.RegisterTransitMatrix(matrix))
+    return callbacks
+
+
+def _add_shifts(model: _Model) -> None:
+    routing, time_dim = model.routing, model.time
+    for v, worker in enumerate(model.problem.workers):
+        start, end = routing.Start(v), routing.End(v)
+        time_dim.CumulVar(start).SetRange(worker.shift[0], worker.shift[1])
+        time_dim.CumulVar(end).SetRange(worker.shift[0], worker.shift[1])
+        if worker.max_work is not None:
+            time_dim.SetSpanUpperBoundForVehicle(worker.max_work, v)
+        # Leave as late and come back as early as the route allows: the day as short as it can be.
+        routing.AddVariableMaximizedByFinalizer(time_dim.CumulVar(start))
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(end))
+
+
+def _add_visits(model: _Model, first_visit_node: int) -> None:
+    problem, routing, manager, time_dim = model.problem, model.routing, model.manager, model.time
+    solver = routing.solver()
+    all_vehicles = set(range(len(problem.workers)))
+    index_of: dict[int | str, int] = {}
+    for k, visit in enumerate(model.visits):
+        index = manager.NodeToIndex(first_visit_node + k)
+        index_of[visit.id] = index
+        cumul = time_dim.CumulVar(index)
+        cumul.SetRange(visit.window[0], visit.window[1])
+        allowed = [v for v in suitable_workers(problem, visit) if reachable(problem, problem.workers[v], visit)]
+        if visit.fixed_worker is not None:
+            routing.VehicleVar(index).SetValues(allowed)  # done or under way: always on the route
+            if visit.fixed_start is not None:
+                cumul.SetValue(visit.fixed_start)
+            continue
+        if set(allowed) != all_vehicles:
+            routing.VehicleVar(index).SetValues([-1, *allowed])
+        penalty = problem.weights.drop_urgent if visit.urgent else problem.weights.drop
+        routing.AddDisjunction([index], penalty)
+        routing.AddToAssignment(routing.ActiveVar(index))
+    pairs: dict[str, list[int]] = {}
+    for visit in model.visits:
+        if visit.pair is not None:
+            pairs.setdefault(visit.pair, []).append(index_of[visit.id])
+    for a, b in pairs.values():
+        solver.Add(routing.ActiveVar(a) == routing.ActiveVar(b))
+        solver.Add(time_dim.CumulVar(a) == time_dim.CumulVar(b))
+        solver.Add(solver.AllDifferentExcept([routing.VehicleVar(a), routing.VehicleVar(b)], -1))
+
+
+def _add_counts_and_loads(model: _Model, first_visit_node: int) -> None:
+    problem, routing = model.problem, model.routing
+    n_nodes = len(model.node_location)
+    counts = [0] * first_visit_node + [1] * (n_nodes - first_visit_node)
+    if any(w.max_visits is not None for w in problem.workers) or problem.balance:
+        big = len(model.visits) + 1
+        count_cb = routing.RegisterUnaryTransitVector(counts)
+        routing.AddDimensionWithVehicleCapacity(
+            count_cb, 0, [w.max_visits if w.max_visits is not None else big for w in problem.workers], True, "Visits"
+        )
+        if problem.balance and problem.workers and model.visits:
+            visits_dim = routing.GetDimensionOrDie("Visits")
+            fair = math.ceil(len(model.visits) / len(problem.workers))
+            for v in range(len(problem.workers)):
+                visits_dim.SetCumulVarSoftUpperBound(routing.End(v), fair, problem.weights.balance * 10)
+    if any(v.demand for v in model.visits):
+        demands = [0] * first_visit_node + [v.demand for v in model.visits]
+        demand_cb = routing.RegisterUnaryTransitVector(demands)
+        huge = sum(demands) + 1
+        routing.AddDimensionWithVehicleCapacity(
+            demand_cb, 0, [w.capacity if w.capacity is not None else huge for w in problem.workers], True, "Load"
+        )
+
+
+def _add_breaks(model: _Model) -> None:
+    problem, routing, manager, time_dim = model.problem, model.routing, model.manager, model.time
+    if not any(w.breaks for w in problem.workers):
+        return
+    solver = routing.solver()
+    node_visit_transits = [model.node_duration[manager.IndexToNode(i)] for i in range(routing.Size())]
+    for v, worker in enumerate(problem.workers):
+        if not worker.breaks:
+            continue
+        intervals = [
+            solver.FixedDurationIntervalVar(b.earliest, b.latest, b.duration, False, f"break_{v}_{k}")
+            for k, b in enumerate(worker.breaks)
+        ]
+        time_dim.SetBreakIntervalsOfVehicle(intervals, v, node_visit_transits)
+        model.breaks[v] = intervals
+
+
+def _parameters(options: SolveOptions) -> pywrapcp.DefaultRoutingSearchParameters:
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = FIRST_SOLUTIONS[options.first_solution]
+    # Guided local search. (Iterated local search with SISR ruin is in the 9.15 parameters, but
+    # setting it through pywrapcp changed nothing on the Solomon instances: the search stopped at the
+    # first local optimum. Measured in bench/README.md.)
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.time_limit.FromMilliseconds(int(options.time_limit_s * 1000))
+    if options.solution_limit:
+        params.solution_limit = options.solution_limit
+    params.log_search = options.log
+    return params
+
+
+def _read_plan(model: _Model, solution) -> Plan:
+    problem, routing, manager, time_dim = model.problem, model.routing, model.manager, model.time
+    plan = Plan(unplaced=dict(model.unplaced), objective=solution.ObjectiveValue())
+    first_visit_node = len(model.depot_nodes)
+    intervals = solution.IntervalVarContainer()
+    break_values = {}
+    for k in range(intervals.Size()):
+        element = intervals.Element(k)
+        if element.PerformedValue():
+            break_values[element.Var().Name()] = (element.StartValue(), element.StartValue() + element.DurationValue())
+    for v, worker in enumerate(problem.workers):
+        route = Route(worker_id=worker.id)
+        index = routing.Start(v)
+        route.departure = solution.Min(time_dim.CumulVar(index))
+        previous_end, previous_location = route.departure, worker.start_location
+        index = solution.Value(routing.NextVar(index))
+        while not routing.IsEnd(index):
+            node = manager.IndexToNode(index)
+            visit = model.visits[node - first_visit_node]
+            travel = problem.travel_time(worker, previous_location, visit.location)
+            start = solution.Min(time_dim.CumulVar(index))
+            route.stops.append(Stop(visit.id, previous_end + travel, start, start + visit.duration, travel))
+            route.travel += travel
+            previous_end, previous_location = start + visit.duration, visit.location
+            index = solution.Value(routing.NextVar(index))
+        back = problem.travel_time(worker, previous_location, worker.end_location)
+        route.travel += back
+        route.return_time = solution.Min(time_dim.CumulVar(index))
+        route.breaks = sorted(value for name, value in break_values.items() if name.startswith(f"break_{v}_"))
+        if not route.stops:
+            route.departure = route.return_time = None
+            route.travel = 0
+        plan.routes[worker.id] = route
+    placed = {stop.visit_id for route in plan.routes.values() for stop in route.stops}
+    for visit in model.visits:
+        if visit.id not in placed:
+            plan.unplaced[visit.id] = NO_ROOM
+    return plan
+
+
+def _initial_assignment(model: _Model, initial_routes: dict | None):
+    if not initial_routes:
+        return None
+    node_of = {visit.id: len(model.depot_nodes) + k for k, visit in enumerate(model.visits)}
+    routes = []
+    for worker in model.problem.workers:
+        visits = initial_routes.get(worker.id, [])
+        routes.append([model.manager.NodeToIndex(node_of[v]) for v in visits if v in node_of])
+    model.routing.CloseModelWithParameters(pywrapcp.DefaultRoutingSearchParameters())
+    return model.routing.ReadAssignmentFromRoutes(routes, True)
+
+
+def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
+    started = time.perf_counter()
+    if not problem.workers:
+        return Plan(unplaced={v.id: NO_QUALIFIED_WORKER for v in problem.visits}, status="NO_WORKERS")
+    model = _build(problem)
+    params = _parameters(options)
+    initial = None
+    if options.initial_routes:
+        model.routing.CloseModelWithParameters(params)
+        initial = _initial_assignment(model, options.initial_routes)
+    if initial is not None:
+        solution = model.routing.SolveFromAssignmentWithParameters(initial, params)
+    else:
+        solution = model.routing.SolveWithParameters(params)
+    status = model.routing.status()
+    if solution is None:
+        plan = Plan(unplaced={**model.unplaced, **{v.id: NO_ROOM for v in model.visits}}, status=f"FAILED_{status}")
+    else:
+        plan = _read_plan(model, solution)
+        plan.status = "SOLVED"
+    plan.seconds = round(time.perf_counter() - started, 3)
+    return plan
+
+
+def _variants(options: SolveOptions) -> list[SolveOptions]:
+    alternatives = ["local_cheapest_insertion", "parallel_cheapest_insertion", "savings"]
+    others = [s for s in alternatives if s != options.first_solution]
+    return [replace(options, processes=1)] + [
+        replace(options, processes=1, first_solution=others[k % len(others)]) for k in range(options.processes - 1)
+    ]
+
+
+def solve(problem: Problem, options: SolveOptions = SolveOptions()) -> Plan:
+    """Plan the visits on the workers' routes; the best of `options.processes` independent searches."""
+    if options.processes <= 1:
+        return _solve_once(problem, options)
+    started = time.perf_counter()
+    variants = _variants(options)
+    # spawn, not fork: the caller may be a threaded web or scheduler process.
+    with ProcessPoolExecutor(max_workers=len(variants), mp_context=multiprocessing.get_context("spawn")) as pool:
+        plans = list(pool.map(_solve_once, [problem] * len(variants), variants))
+    best = min(plans, key=lambda p: (len(p.unplaced), p.objective if p.objective is not None else math.inf))
+    best.seconds = round(time.perf_counter() - started, 3)
+    return best
+
+
+def plan_summary(plan: Plan, visits: Sequence[Visit]) -> dict:
+    """Counts for reports: placed, unplaced by reason, travel."""
+    reasons: dict[str, int] = {}
+    for reason in plan.unplaced.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return {"visits": len(visits), "placed": len(visits) - len(plan.unplaced), "unplaced": reasons,
+            "travel": plan.travel, "status": plan.status, "seconds": plan.seconds}
