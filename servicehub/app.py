@@ -25,6 +25,7 @@ MODEL_MODULES = (
     "servicehub.registry.models",
     "servicehub.auth.models",
     "servicehub.matching.models",
+    "servicehub.scheduling.models",
 )
 
 # Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.
@@ -34,6 +35,7 @@ API_BLUEPRINTS = (
     "servicehub.registry.api",
     "servicehub.imports.api",
     "servicehub.matching.api",
+    "servicehub.scheduling.api",
 )
 
 # Every page blueprint (a domain's views.py); the shell's own pages are registered by web.shell.

@@ -79,5 +79,6 @@ def _domain_groups():
     from servicehub.auth.cli import users_cli
     from servicehub.catalog.cli import catalog_cli
     from servicehub.imports.cli import import_command, imports_cli
+    from servicehub.scheduling.cli import schedule_cli
 
-    return (catalog_cli, users_cli, import_command, imports_cli)
+    return (catalog_cli, users_cli, import_command, imports_cli, schedule_cli)

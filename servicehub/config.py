@@ -140,4 +140,18 @@ STATIC_SETTINGS: dict = {
     "SERVICEHUB_OFFER_HOURS": 48,
     "SERVICEHUB_MATCHING_TIME_LIMIT": 60,
     "SERVICEHUB_MATCHING_WEIGHTS": None,
+    # Scheduling: the rolling horizon visits are generated over; the lunch break (earliest start, latest
+    # start, minutes) of anyone working across it; meals an insulated box holds; travel times from
+    # coordinates (straight line x detour factor / speed of the worker's travel mode); the default search
+    # time per day and how many searches run side by side; SERVICEHUB_RUN_INLINE runs solver runs in the
+    # request instead of a background thread (tests, the command line).
+    "SERVICEHUB_HORIZON_DAYS": 14,
+    "SERVICEHUB_LUNCH_BREAK": ("11:30", "13:30", 30),
+    "SERVICEHUB_MEAL_BOX_CAPACITY": 8,
+    "SERVICEHUB_DETOUR_FACTOR": 1.35,
+    "SERVICEHUB_TRAVEL_SPEEDS_KMH": {"walk": 4.5, "bicycle": 12.0, "ebike": 18.0, "car": 25.0},
+    "SERVICEHUB_SCHEDULE_TIME_LIMIT": 10,
+    "SERVICEHUB_SOLVER_PROCESSES": 1,
+    "SERVICEHUB_RUN_INLINE": False,
+    "SERVICEHUB_CONTINUITY_DAYS": 60,
 }

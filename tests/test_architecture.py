@@ -27,6 +27,14 @@ PURE_MODULES = [
     "servicehub.matching.assignment",
     "servicehub.scheduling",
     "servicehub.scheduling.travel",
+    "servicehub.scheduling.problem",
+    "servicehub.scheduling.solver",
+    "servicehub.scheduling.validate",
+    "servicehub.scheduling.solomon",
+    "servicehub.scheduling.benchmark",
+    "servicehub.scheduling.recurrence",
+    "servicehub.scheduling.day",
+    "servicehub.scheduling.moves",
     "servicehub.evaluation",
 ]
 FORBIDDEN = ("flask", "flask_sqlalchemy", "flask_smorest", "sqlalchemy", "marshmallow", "werkzeug")

@@ -41,20 +41,22 @@ class Permission(enum.StrEnum):
     MATCHING_RUN = "matching.run"  # run matching, offer, lock, withdraw, re-offer (managers)
     REFERRALS_RESPOND = "referrals.respond"  # accept or decline offers made to one's organisation (providers)
     REFERRALS_SERVE = "referrals.serve"  # suspend, resume, close a referral (managers; providers their own)
+    SCHEDULE_MANAGE = "schedule.manage"  # generate visits, run, publish and re-plan rosters, move visits (providers)
+    ROSTERS_READ = "rosters.read"  # rosters and visits (a provider: its own; a caregiver: own, today)
 
 
-_READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ, Permission.REFERRALS_READ}
+_READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ, Permission.REFERRALS_READ, Permission.ROSTERS_READ}
 _MANAGE = {Permission.REGISTRY_MANAGE, Permission.WORKERS_MANAGE, Permission.RECIPIENTS_MANAGE, Permission.IMPORTS_RUN,
            Permission.MATCHING_RUN, Permission.REFERRALS_SERVE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset({Permission.USERS_MANAGE, Permission.AUDIT_READ, *_READ, *_MANAGE}),
+    Role.ADMIN: frozenset({Permission.USERS_MANAGE, Permission.AUDIT_READ, *_READ, *_MANAGE, Permission.SCHEDULE_MANAGE}),
     Role.MANAGER: frozenset({*_READ, *_MANAGE}),
     Role.PROVIDER_ADMIN: frozenset(
         {*_READ, Permission.WORKERS_MANAGE, Permission.IMPORTS_RUN, Permission.REFERRALS_RESPOND,
-         Permission.REFERRALS_SERVE}
+         Permission.REFERRALS_SERVE, Permission.SCHEDULE_MANAGE}
     ),
-    Role.CAREGIVER: frozenset(),
+    Role.CAREGIVER: frozenset({Permission.ROSTERS_READ}),
     Role.AUDITOR: frozenset({Permission.AUDIT_READ, *_READ}),
 }
 
@@ -79,6 +81,7 @@ class Principal:
     role: Role | None
     organisation_id: int | None = None
     town_id: int | None = None
+    worker_id: int | None = None  # a caregiver's own worker record
 
     def can(self, permission: Permission) -> bool:
         """Whether the caller holds `permission`."""

@@ -48,6 +48,7 @@ def principal_of(user: User) -> Principal:
         role=Role(user.role),
         organisation_id=user.organisation_id,
         town_id=user.town_id,
+        worker_id=user.worker_id,
     )
 
 

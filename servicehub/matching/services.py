@@ -43,7 +43,6 @@ from servicehub.registry import rules, scope
 from servicehub.registry.models import (
     Area,
     AreaLevel,
-    CarerGender,
     Contract,
     ContractLine,
     ContractStatus,
@@ -185,12 +184,6 @@ def _organisation_profiles(today: date, organisation_id: int | None = None) -> d
     }
 
 
-def _carer_gender(recipient: Recipient) -> str | None:
-    if recipient.carer_gender == CarerGender.SAME:
-        return recipient.gender
-    return None if recipient.carer_gender == CarerGender.ANY else recipient.carer_gender
-
-
 def _need_cases(needs: list[Need]) -> list[NeedCase]:
     """The plain view of needs: who, where, what, how much, and what matching already knows of them."""
     def slices(ids) -> list[list[int]]:
@@ -246,7 +239,7 @@ def _need_cases(needs: list[Need]) -> list[NeedCase]:
                 required_qualification=service_type.required_qualification.code
                 if service_type.required_qualification
                 else None,
-                carer_gender=_carer_gender(recipient),
+                carer_gender=recipient.required_carer_gender,
                 serving_organisations=frozenset(serving[recipient.id]),
                 declined_by=frozenset(declined[need.id]),
                 has_live_referral=need.id in live,

@@ -361,6 +361,13 @@ class Recipient(Audited, TimestampMixin, db.Model):
     town: Mapped[Area] = relationship(foreign_keys=[town_id])
     needs: Mapped[list[Need]] = relationship(back_populates="recipient", order_by="Need.id")
 
+    @property
+    def required_carer_gender(self) -> str | None:
+        """The carer's gender the recipient asks for (their own, for "same"), or None for anyone."""
+        if self.carer_gender == CarerGender.SAME:
+            return self.gender
+        return None if self.carer_gender == CarerGender.ANY else self.carer_gender
+
 
 class NeedPeriod(enum.StrEnum):
     """What a need's quantity counts per."""
@@ -407,6 +414,7 @@ class Need(Audited, TimestampMixin, db.Model):
         CheckConstraint("duration_min > 0", name="duration_positive"),
         CheckConstraint("window_start < window_end", name="window_order"),
         CheckConstraint("end_date IS NULL OR start_date <= end_date", name="period_order"),
+        CheckConstraint("carers IN (1, 2)", name="carers"),
         Index("ix_needs_status_priority", "status", "priority"),
     )
 
@@ -420,6 +428,8 @@ class Need(Audited, TimestampMixin, db.Model):
     window_start: Mapped[time] = mapped_column(Time)
     window_end: Mapped[time] = mapped_column(Time)
     duration_min: Mapped[int] = mapped_column(Integer)
+    # 2: a double-up visit (lifting a bedridden person): two carers at the same time.
+    carers: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     priority: Mapped[str] = mapped_column(String(8), default=Priority.NORMAL.value)
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date | None] = mapped_column(Date)

@@ -503,6 +503,7 @@ class NeedSchema(ma.Schema):
     window = fields.Function(lambda n: {"start": n.window_start.strftime(HHMM), "end": n.window_end.strftime(HHMM)},
                              dump_only=True, metadata={"type": "object"})
     duration_min = fields.Integer(dump_only=True)
+    carers = fields.Integer(dump_only=True)
     priority = fields.String(dump_only=True, metadata={"enum": values(Priority)})
     start_date = fields.Date(dump_only=True)
     end_date = fields.Date(dump_only=True, allow_none=True)
@@ -521,6 +522,8 @@ class NeedCreateSchema(ma.Schema):
     window_end = fields.Time(format=HHMM, load_default=None)
     duration_min = fields.Integer(load_default=None, validate=validate.Range(min=5, max=1440),
                                   metadata={"description": "Default: the type's duration"})
+    carers = fields.Integer(load_default=1, validate=validate.OneOf([1, 2]),
+                            metadata={"description": "2: a double-up visit, two carers at once"})
     priority = fields.String(load_default="normal", validate=validate.OneOf(values(Priority)))
     start_date = fields.Date(required=True)
     end_date = fields.Date(load_default=None, allow_none=True)
@@ -535,6 +538,7 @@ class NeedUpdateSchema(ma.Schema):
     window_start = fields.Time(format=HHMM)
     window_end = fields.Time(format=HHMM)
     duration_min = fields.Integer(validate=validate.Range(min=5, max=1440))
+    carers = fields.Integer(validate=validate.OneOf([1, 2]))
     priority = fields.String(validate=validate.OneOf(values(Priority)))
     start_date = fields.Date()
     end_date = fields.Date(allow_none=True)

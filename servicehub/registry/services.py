@@ -817,7 +817,7 @@ def _need_values(data: dict, service_type: ServiceType, current: Need | None) ->
         rules.need_frequency_problems(values["quantity"], values["period"], values["preferred_days"]),
     )
     _fail_if(errors, "The need is not valid.")
-    for name in ("priority", "source", "notes", "status"):
+    for name in ("carers", "priority", "source", "notes", "status"):
         if name in data:
             values[name] = data[name]
     return values

@@ -345,10 +345,22 @@ def _read_plan(model: _Model, solution) -> Plan:
             route.travel = 0
         plan.routes[worker.id] = route
     placed = {stop.visit_id for route in plan.routes.values() for stop in route.stops}
+    demand = {visit.id: visit.demand for visit in model.visits}
+    loads = {worker.id: sum(demand[s.visit_id] for s in plan.routes[worker.id].stops) for worker in problem.workers}
     for visit in model.visits:
         if visit.id not in placed:
-            plan.unplaced[visit.id] = NO_ROOM
+            plan.unplaced[visit.id] = _why_left_out(problem, visit, loads)
     return plan
+
+
+def _why_left_out(problem: Problem, visit: Visit, loads: dict) -> str:
+    """Why a visit that some worker could take was left out: every box full (capacity), or days full."""
+    if visit.demand:
+        able = [problem.workers[v] for v in suitable_workers(problem, visit)
+                if reachable(problem, problem.workers[v], visit)]
+        if all(w.capacity is not None and loads[w.id] + visit.demand > w.capacity for w in able):
+            return CAPACITY
+    return NO_ROOM
 
 
 def _initial_assignment(model: _Model, initial_routes: dict | None):

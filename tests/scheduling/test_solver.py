@@ -121,7 +121,7 @@ def test_meal_box_capacity():
     meals = [visit(f"m{i}", 1, window=(630, 750), duration=10, demand=1) for i in range(3)]
     p = problem(meals, [worker(capacity=2)])
     plan = solved(p)
-    assert len(plan.routes["A"].stops) == 2 and list(plan.unplaced.values()) == [NO_ROOM]
+    assert len(plan.routes["A"].stops) == 2 and list(plan.unplaced.values()) == [CAPACITY]  # the box is full
     too_big = problem([visit("crate", 1, demand=5)], [worker(capacity=2)])
     assert solved(too_big).unplaced == {"crate": CAPACITY}
 

@@ -1,0 +1,61 @@
+"""An organisation's day as a solver problem: shifts and breaks from availability, places, read-back, changes."""
+
+from servicehub.scheduling.day import (
+    ON_DUTY,
+    DaySettings,
+    DayVisit,
+    DayWorker,
+    assignments,
+    build_problem,
+    changes,
+    worker_shift,
+)
+from servicehub.scheduling.problem import Break, Plan, Route, Stop
+from servicehub.scheduling.travel import HaversineTravel
+
+LUNCH = (690, 810, 30)
+
+
+def test_a_split_shift_gets_its_gap_as_a_fixed_break_and_no_extra_lunch():
+    shift, breaks = worker_shift(((480, 720), (810, 1050)), LUNCH)
+    assert shift == (480, 1050) and breaks == (Break(720, 720, 90),)
+
+
+def test_a_full_day_gets_a_lunch_break_inside_the_lunch_window():
+    assert worker_shift(((480, 1050),), LUNCH) == ((480, 1050), (Break(690, 810, 30),))
+
+
+def test_a_morning_shift_has_no_lunch_break():
+    assert worker_shift(((480, 720),), LUNCH) == ((480, 720), ())
+
+
+def test_places_are_shared_and_limits_carried_over():
+    home = (32.2, 119.68)
+    visits = [DayVisit(1, (32.21, 119.69), (600, 660), 30, meals=1), DayVisit(2, (32.21, 119.69), (600, 900), 60)]
+    workers = [DayWorker(7, home, "ebike", ((480, 1050),), max_minutes=420, max_visits=6)]
+    problem = build_problem(visits, workers, HaversineTravel(), DaySettings(lunch=LUNCH, meal_box=5))
+    (worker,) = problem.workers
+    assert problem.visits[0].location == problem.visits[1].location != worker.start_location
+    assert worker.max_work == 420 + 30 and worker.max_visits == 6 and worker.capacity == 5
+    assert ON_DUTY in worker.skills and all(ON_DUTY in v.skills for v in problem.visits)
+    assert set(problem.travel) == {"ebike"} and len(problem.travel["ebike"]) == 2
+
+
+def test_a_worker_who_dropped_out_keeps_only_what_is_fixed_on_them():
+    visits = [DayVisit(1, (32.21, 119.69), (480, 600), 30, fixed_worker=7, fixed_start=500),
+              DayVisit(2, (32.21, 119.69), (600, 900), 60)]
+    workers = [DayWorker(7, (32.2, 119.68), "walk", ((480, 1050),), on_duty=False)]
+    problem = build_problem(visits, workers, HaversineTravel())
+    assert ON_DUTY not in problem.workers[0].skills
+    assert ON_DUTY not in problem.visits[0].skills and ON_DUTY in problem.visits[1].skills
+
+
+def test_assignments_and_changes_read_a_plan_back():
+    plan = Plan(routes={7: Route(7, [Stop(1, 500, 510, 540, 20), Stop(2, 550, 560, 620, 10)])}, unplaced={3: "no_room"})
+    found = assignments(plan)
+    assert found[2] == {"worker_id": 7, "sequence": 2, "arrival": 550, "start": 560, "end": 620, "travel": 10}
+    assert found[3] == {"unplaced": "no_room"}
+    before = {1: {"worker_id": 7, "start": 510}, 2: {"worker_id": 8, "start": 560}, 3: {"worker_id": 8, "start": 700},
+              4: {"unplaced": "no_room"}}
+    kinds = {c["visit_id"]: c["change"] for c in changes(before, {**found, 4: found[1] | {"start": 800}})}
+    assert kinds == {2: "reassigned", 3: "unplaced", 4: "placed"}
