@@ -40,6 +40,7 @@ migrate: install
 seed: migrate
 	$(BIN)/servicehub seed catalog
 	$(BIN)/servicehub seed demo
+	$(BIN)/servicehub demo serve
 	$(BIN)/servicehub demo users
 
 run: seed

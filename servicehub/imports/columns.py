@@ -454,6 +454,7 @@ NEEDS = Kind(
         Column("window_start", ("时段开始", "开始时间"), as_time),
         Column("window_end", ("时段结束", "结束时间"), as_time),
         Column("duration_min", ("每次时长(分钟)", "时长(分钟)", "服务时长(分钟)"), as_integer),
+        Column("carers", ("服务人数", "护理人员人数", "上门人数"), as_integer),
         Column("priority", ("优先级", "紧急程度"), choice(PRIORITIES)),
         Column("start_date", ("开始日期", "服务开始日期"), as_date),
         Column("end_date", ("结束日期", "服务结束日期"), as_date),

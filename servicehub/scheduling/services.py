@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from servicehub.auth.audit import current_actor, record_event
@@ -574,6 +575,7 @@ def execute_run(run_id: int) -> None:
         totals = {"visits": 0, "placed": 0, "unplaced": 0, "travel": 0, "objective": 0}
         processes = current_app.config["SERVICEHUB_SOLVER_PROCESSES"]
         for k, day in enumerate(days):
+            basis = _basis(run.organisation_id, day)  # before reading: a change during the search makes it stale
             loaded = load_day(run.organisation_id, day, replan_from=run.replan_from_min,
                               absent_worker_id=run.absent_worker_id)
             plan = solve(loaded.problem, SolveOptions(time_limit_s=search_seconds(run.time_limit_s, loaded.problem),
@@ -582,7 +584,7 @@ def execute_run(run_id: int) -> None:
             plans[day.isoformat()] = {
                 "visits": {str(visit_id): value for visit_id, value in found.items()},
                 "breaks": {str(w): b for w, b in day_problem.route_breaks(plan).items()},
-                "basis": _basis(run.organisation_id, day),
+                "basis": basis,
                 "status": plan.status,
             }
             if loaded.before is not None:
@@ -636,9 +638,10 @@ def runs_visible(principal: Principal):
     return ScheduleRun.id.is_not(None)
 
 
-def get_run(principal: Principal, run_id: int) -> ScheduleRun:
+def get_run(principal: Principal, run_id: int, *, for_update: bool = False) -> ScheduleRun:
     """One run; a run left 'running' by a process that died is marked failed."""
-    run = db.session.scalar(select(ScheduleRun).where(ScheduleRun.id == run_id, runs_visible(principal)))
+    stmt = select(ScheduleRun).where(ScheduleRun.id == run_id, runs_visible(principal))
+    run = db.session.scalar(stmt.with_for_update() if for_update else stmt)
     if run is None:
         raise NotFound("No such schedule run.")
     if run.status == RunStatus.RUNNING and run.started_at is not None:
@@ -674,7 +677,7 @@ def run_progress(run: ScheduleRun) -> float:
 
 def publish_run(principal: Principal, run_id: int) -> list[RosterVersion]:
     """Write a solved run's plan to its visits, and a new roster version per day, in one transaction."""
-    run = get_run(principal, run_id)
+    run = get_run(principal, run_id, for_update=True)
     if run.status == RunStatus.PUBLISHED:
         raise Conflict("This run is already published.", {"status": [run.status]}, code="already_published")
     if run.status != RunStatus.SOLVED:
@@ -690,7 +693,12 @@ def publish_run(principal: Principal, run_id: int) -> list[RosterVersion]:
     run.status, run.published_at = RunStatus.PUBLISHED.value, utcnow()
     record_event(db.session, "roster_published", "schedule_runs", run.id, organisation_id=run.organisation_id,
                  versions=[v.version for v in versions], date_from=run.date_from, date_to=run.date_to)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # another publication of the same day won the race for the version number
+        db.session.rollback()
+        raise Conflict("Another roster of these days was published at the same moment; run again.",
+                       {"date": [run.date_from.isoformat()]}, code="stale_run") from exc
     return versions
 
 
@@ -721,9 +729,7 @@ def _apply_day(principal: Principal, run: ScheduleRun, day: date, day_plan: dict
                             published_by_id=principal.user_id, published_by=principal.username,
                             snapshot=snapshot, visits=sum(1 for row in snapshot if row["worker_id"]),
                             unplaced=unplaced)
-    version.snapshot = snapshot
     db.session.add(version)
-    db.session.flush()
     return version
 
 
