@@ -45,6 +45,7 @@ PAGE_BLUEPRINTS = (
     "servicehub.registry.views",
     "servicehub.imports.views",
     "servicehub.matching.views",
+    "servicehub.scheduling.views",
 )
 
 

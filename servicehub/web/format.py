@@ -6,11 +6,14 @@ helpers are template globals (`register_format`), so every template and imported
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 from wtforms.fields import SelectChoice
 
 from servicehub.i18n import current_language, localized
+from servicehub.timeutil import district_tz
 
 # kind -> {code: lazy label}; filled by the domains' forms modules through define_labels.
 LABELS: dict[str, dict[str, object]] = {}
@@ -87,6 +90,19 @@ def listing(items, how=None) -> str:
     return ("、" if current_language() == "zh" else ", ").join(str(w) for w in words)
 
 
+def hhmm(minutes: int | None) -> str:
+    """Minutes from midnight as a time of day: 545 -> '09:05' (past midnight: '24:10')."""
+    if minutes is None:
+        return "—"
+    hours, mins = divmod(int(minutes), 60)
+    return f"{hours:02d}:{mins:02d}"
+
+
+def local_time(moment: datetime | None) -> str:
+    """An aware datetime as the district's local time of day: '09:05'."""
+    return "—" if moment is None else moment.astimezone(district_tz()).strftime("%H:%M")
+
+
 def last_page(total: int, page_size: int) -> int:
     """The number of the last page of a list of `total` rows (at least 1)."""
     return max(1, -(-total // page_size))
@@ -94,5 +110,5 @@ def last_page(total: int, page_size: int) -> int:
 
 def register_format(app: Flask) -> None:
     """Make the helpers template globals (also inside macros imported without context)."""
-    for helper in (label, weekday_label, yuan, units, percent, listing):
+    for helper in (label, weekday_label, yuan, units, percent, listing, hhmm, local_time):
         app.add_template_global(helper)

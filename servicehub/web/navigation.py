@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import request, url_for
 from flask_babel import lazy_gettext as _l
 
-from servicehub.auth.permissions import Permission, Principal
+from servicehub.auth.permissions import Permission, Principal, Role
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,8 @@ class NavEntry:
     """A menu entry: the page's endpoint, its label and the permission it needs.
 
     `section` lists the endpoints of the pages under the entry (they mark it current too); `target`, if
-    given, picks the endpoint and its arguments for the caller (a provider's own organisation).
+    given, picks the endpoint and its arguments for the caller (a provider's own organisation); `roles`, if
+    given, shows the entry to those roles only (of the holders of the permission).
     """
 
     key: str
@@ -25,6 +26,11 @@ class NavEntry:
     permission: Permission
     section: tuple[str, ...] = ()
     target: Callable[[Principal], tuple[str, dict]] | None = None
+    roles: frozenset[Role] = frozenset()
+
+    def shown_to(self, principal: Principal) -> bool:
+        """Whether the caller sees the entry."""
+        return principal.can(self.permission) and (not self.roles or principal.role in self.roles)
 
     def url(self, principal: Principal) -> str:
         """Where the entry leads the caller."""
@@ -47,6 +53,11 @@ NAVIGATION: list[NavEntry] = [
              section=("matching_pages.referrals", "matching_pages.referral")),
     NavEntry("referrals", "matching_pages.referrals", _l("Referrals"), Permission.REFERRALS_RESPOND,
              section=("matching_pages.referral",)),
+    NavEntry("schedule", "scheduling_pages.day", _l("Roster"), Permission.ROSTERS_READ,
+             section=("scheduling_pages.my_route",),
+             roles=frozenset({Role.PROVIDER_ADMIN, Role.MANAGER, Role.ADMIN, Role.AUDITOR})),
+    NavEntry("route", "scheduling_pages.my_route", _l("Today's route"), Permission.ROSTERS_READ,
+             roles=frozenset({Role.CAREGIVER})),
     NavEntry("organisations", "registry_pages.organisations", _l("Organisations"), Permission.REGISTRY_READ,
              section=("registry_pages.organisation", "registry_pages.contract"), target=_own_organisation),
     NavEntry("workers", "registry_pages.workers", _l("Workers"), Permission.REGISTRY_READ,
@@ -70,5 +81,5 @@ def nav_items(principal: Principal) -> list[dict]:
             "active": request.endpoint == e.endpoint or request.endpoint in e.section,
         }
         for e in NAVIGATION
-        if principal.can(e.permission)
+        if e.shown_to(principal)
     ]

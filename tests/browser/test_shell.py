@@ -8,12 +8,12 @@ from tests.browser.conftest import sign_in
 
 REGISTRY_NAV = ["organisations", "workers"]
 EXPECTED_NAV = {
-    "admin": ["dashboard", "recipients", "matching", *REGISTRY_NAV, "imports", "catalog", "users", "audit"],
-    "manager": ["dashboard", "recipients", "matching", *REGISTRY_NAV, "imports", "catalog"],
-    "manager.dagang": ["dashboard", "recipients", "matching", *REGISTRY_NAV, "imports", "catalog"],
-    "provider": ["dashboard", "recipients", "referrals", *REGISTRY_NAV, "imports", "catalog"],
-    "caregiver": ["dashboard", "catalog"],
-    "auditor": ["dashboard", "recipients", *REGISTRY_NAV, "catalog", "audit"],
+    "admin": ["dashboard", "recipients", "matching", "schedule", *REGISTRY_NAV, "imports", "catalog", "users", "audit"],
+    "manager": ["dashboard", "recipients", "matching", "schedule", *REGISTRY_NAV, "imports", "catalog"],
+    "manager.dagang": ["dashboard", "recipients", "matching", "schedule", *REGISTRY_NAV, "imports", "catalog"],
+    "provider": ["dashboard", "recipients", "referrals", "schedule", *REGISTRY_NAV, "imports", "catalog"],
+    "caregiver": ["dashboard", "route", "catalog"],
+    "auditor": ["dashboard", "recipients", "schedule", *REGISTRY_NAV, "catalog", "audit"],
 }
 
 

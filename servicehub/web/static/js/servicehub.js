@@ -24,6 +24,28 @@ document.addEventListener("DOMContentLoaded", function () {
       });
     });
   });
+  // A solver run under way: poll its status, show its progress, and when it has ended open the page that
+  // shows its plan: <section data-run-poll="/api/v1/schedule-runs/7" data-run-done="/schedule?run=7">.
+  document.querySelectorAll("[data-run-poll]").forEach(function (box) {
+    var bar = box.querySelector("progress");
+    function poll() {
+      fetch(box.dataset.runPoll, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) { throw new Error(String(response.status)); }
+          return response.json();
+        })
+        .then(function (run) {
+          if (bar && typeof run.progress === "number") { bar.value = run.progress; }
+          if (run.status === "queued" || run.status === "running") {
+            window.setTimeout(poll, 1000);
+          } else {
+            window.location.assign(box.dataset.runDone);
+          }
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    }
+    window.setTimeout(poll, 1000);
+  });
   // A "tick all" box ticks every checkbox of the form it names: <input data-check-all="bulk-offer">.
   document.querySelectorAll("input[data-check-all]").forEach(function (all) {
     all.addEventListener("change", function () {

@@ -1,0 +1,160 @@
+"""Scheduling pages in real Chromium, on a server of their own with the demo district in service: the
+provider admin plans tomorrow with the button (the run goes on in the background and the page follows
+it), reads the timeline and the route maps, publishes; a caregiver reads today's stops on a phone."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import flask_migrate
+import pytest
+from werkzeug.serving import make_server
+
+from servicehub import create_app
+from servicehub.scheduling import services
+from tests.browser.conftest import LiveServer, sign_in
+from tests.conftest import TEST_CONFIG
+from tests.scheduling.test_pages import link_caregiver_to_the_busiest_worker, serve_district
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A server of its own (the shared live server keeps only the reference parts of the demo), with the
+    demo district in service, today's roster published and the caregiver account on its busiest route.
+    Runs requested from the pages go on in a background thread, as in production."""
+    directory = tmp_path_factory.mktemp("scheduling-live")
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{directory / 'live.db'}",
+                      "INSTANCE_PATH": str(directory), "SERVICEHUB_SCHEDULE_TIME_LIMIT": 2})
+    with app.app_context():
+        flask_migrate.upgrade()
+        district = serve_district()
+        app.config["SERVICEHUB_RUN_INLINE"] = True  # today's roster, before the server starts
+        run = services.start_run(district.provider, district.own, district.today, time_limit_s=2)
+        services.publish_run(district.provider, run.id)
+        app.config["SERVICEHUB_RUN_INLINE"] = False
+        district.caregiver_worker, district.today_stops = link_caregiver_to_the_busiest_worker(district, district.today)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveServer(f"http://127.0.0.1:{server.server_port}", app), district
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.mark.browser
+def test_a_provider_admin_plans_tomorrow_reads_the_timeline_and_the_maps_and_publishes(page, served):
+    server, district = served
+    tomorrow = district.tomorrow.isoformat()
+    sign_in(page, server, "provider")
+    page.wait_for_url(f"{server.url}/")
+    page.click("nav [data-nav=schedule]")
+    page.wait_for_url(re.compile(r"/schedule$"))
+    assert page.locator("[data-testid=day]").get_attribute("data-date") == tomorrow
+    assert page.locator("[data-source=none]").inner_text() == "尚未发布"
+    waiting = int(page.locator("[data-testid=waiting-count]").inner_text())
+    assert waiting >= 3
+
+    polls = []
+    page.on("response", lambda r: polls.append((r.url, r.status)) if "/api/v1/schedule-runs/" in r.url else None)
+    page.fill("[data-testid=run-form] input[name=time_limit_s]", "2")
+    page.click("[data-testid=run-form] button[data-testid=run]")
+    page.wait_for_url(re.compile(rf"/schedule\?date={tomorrow}&run=\d+"))
+    run_id = page.url.rsplit("=", 1)[1]
+    # The run goes on in the background (a search of 2 s at least): the page shows its progress, polls
+    # it and shows the plan when it is done.
+    page.locator("[data-source=preview]").wait_for(timeout=60_000)
+    assert polls and all(url.endswith(f"/api/v1/schedule-runs/{run_id}") and status == 200 for url, status in polls)
+    assert page.locator("[data-source=preview]").inner_text() == f"方案预览 (运行 #{run_id})"
+    assert page.locator("[data-testid=run-progress]").count() == 0
+    placed = int(page.locator("[data-testid=count-placed]").inner_text())
+    unplaced = int(page.locator("[data-testid=count-unplaced]").inner_text())
+    assert placed > 0 and placed + unplaced == waiting
+
+    # The timeline: one row per worker, the visits drawn as blocks inside their row's 07:00–19:00 track.
+    blocks = page.locator("[data-testid=timeline] .tl-visit")
+    assert blocks.count() == placed
+    first = blocks.first
+    track = first.locator("xpath=..").bounding_box()
+    box = first.bounding_box()
+    assert box["width"] > 5 and track["x"] <= box["x"] and box["x"] + box["width"] <= track["x"] + track["width"] + 1
+    title = first.get_attribute("title")
+    assert re.match(r"\d\d:\d\d–\d\d:\d\d · ", title) and first.inner_text().split(" · ")[0] in title
+
+    # A route map per worker with stops: a line from the start through numbered circles, inside the map.
+    maps = page.locator("[data-testid=route] svg[data-testid=route-map]")
+    assert maps.count() >= 1
+    assert page.locator("[data-testid=route] svg g.route-stop circle").count() == placed
+    route = page.locator("[data-testid=route]").first
+    svg_box = route.locator("svg").bounding_box()
+    assert svg_box["width"] > 200 and svg_box["height"] > 100
+    for circle in route.locator("svg g.route-stop circle").all():
+        c = circle.bounding_box()
+        assert svg_box["x"] <= c["x"] and c["x"] + c["width"] <= svg_box["x"] + svg_box["width"] + 1
+    assert route.locator("svg g.route-stop text").first.text_content() == "1"
+    assert route.locator("ol.stops li").count() == route.locator("svg g.route-stop circle").count()
+    assert route.locator("svg circle.route-other").count() > 0  # every stop of the day, faintly underneath
+
+    # The dawn visit no shift reaches is listed with the reason in words.
+    dawn = page.locator("[data-testid=unplaced] tr", has_text="黎明")
+    assert dawn.get_attribute("data-reason") == "window_outside_shifts"
+    assert dawn.locator("[data-testid=reason]").inner_text() == "合适的服务人员都无法在时间窗内到达"
+
+    page.click("[data-testid=publish]")
+    page.wait_for_url(f"{server.url}/schedule?date={tomorrow}")
+    assert "第 1 版" in page.locator(".flash.success").inner_text()
+    assert page.locator("[data-source=published]").inner_text() == "已发布 第1版"
+    assert int(page.locator("[data-testid=count-placed]").inner_text()) == placed
+    # Published: a visit can now be moved by hand; the move form opens in place.
+    page.locator("[data-testid=route] summary[data-step=move]").first.click()
+    assert page.locator("[data-testid=route] [data-testid=move-form] select[name=worker_id]").first.is_visible()
+
+
+@pytest.mark.browser
+def test_a_caregiver_reads_todays_stops_on_a_phone(phone, served):
+    server, district = served
+    sign_in(phone, server, "caregiver")
+    phone.wait_for_url(f"{server.url}/")
+    phone.click("[data-card=route] a[data-testid=open-route]")
+    phone.wait_for_url(re.compile(r"/my/route$"))
+    cards = phone.locator("[data-testid=route] li.stop-card")
+    assert cards.count() == len(district.today_stops)
+    visits = cards.evaluate_all("cards => cards.map(c => Number(c.dataset.visit))")
+    assert visits == district.today_stops
+    numbers = [int(n) for n in phone.locator("[data-testid=route] [data-testid=sequence]").all_inner_texts()]
+    assert numbers == list(range(1, len(visits) + 1))
+    starts = []
+    for card in cards.all():
+        time_text = card.locator("[data-testid=time]").inner_text()
+        assert re.fullmatch(r"\d\d:\d\d–\d\d:\d\d", time_text)
+        starts.append(time_text[:5])
+        assert card.locator("[data-testid=recipient]").inner_text().strip()
+        assert card.locator("[data-testid=service]").inner_text().strip()
+        assert re.fullmatch(r"tel:1\d{10}", card.locator("a[data-testid=phone]").get_attribute("href"))
+        assert re.search(r"(距出发点|距上一站) \d+ 分钟路程 · \d\d:\d\d 到达", card.locator("[data-testid=travel]").inner_text())
+    assert starts == sorted(starts)
+    # Readable on a 390-pixel screen: nothing wider than the phone, the call button within reach.
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    call = phone.locator("a[data-testid=phone]").first
+    call.scroll_into_view_if_needed()
+    box = call.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 40
+    assert phone.locator(".stop-time").first.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 18
+
+    phone.goto(f"{server.url}/schedule")
+    assert "/schedule" in phone.url and phone.locator("[data-testid=timeline]").count() == 0  # not a caregiver's page
+
+
+@pytest.mark.browser
+def test_the_day_fits_a_phone_with_the_timeline_scrolling_inside_its_box(phone, served):
+    server, district = served
+    sign_in(phone, server, "provider")
+    phone.wait_for_url(f"{server.url}/")
+    phone.goto(f"{server.url}/schedule?date={district.today.isoformat()}")
+    assert phone.locator("[data-source=published]").is_visible()
+    assert phone.locator("[data-testid=timeline] .tl-visit").count() >= len(district.today_stops)
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    timeline = phone.locator("[data-testid=timeline]")
+    assert timeline.evaluate("e => e.scrollWidth > e.clientWidth")  # the day scrolls sideways inside its box
+    svg = phone.locator("[data-testid=route-map]").first.bounding_box()
+    assert svg["x"] >= 0 and svg["x"] + svg["width"] <= 390
