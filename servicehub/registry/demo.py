@@ -193,7 +193,7 @@ STATIONS = [
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Weekday shifts; some workers also work Saturday mornings, some only three days a week.
 SHIFTS = {
-    "day": ([["08:00", "12:00"], ["13:30", "17:30"]], [["08:00", "12:00"]]),
+    "day": ([["08:00", "17:30"]], [["08:00", "12:00"]]),  # lunch is a break the roster places (11:30-13:30)
     "meals": ([["09:30", "13:30"], ["14:30", "17:30"]], [["09:30", "13:30"]]),
     "children": ([["12:00", "20:00"]], [["09:00", "12:00"], ["14:00", "18:00"]]),
 }

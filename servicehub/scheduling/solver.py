@@ -79,14 +79,23 @@ def reachable(problem: Problem, worker: Worker, visit: Visit) -> bool:
     """Whether the worker could do the visit at all on this shift: get there in its window and home in time."""
     go = problem.travel_time(worker, worker.start_location, visit.location)
     back = problem.travel_time(worker, visit.location, worker.end_location)
-    earliest = max(worker.shift[0] + go, visit.window[0])
-    if earliest > visit.window[1]:
-        return False
-    if earliest + visit.duration + back > worker.shift[1]:
-        return False
     if worker.max_work is not None and go + visit.duration + back > worker.max_work:
         return False
-    return not (worker.capacity is not None and visit.demand > worker.capacity)
+    if worker.capacity is not None and visit.demand > worker.capacity:
+        return False
+    # The earliest start that leaves every break room before or after the visit (a break cannot fall
+    # inside a visit); later candidates are the ends of the breaks in the way.
+    candidates = sorted({max(worker.shift[0] + go, visit.window[0])}
+                        | {b.earliest + b.duration + go for b in worker.breaks})
+    for start in candidates:
+        start = max(start, visit.window[0])
+        if start > visit.window[1] or start + visit.duration + back > worker.shift[1]:
+            continue
+        end = start + visit.duration
+        if all(b.earliest + b.duration <= start - go or end <= b.latest
+               for b in worker.breaks):
+            return True
+    return False
 
 
 def why_unplaceable(problem: Problem, visit: Visit) -> str | None:

@@ -126,6 +126,15 @@ def test_meal_box_capacity():
     assert solved(too_big).unplaced == {"crate": CAPACITY}
 
 
+def test_a_visit_longer_than_any_stretch_between_fixed_breaks_is_unplaceable_with_the_reason():
+    # 08:00-12:00 and 13:30-17:30 with the gap a fixed break: a 240-minute stay fits in neither half
+    split = worker(shift=(480, 1050), breaks=(Break(720, 720, 90),))
+    p = problem([visit("respite", 1, window=(480, 840), duration=240), visit("short", 1, duration=60)], [split])
+    assert solved(p).unplaced == {"respite": WINDOW_OUTSIDE_SHIFTS}
+    flexible = worker(shift=(480, 1050), breaks=(Break(690, 810, 30),))
+    assert solved(problem([visit("respite", 1, window=(480, 840), duration=240)], [flexible])).unplaced == {}
+
+
 def test_a_lunch_break_inside_its_window():
     # back-to-back morning and afternoon visits; the break must fall between 11:30 and 13:00
     visits = [visit("am", 0, window=(660, 690), duration=60), visit("pm", 0, window=(720, 800), duration=60)]
