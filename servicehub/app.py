@@ -26,6 +26,7 @@ MODEL_MODULES = (
     "servicehub.auth.models",
     "servicehub.matching.models",
     "servicehub.scheduling.models",
+    "servicehub.visits.models",
 )
 
 # Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.
@@ -36,6 +37,7 @@ API_BLUEPRINTS = (
     "servicehub.imports.api",
     "servicehub.matching.api",
     "servicehub.scheduling.api",
+    "servicehub.visits.api",
 )
 
 # Every page blueprint (a domain's views.py); the shell's own pages are registered by web.shell.

@@ -17,6 +17,7 @@ CLI_MODULES = (
     "servicehub.registry.cli",
     "servicehub.imports.cli",
     "servicehub.scheduling.cli",
+    "servicehub.visits.cli",
 )
 
 
@@ -80,5 +81,6 @@ def _domain_groups():
     from servicehub.catalog.cli import catalog_cli
     from servicehub.imports.cli import import_command, imports_cli
     from servicehub.scheduling.cli import schedule_cli
+    from servicehub.visits.cli import audit_cli
 
-    return (catalog_cli, users_cli, import_command, imports_cli, schedule_cli)
+    return (catalog_cli, users_cli, import_command, imports_cli, schedule_cli, audit_cli)

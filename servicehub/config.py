@@ -154,4 +154,8 @@ STATIC_SETTINGS: dict = {
     "SERVICEHUB_SOLVER_PROCESSES": 1,
     "SERVICEHUB_RUN_INLINE": False,
     "SERVICEHUB_CONTINUITY_DAYS": 60,
+    # Visit verification: a check-in farther than this from the address, or a stay differing from the
+    # planned duration by more than this share (and 15 minutes), is accepted but flagged.
+    "SERVICEHUB_EVV_TOLERANCE_M": 300,
+    "SERVICEHUB_DURATION_TOLERANCE": 0.5,
 }

@@ -45,3 +45,9 @@ def lookup_hash(data_key: bytes, value: str) -> str:
 def new_data_key() -> bytes:
     """A fresh 32-byte data key."""
     return os.urandom(32)
+
+
+def confirmation_code(data_key: bytes, recipient_id: int) -> str:
+    """The 4-digit code printed on a recipient's service card, read out to confirm a visit."""
+    digest = hmac.new(_subkey(data_key, b"confirm"), str(recipient_id).encode(), hashlib.sha256).digest()
+    return f"{int.from_bytes(digest[:4], 'big') % 10_000:04d}"

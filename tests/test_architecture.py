@@ -35,6 +35,7 @@ PURE_MODULES = [
     "servicehub.scheduling.recurrence",
     "servicehub.scheduling.day",
     "servicehub.scheduling.moves",
+    "servicehub.visits.ledger",
     "servicehub.evaluation",
 ]
 FORBIDDEN = ("flask", "flask_sqlalchemy", "flask_smorest", "sqlalchemy", "marshmallow", "werkzeug")

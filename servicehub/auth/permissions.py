@@ -43,9 +43,12 @@ class Permission(enum.StrEnum):
     REFERRALS_SERVE = "referrals.serve"  # suspend, resume, close a referral (managers; providers their own)
     SCHEDULE_MANAGE = "schedule.manage"  # generate visits, run, publish and re-plan rosters, move visits (providers)
     ROSTERS_READ = "rosters.read"  # rosters and visits (a provider: its own; a caregiver: own, today)
+    RECORDS_WRITE = "records.write"  # check in and out, outcomes, corrections and approvals (providers)
+    RECORDS_READ = "records.read"  # service records (a provider: its own; a caregiver: their own)
 
 
-_READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ, Permission.REFERRALS_READ, Permission.ROSTERS_READ}
+_READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ, Permission.REFERRALS_READ, Permission.ROSTERS_READ,
+         Permission.RECORDS_READ}
 _MANAGE = {Permission.REGISTRY_MANAGE, Permission.WORKERS_MANAGE, Permission.RECIPIENTS_MANAGE, Permission.IMPORTS_RUN,
            Permission.MATCHING_RUN, Permission.REFERRALS_SERVE}
 
@@ -54,9 +57,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset({*_READ, *_MANAGE}),
     Role.PROVIDER_ADMIN: frozenset(
         {*_READ, Permission.WORKERS_MANAGE, Permission.IMPORTS_RUN, Permission.REFERRALS_RESPOND,
-         Permission.REFERRALS_SERVE, Permission.SCHEDULE_MANAGE}
+         Permission.REFERRALS_SERVE, Permission.SCHEDULE_MANAGE, Permission.RECORDS_WRITE}
     ),
-    Role.CAREGIVER: frozenset({Permission.ROSTERS_READ}),
+    Role.CAREGIVER: frozenset({Permission.ROSTERS_READ, Permission.RECORDS_READ, Permission.RECORDS_WRITE}),
     Role.AUDITOR: frozenset({Permission.AUDIT_READ, *_READ}),
 }
 

@@ -1,0 +1,72 @@
+"""The tamper-evident chain of service records. Pure module.
+
+Each organisation's records form a chain: a record's hash is SHA-256 over its own content and the hash
+of the record before it. Changing, removing or inserting a row behind the application's back breaks
+the chain from that row on; `first_broken_link` names the first one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+GENESIS = "0" * 64
+
+# The fields a record's hash covers, in this order: everything that says what happened and who said so.
+HASHED_FIELDS = (
+    "organisation_id", "sequence", "kind", "visit_id", "recipient_id", "worker_id", "service_type_id",
+    "service_date", "started_at", "ended_at", "lat", "lon", "distance_m", "tasks", "confirmation",
+    "satisfaction", "notes", "outcome_reason", "flags", "refers_to_id", "reason_code", "recorded_by_id",
+    "recorded_by", "device_time", "received_at", "idempotency_key",
+)
+
+
+def _canonical(value):
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(round(value, 7))
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def record_hash(fields: Mapping, previous_hash: str) -> str:
+    """The hash of a record: SHA-256 of the previous hash and the canonical JSON of its hashed fields."""
+    content = json.dumps({name: _canonical(fields.get(name)) for name in HASHED_FIELDS}, sort_keys=True,
+                         ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{previous_hash}\n{content}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """Where a chain stops holding: the record, and what is wrong with it."""
+
+    organisation_id: int
+    sequence: int
+    record_id: int | None
+    problem: str
+
+
+def first_broken_link(organisation_id: int, records: Iterable[Mapping]) -> BrokenLink | None:
+    """Walk one organisation's records in sequence order; the first that does not hold, or None."""
+    previous, expected = GENESIS, 1
+    for record in records:
+        sequence, record_id = record["sequence"], record.get("id")
+        if sequence != expected:
+            return BrokenLink(organisation_id, expected, record_id,
+                              f"record {expected} is missing (found {sequence} next)")
+        if record["prev_hash"] != previous:
+            return BrokenLink(organisation_id, sequence, record_id, "does not follow the record before it")
+        if record_hash(record, previous) != record["hash"]:
+            return BrokenLink(organisation_id, sequence, record_id, "its content was changed after it was written")
+        previous, expected = record["hash"], expected + 1
+    return None

@@ -1,0 +1,91 @@
+"""Service records: one append-only, hash-chained ledger per organisation of what happened at each visit."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from servicehub.database import UTCDateTime, enum_check, utcnow
+from servicehub.extensions import db
+
+
+class RecordKind(enum.StrEnum):
+    """What a ledger entry records."""
+
+    CHECK_IN = "check_in"  # the caregiver arrived: where and when
+    DELIVERY = "delivery"  # the check-out: the service as delivered (the six facts and the rest)
+    MISSED = "missed"  # the visit did not happen, with the reason
+    CANCELLED = "cancelled"  # called off in advance, with the reason
+    CORRECTION = "correction"  # replaces an earlier delivery's facts, with who and why
+    APPROVAL = "approval"  # a provider admin approves a caregiver's correction of times
+
+
+class MissedReason(enum.StrEnum):
+    """Why a visit did not happen."""
+
+    NOT_HOME = "not_home"
+    REFUSED = "refused"
+    IN_HOSPITAL = "in_hospital"
+    WORKER_ABSENT = "worker_absent"
+    OTHER = "other"
+
+
+class CorrectionReason(enum.StrEnum):
+    """Why a delivery record was corrected."""
+
+    WRONG_TIME = "wrong_time"  # forgot to check out, checked in late …
+    WRONG_TASKS = "wrong_tasks"
+    WRONG_SATISFACTION = "wrong_satisfaction"
+    DATA_ENTRY = "data_entry"
+    OTHER = "other"
+
+
+class ServiceRecord(db.Model):
+    """One entry of an organisation's ledger. Never updated or deleted (a database trigger refuses updates;
+    the hash chain shows any change made behind the application's back)."""
+
+    __tablename__ = "service_records"
+    __table_args__ = (
+        enum_check("kind", RecordKind),
+        UniqueConstraint("organisation_id", "sequence"),
+        UniqueConstraint("idempotency_key"),
+        Index("ix_service_records_visit", "visit_id", "kind"),
+        Index("ix_service_records_org_date", "organisation_id", "service_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    sequence: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 … within the organisation
+    kind: Mapped[str] = mapped_column(String(12))
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id"), index=True)
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), index=True)
+    service_type_id: Mapped[int] = mapped_column(ForeignKey("service_types.id"))
+    service_date: Mapped[date] = mapped_column(Date)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    distance_m: Mapped[float | None] = mapped_column(Float)  # from the recipient's address
+    tasks: Mapped[list] = mapped_column(JSON, default=list)  # checklist codes done
+    # {"method": "code" | "signature" | "none", "signature": data URL (signatures only)}
+    confirmation: Mapped[dict] = mapped_column(JSON, default=dict)
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    outcome_reason: Mapped[str] = mapped_column(String(20), default="")  # missed / cancelled: why
+    flags: Mapped[list] = mapped_column(JSON, default=list)  # exceptions found: far_from_address, duration …
+    refers_to_id: Mapped[int | None] = mapped_column(ForeignKey("service_records.id"))
+    reason_code: Mapped[str] = mapped_column(String(24), default="")  # corrections: why
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recorded_by: Mapped[str] = mapped_column(String(100), default="")
+    device_time: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when the phone says it happened
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    visit = relationship("Visit")
+    refers_to: Mapped[ServiceRecord | None] = relationship(remote_side=[id])

@@ -1,0 +1,403 @@
+"""Service-record use cases: check-in and check-out with electronic visit verification, outcomes, corrections
+and their approval, and verifying each organisation's ledger.
+
+Every write appends one entry to the organisation's hash-chained ledger (`ledger.py`) and moves the
+visit's status in the same transaction. Each call carries an idempotency key: a retried request returns
+the entry the first one wrote, never a second one.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from servicehub import crypto
+from servicehub.auth.audit import record_event
+from servicehub.auth.permissions import Principal, Role
+from servicehub.database import paginate, utcnow
+from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from servicehub.extensions import db
+from servicehub.registry import rules
+from servicehub.registry.models import Organisation
+from servicehub.scheduling.models import Visit, VisitStatus
+from servicehub.scheduling.travel import haversine_m
+from servicehub.timeutil import district_tz
+from servicehub.visits import ledger
+from servicehub.visits.models import CorrectionReason, MissedReason, RecordKind, ServiceRecord
+
+CLOCK_SKEW = timedelta(minutes=5)  # a phone's clock may run this far ahead
+OFFLINE_DAYS = 7  # records made offline are accepted this many days later
+
+
+def _retrying(func):
+    """Run a write again when a concurrent write took the same ledger sequence number."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        for attempt in range(3):
+            try:
+                return func(*args, **kwargs)
+            except IntegrityError:
+                db.session.rollback()
+                if attempt == 2:
+                    raise Conflict("The ledger was busy; try again.", code="ledger_busy") from None
+        return None
+
+    return wrapper
+
+
+# --- the ledger ------------------------------------------------------------------------------------
+
+
+def _append(organisation_id: int, **fields) -> ServiceRecord:
+    """Add an entry at the end of the organisation's chain (inside the caller's transaction)."""
+    # PostgreSQL: one writer per organisation's chain at a time. SQLite serialises writers anyway; the
+    # unique (organisation, sequence) constraint catches any race either way.
+    db.session.execute(select(Organisation.id).where(Organisation.id == organisation_id).with_for_update())
+    last = db.session.execute(
+        select(ServiceRecord.sequence, ServiceRecord.hash).where(ServiceRecord.organisation_id == organisation_id)
+        .order_by(ServiceRecord.sequence.desc()).limit(1)
+    ).first()
+    previous = last.hash if last else ledger.GENESIS
+    values = {"tasks": [], "confirmation": {}, "notes": "", "outcome_reason": "", "flags": [], "reason_code": "",
+              **fields, "organisation_id": organisation_id, "sequence": (last.sequence if last else 0) + 1,
+              "received_at": utcnow(), "prev_hash": previous}
+    for name in ("lat", "lon"):
+        if values.get(name) is not None:
+            values[name] = round(values[name], 7)
+    values["hash"] = ledger.record_hash(values, previous)
+    record = ServiceRecord(**values)
+    db.session.add(record)
+    db.session.flush()
+    return record
+
+
+def _replayed(key: str, principal: Principal, kind: str, visit_id: int | None = None,
+              refers_to_id: int | None = None) -> ServiceRecord | None:
+    """The entry an earlier request with this idempotency key wrote (the same request retried), if any."""
+    earlier = db.session.scalar(select(ServiceRecord).where(ServiceRecord.idempotency_key == key))
+    if earlier is None:
+        return None
+    same = (earlier.kind == kind and earlier.recorded_by_id == principal.user_id
+            and (visit_id is None or earlier.visit_id == visit_id)
+            and (refers_to_id is None or earlier.refers_to_id == refers_to_id))
+    if not same:
+        raise Conflict("This idempotency key was used for another request.",
+                       {"idempotency_key": ["Already used for another request."]}, code="idempotency_key_reused")
+    return earlier
+
+
+def verify_ledgers(organisation_id: int | None = None) -> list[dict]:
+    """Recompute every organisation's chain: records counted, and the first broken link if any."""
+    stmt = select(Organisation.id).order_by(Organisation.id)
+    if organisation_id is not None:
+        stmt = stmt.where(Organisation.id == organisation_id)
+    results = []
+    columns = [ServiceRecord.__table__.c[name] for name in (*ledger.HASHED_FIELDS, "id", "prev_hash", "hash")]
+    for org_id in db.session.scalars(stmt):
+        rows = db.session.execute(select(*columns).where(ServiceRecord.organisation_id == org_id)
+                                  .order_by(ServiceRecord.sequence)).mappings().all()
+        broken = ledger.first_broken_link(org_id, rows)
+        results.append({"organisation_id": org_id, "records": len(rows), "ok": broken is None, "broken": broken})
+    return results
+
+
+# --- who records what --------------------------------------------------------------------------------
+
+
+def _visit_for_recording(principal: Principal, visit_id: int) -> Visit:
+    """The visit, if the caller may record it: its own caregiver, or its organisation's provider admin."""
+    visit = db.session.scalar(select(Visit).options(selectinload(Visit.recipient), selectinload(Visit.service_type))
+                              .where(Visit.id == visit_id).with_for_update())
+    if visit is None:
+        raise NotFound("No such visit.")
+    if principal.role == Role.CAREGIVER:
+        if principal.worker_id is None or visit.worker_id != principal.worker_id:
+            raise NotFound("No such visit.")
+    elif principal.role == Role.PROVIDER_ADMIN:
+        if visit.organisation_id != principal.organisation_id:
+            raise NotFound("No such visit.")
+    else:
+        raise PermissionDenied("Only the visit's caregiver or its organisation records it.")
+    return visit
+
+
+def _event_time(at: datetime | None, visit: Visit) -> datetime:
+    """When it happened: the phone's time (offline records keep their real time), checked for sense."""
+    now = utcnow()
+    if at is None:
+        return now
+    if at > now + CLOCK_SKEW:
+        raise ValidationFailed("The time is in the future.", {"at": ["Later than now."]})
+    if at < now - timedelta(days=OFFLINE_DAYS):
+        raise ValidationFailed(f"Records older than {OFFLINE_DAYS} days are not accepted.",
+                               {"at": [f"More than {OFFLINE_DAYS} days ago."]})
+    if at.astimezone(district_tz()).date() != visit.service_date:
+        raise ValidationFailed("The time is not on the day of the visit.", {"at": ["Not on the visit's day."]})
+    return at
+
+
+def _check_place(lat: float, lon: float) -> None:
+    box = rules.BoundingBox.parse(current_app.config["SERVICEHUB_DISTRICT_BBOX"])
+    problems = rules.coordinates_problems(lat, lon, box)
+    if problems:
+        raise ValidationFailed("The location is outside the district.", problems)
+
+
+def _distance_m(visit: Visit, lat: float, lon: float) -> float:
+    return round(haversine_m((lat, lon), (visit.recipient.lat, visit.recipient.lon)), 1)
+
+
+def _last(visit_id: int, kind: RecordKind) -> ServiceRecord | None:
+    return db.session.scalar(select(ServiceRecord).where(ServiceRecord.visit_id == visit_id,
+                                                         ServiceRecord.kind == kind)
+                             .order_by(ServiceRecord.sequence.desc()).limit(1))
+
+
+def _common(visit: Visit, principal: Principal) -> dict:
+    return {"visit_id": visit.id, "recipient_id": visit.recipient_id, "worker_id": visit.worker_id,
+            "service_type_id": visit.service_type_id, "service_date": visit.service_date,
+            "recorded_by_id": principal.user_id, "recorded_by": principal.username}
+
+
+# --- check-in, check-out, outcomes -------------------------------------------------------------------
+
+
+@_retrying
+def check_in(principal: Principal, visit_id: int, key: str, lat: float, lon: float,
+             at: datetime | None = None) -> ServiceRecord:
+    """The caregiver is at the door: where and when. Farther than the tolerance from the address is flagged."""
+    if (earlier := _replayed(key, principal, RecordKind.CHECK_IN, visit_id)) is not None:
+        return earlier
+    visit = _visit_for_recording(principal, visit_id)
+    if visit.status != VisitStatus.PUBLISHED:
+        raise Conflict(f"Only a published visit can be started; this one is {visit.status}.",
+                       {"status": [visit.status]}, code="not_startable")
+    _check_place(lat, lon)
+    started = _event_time(at, visit)
+    distance = _distance_m(visit, lat, lon)
+    flags = ["far_from_address"] if distance > current_app.config["SERVICEHUB_EVV_TOLERANCE_M"] else []
+    record = _append(visit.organisation_id, kind=RecordKind.CHECK_IN.value, started_at=started, lat=lat, lon=lon,
+                     distance_m=distance, flags=flags, device_time=at, idempotency_key=key,
+                     **_common(visit, principal))
+    visit.status = VisitStatus.IN_PROGRESS.value
+    db.session.commit()
+    return record
+
+
+@_retrying
+def check_out(principal: Principal, visit_id: int, key: str, data: dict) -> ServiceRecord:
+    """The service as delivered: the six facts of visit verification, tasks, confirmation, satisfaction."""
+    if (earlier := _replayed(key, principal, RecordKind.DELIVERY, visit_id)) is not None:
+        return earlier
+    visit = _visit_for_recording(principal, visit_id)
+    if visit.status != VisitStatus.IN_PROGRESS:
+        raise Conflict(f"Check in first; the visit is {visit.status}.", {"status": [visit.status]},
+                       code="not_checked_in")
+    arrival = _last(visit.id, RecordKind.CHECK_IN)
+    _check_place(data["lat"], data["lon"])
+    ended = _event_time(data.get("at"), visit)
+    if ended < arrival.started_at:
+        raise ValidationFailed("The check-out is before the check-in.", {"at": ["Before the check-in."]})
+    checklist = {item["code"] for item in visit.service_type.checklist or []}
+    unknown = sorted(set(data.get("tasks", [])) - checklist)
+    if unknown:
+        raise ValidationFailed("Tasks not on this service's checklist.",
+                               {"tasks": [f"Not on the checklist: {', '.join(unknown)}."]})
+    confirmation = _confirmation(visit, data)
+    flags = list(arrival.flags)
+    distance = _distance_m(visit, data["lat"], data["lon"])
+    if distance > current_app.config["SERVICEHUB_EVV_TOLERANCE_M"] and "far_from_address" not in flags:
+        flags.append("far_from_address")
+    minutes = (ended - arrival.started_at).total_seconds() / 60
+    tolerance = current_app.config["SERVICEHUB_DURATION_TOLERANCE"]
+    if abs(minutes - visit.duration_min) > max(15, tolerance * visit.duration_min):
+        flags.append("duration")
+    if confirmation["method"] == "none":
+        flags.append("unconfirmed")
+    record = _append(visit.organisation_id, kind=RecordKind.DELIVERY.value, started_at=arrival.started_at,
+                     ended_at=ended, lat=arrival.lat, lon=arrival.lon, distance_m=arrival.distance_m,
+                     tasks=sorted(set(data.get("tasks", []))), confirmation=confirmation,
+                     satisfaction=data.get("satisfaction"), notes=data.get("notes", ""), flags=flags,
+                     refers_to_id=arrival.id, device_time=data.get("at"), idempotency_key=key,
+                     **_common(visit, principal))
+    visit.status = VisitStatus.COMPLETED.value
+    db.session.commit()
+    return record
+
+
+def _confirmation(visit: Visit, data: dict) -> dict:
+    method = data.get("confirmation_method", "none")
+    if method == "code":
+        expected = crypto.confirmation_code(current_app.config["SERVICEHUB_DATA_KEY"], visit.recipient_id)
+        if data.get("confirmation_code") != expected:
+            raise ValidationFailed("The confirmation code is wrong.", {"confirmation_code": ["Wrong code."]})
+        return {"method": "code"}
+    if method == "signature":
+        signature = data.get("signature") or ""
+        if not signature.startswith("data:image/png;base64,"):
+            raise ValidationFailed("A signature is a PNG data URL.", {"signature": ["Expected data:image/png;base64,…"]})
+        return {"method": "signature", "signature": signature}
+    return {"method": "none"}
+
+
+@_retrying
+def record_outcome(principal: Principal, visit_id: int, key: str, outcome: str, reason: str, notes: str = "",
+                   at: datetime | None = None) -> ServiceRecord:
+    """A visit that did not happen (missed, with the reason) or was called off in advance (cancelled)."""
+    kind = RecordKind(outcome)
+    if (earlier := _replayed(key, principal, kind, visit_id)) is not None:
+        return earlier
+    visit = _visit_for_recording(principal, visit_id)
+    allowed = {RecordKind.MISSED: (VisitStatus.PUBLISHED, VisitStatus.IN_PROGRESS),
+               RecordKind.CANCELLED: (VisitStatus.PLANNED, VisitStatus.PUBLISHED)}[kind]
+    if visit.status not in allowed:
+        raise Conflict(f"A {visit.status} visit cannot be recorded as {kind.value}.", {"status": [visit.status]})
+    if kind == RecordKind.MISSED and reason not in {r.value for r in MissedReason}:
+        raise ValidationFailed("Say why the visit was missed.", {"reason": ["Unknown reason."]})
+    when = _event_time(at, visit)
+    record = _append(visit.organisation_id, kind=kind.value, outcome_reason=reason, notes=notes, ended_at=when,
+                     device_time=at, idempotency_key=key, **_common(visit, principal))
+    visit.status = VisitStatus.MISSED.value if kind == RecordKind.MISSED else VisitStatus.CANCELLED.value
+    if kind == RecordKind.CANCELLED:
+        visit.cancel_reason = reason
+    db.session.commit()
+    return record
+
+
+# --- corrections ---------------------------------------------------------------------------------------
+
+
+def _record_for(principal: Principal, record_id: int) -> ServiceRecord:
+    record = db.session.scalar(select(ServiceRecord).where(ServiceRecord.id == record_id, records_visible(principal)))
+    if record is None:
+        raise NotFound("No such service record.")
+    return record
+
+
+@_retrying
+def correct(principal: Principal, record_id: int, key: str, data: dict) -> ServiceRecord:
+    """A new record replacing a delivery's facts, with who and why; a caregiver's change of times waits for the
+    provider admin's approval before it counts."""
+    if (earlier := _replayed(key, principal, RecordKind.CORRECTION, refers_to_id=record_id)) is not None:
+        return earlier
+    original = _record_for(principal, record_id)
+    if original.kind != RecordKind.DELIVERY:
+        raise Conflict("Only a delivery record can be corrected.", {"record_id": [original.kind]})
+    if principal.role not in (Role.CAREGIVER, Role.PROVIDER_ADMIN):
+        raise PermissionDenied("Only the organisation that delivered the service corrects its records.")
+    if principal.role == Role.CAREGIVER and original.worker_id != principal.worker_id:
+        raise NotFound("No such service record.")
+    if data["reason_code"] not in {r.value for r in CorrectionReason}:
+        raise ValidationFailed("Say why.", {"reason_code": ["Unknown reason."]})
+    if not data.get("notes", "").strip():
+        raise ValidationFailed("Explain the correction.", {"notes": ["Required for a correction."]})
+    current = effective_delivery(original.visit_id) or original
+    started = data.get("started_at") or current.started_at
+    ended = data.get("ended_at") or current.ended_at
+    if ended <= started:
+        raise ValidationFailed("The service ends before it starts.", {"ended_at": ["Not after started_at."]})
+    retimed = (started, ended) != (current.started_at, current.ended_at)
+    flags = [f for f in current.flags if f != "pending_approval"]
+    if retimed and principal.role == Role.CAREGIVER:
+        flags.append("pending_approval")
+    record = _append(original.organisation_id, kind=RecordKind.CORRECTION.value, visit_id=original.visit_id,
+                     recipient_id=original.recipient_id, worker_id=original.worker_id,
+                     service_type_id=original.service_type_id, service_date=original.service_date,
+                     started_at=started, ended_at=ended, lat=current.lat, lon=current.lon,
+                     distance_m=current.distance_m, tasks=data.get("tasks", current.tasks),
+                     confirmation=current.confirmation,
+                     satisfaction=data.get("satisfaction", current.satisfaction), notes=data["notes"].strip(),
+                     flags=flags, refers_to_id=original.id, reason_code=data["reason_code"], idempotency_key=key,
+                     recorded_by_id=principal.user_id, recorded_by=principal.username)
+    record_event(db.session, "record_corrected", "service_records", original.id, correction_id=record.id,
+                 reason=data["reason_code"], pending_approval=record.flags.count("pending_approval") > 0)
+    db.session.commit()
+    return record
+
+
+@_retrying
+def approve(principal: Principal, correction_id: int, key: str) -> ServiceRecord:
+    """The provider admin approves a caregiver's correction of times: from now on it counts."""
+    if (earlier := _replayed(key, principal, RecordKind.APPROVAL, refers_to_id=correction_id)) is not None:
+        return earlier
+    if principal.role != Role.PROVIDER_ADMIN:
+        raise PermissionDenied("Only the organisation's provider admin approves corrections.")
+    correction = _record_for(principal, correction_id)
+    if correction.kind != RecordKind.CORRECTION or "pending_approval" not in correction.flags:
+        raise Conflict("Only a correction waiting for approval can be approved.", {"record_id": [correction.kind]})
+    if db.session.scalar(select(ServiceRecord.id).where(ServiceRecord.kind == RecordKind.APPROVAL,
+                                                        ServiceRecord.refers_to_id == correction.id)):
+        raise Conflict("This correction is already approved.", {"record_id": ["approved"]}, code="already_approved")
+    record = _append(correction.organisation_id, kind=RecordKind.APPROVAL.value, visit_id=correction.visit_id,
+                     recipient_id=correction.recipient_id, worker_id=correction.worker_id,
+                     service_type_id=correction.service_type_id, service_date=correction.service_date,
+                     refers_to_id=correction.id, idempotency_key=key, recorded_by_id=principal.user_id,
+                     recorded_by=principal.username)
+    db.session.commit()
+    return record
+
+
+def effective_delivery(visit_id: int) -> ServiceRecord | None:
+    """What counts as delivered for a visit: its latest correction in force (approved, or needing no
+    approval), otherwise the original delivery; None if it was not delivered."""
+    entries = db.session.scalars(select(ServiceRecord).where(ServiceRecord.visit_id == visit_id)
+                                 .order_by(ServiceRecord.sequence)).all()
+    approved = {e.refers_to_id for e in entries if e.kind == RecordKind.APPROVAL}
+    current = None
+    for entry in entries:
+        if entry.kind == RecordKind.DELIVERY or entry.kind == RecordKind.CORRECTION and ("pending_approval" not in entry.flags or entry.id in approved):
+            current = entry
+    return current
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+def records_visible(principal: Principal):
+    """Entries the caller may see: a provider its own organisation's, a caregiver their own."""
+    if principal.role == Role.CAREGIVER:
+        return ServiceRecord.worker_id == principal.worker_id
+    if principal.is_provider:
+        return ServiceRecord.organisation_id == principal.organisation_id
+    if principal.role == Role.MANAGER and principal.town_id is not None:
+        from servicehub.registry.models import Recipient
+
+        return ServiceRecord.recipient_id.in_(select(Recipient.id).where(Recipient.town_id == principal.town_id))
+    return ServiceRecord.id.is_not(None)
+
+
+def list_records(principal: Principal, *, visit_id=None, organisation_id=None, kind=None, date_from=None,
+                 date_to=None, page: int = 1, page_size: int = 50):
+    """Ledger entries the caller may see, in ledger order."""
+    stmt = select(ServiceRecord).where(records_visible(principal))
+    for column, value in ((ServiceRecord.visit_id, visit_id), (ServiceRecord.organisation_id, organisation_id),
+                          (ServiceRecord.kind, kind)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if date_from is not None:
+        stmt = stmt.where(ServiceRecord.service_date >= date_from)
+    if date_to is not None:
+        stmt = stmt.where(ServiceRecord.service_date <= date_to)
+    return paginate(db.session, stmt.order_by(ServiceRecord.organisation_id, ServiceRecord.sequence), page, page_size)
+
+
+def get_record(principal: Principal, record_id: int) -> ServiceRecord:
+    """One ledger entry."""
+    return _record_for(principal, record_id)
+
+
+def confirmation_code_for(principal: Principal, recipient_id: int) -> str:
+    """A recipient's card code, for the provider serving them and managers (to print the card)."""
+    if principal.role not in (Role.ADMIN, Role.MANAGER, Role.PROVIDER_ADMIN):
+        raise PermissionDenied("Only managers and provider admins print service cards.")
+    if principal.role == Role.PROVIDER_ADMIN and not db.session.scalar(
+        select(Visit.id).where(Visit.recipient_id == recipient_id,
+                               Visit.organisation_id == principal.organisation_id).limit(1)):
+        raise NotFound("No such recipient.")
+    return crypto.confirmation_code(current_app.config["SERVICEHUB_DATA_KEY"], recipient_id)
