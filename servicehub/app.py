@@ -27,6 +27,7 @@ MODEL_MODULES = (
     "servicehub.matching.models",
     "servicehub.scheduling.models",
     "servicehub.visits.models",
+    "servicehub.jobs.models",
 )
 
 # Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.

@@ -18,6 +18,7 @@ CLI_MODULES = (
     "servicehub.imports.cli",
     "servicehub.scheduling.cli",
     "servicehub.visits.cli",
+    "servicehub.jobs.cli",
 )
 
 
@@ -80,7 +81,8 @@ def _domain_groups():
     from servicehub.auth.cli import users_cli
     from servicehub.catalog.cli import catalog_cli
     from servicehub.imports.cli import import_command, imports_cli
+    from servicehub.jobs.cli import scheduler_command
     from servicehub.scheduling.cli import schedule_cli
     from servicehub.visits.cli import audit_cli
 
-    return (catalog_cli, users_cli, import_command, imports_cli, schedule_cli, audit_cli)
+    return (catalog_cli, users_cli, import_command, imports_cli, schedule_cli, audit_cli, scheduler_command)

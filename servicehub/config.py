@@ -96,6 +96,7 @@ def settings_from_env(instance_path: str, environ: dict[str, str] | None = None)
         "SERVICEHUB_DISTRICT_BBOX": bbox,
         "SERVICEHUB_ENV": env.get("SERVICEHUB_ENV", "development"),
         "SESSION_COOKIE_SECURE": env.get("SERVICEHUB_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
+        "SERVICEHUB_DETECT_SECONDS": int(env["SERVICEHUB_DETECT_SECONDS"]) if env.get("SERVICEHUB_DETECT_SECONDS") else None,
     }
 
 
@@ -158,4 +159,9 @@ STATIC_SETTINGS: dict = {
     # planned duration by more than this share (and 15 minutes), is accepted but flagged.
     "SERVICEHUB_EVV_TOLERANCE_M": 300,
     "SERVICEHUB_DURATION_TOLERANCE": 0.5,
+    # A visit not started this many minutes after its window opens is late (meal delivery: its own).
+    "SERVICEHUB_LATE_MINUTES": 15,
+    "SERVICEHUB_LATE_MINUTES_MEAL": 5,
+    # How often the scheduler process looks for late and missed visits.
+    "SERVICEHUB_DETECT_SECONDS": 120,
 }

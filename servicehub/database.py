@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import sqlite3
 from dataclasses import dataclass, field
@@ -84,11 +85,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.close()
 
 
+# Processes that write on SQLite beside another writing process (the job scheduler) take the write lock
+# at BEGIN: a WAL read snapshot made stale by the other process cannot be upgraded to a write, and SQLite
+# answers "database is locked" at once instead of waiting.
+IMMEDIATE = contextvars.ContextVar("sqlite_begin_immediate", default=False)
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection) -> None:
-    """Start a real transaction on SQLite (see _sqlite_pragmas)."""
+    """Start a real transaction on SQLite (see _sqlite_pragmas); BEGIN IMMEDIATE where IMMEDIATE is set."""
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if IMMEDIATE.get() else "BEGIN")
 
 
 def paginate(session: Session, stmt: Select, page: int, page_size: int) -> tuple[list[Any], int]:

@@ -45,19 +45,21 @@ class Permission(enum.StrEnum):
     ROSTERS_READ = "rosters.read"  # rosters and visits (a provider: its own; a caregiver: own, today)
     RECORDS_WRITE = "records.write"  # check in and out, outcomes, corrections and approvals (providers)
     RECORDS_READ = "records.read"  # service records (a provider: its own; a caregiver: their own)
+    ALERTS_READ = "alerts.read"  # the alert inbox (a provider: its late and missed visits; managers: missed, escalations)
+    ALERTS_ACK = "alerts.acknowledge"  # acknowledge an alert with a note
 
 
 _READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ, Permission.REFERRALS_READ, Permission.ROSTERS_READ,
-         Permission.RECORDS_READ}
+         Permission.RECORDS_READ, Permission.ALERTS_READ}
 _MANAGE = {Permission.REGISTRY_MANAGE, Permission.WORKERS_MANAGE, Permission.RECIPIENTS_MANAGE, Permission.IMPORTS_RUN,
-           Permission.MATCHING_RUN, Permission.REFERRALS_SERVE}
+           Permission.MATCHING_RUN, Permission.REFERRALS_SERVE, Permission.ALERTS_ACK}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({Permission.USERS_MANAGE, Permission.AUDIT_READ, *_READ, *_MANAGE, Permission.SCHEDULE_MANAGE}),
     Role.MANAGER: frozenset({*_READ, *_MANAGE}),
     Role.PROVIDER_ADMIN: frozenset(
         {*_READ, Permission.WORKERS_MANAGE, Permission.IMPORTS_RUN, Permission.REFERRALS_RESPOND,
-         Permission.REFERRALS_SERVE, Permission.SCHEDULE_MANAGE, Permission.RECORDS_WRITE}
+         Permission.REFERRALS_SERVE, Permission.SCHEDULE_MANAGE, Permission.RECORDS_WRITE, Permission.ALERTS_ACK}
     ),
     Role.CAREGIVER: frozenset({Permission.ROSTERS_READ, Permission.RECORDS_READ, Permission.RECORDS_WRITE}),
     Role.AUDITOR: frozenset({Permission.AUDIT_READ, *_READ}),

@@ -578,6 +578,7 @@ def execute_run(run_id: int) -> None:
             basis = _basis(run.organisation_id, day)  # before reading: a change during the search makes it stale
             loaded = load_day(run.organisation_id, day, replan_from=run.replan_from_min,
                               absent_worker_id=run.absent_worker_id)
+            db.session.commit()  # end the read before the search: a stale SQLite snapshot could not write after
             plan = solve(loaded.problem, SolveOptions(time_limit_s=search_seconds(run.time_limit_s, loaded.problem),
                                                       processes=processes, initial_routes=loaded.initial_routes))
             found = day_problem.assignments(plan)

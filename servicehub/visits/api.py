@@ -121,3 +121,29 @@ class ConfirmationCode(MethodView):
     def get(self, recipient_id):
         """The 4-digit code on the recipient's service card, read out to confirm a visit."""
         return {"recipient_id": recipient_id, "code": services.confirmation_code_for(current_principal(), recipient_id)}
+
+
+@blp.route("/alerts")
+class Alerts(MethodView):
+    @requires(Permission.ALERTS_READ)
+    @blp.arguments(s.AlertListArgs, location="query")
+    @blp.response(200, s.AlertSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """Your alert inbox, newest first (late and missed visits, escalations)."""
+        items, pagination_parameters.item_count = services.list_alerts(
+            current_principal(), open_only=args["open"], kind=args.get("kind"), page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size)
+        return items
+
+
+@blp.route("/alerts/<int:alert_id>/acknowledge")
+class AcknowledgeAlert(MethodView):
+    @requires(Permission.ALERTS_ACK)
+    @blp.arguments(s.AcknowledgeSchema)
+    @blp.response(200, s.AlertSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data, alert_id):
+        """Acknowledge an alert with a note on what was done."""
+        return services.acknowledge(current_principal(), alert_id, data["note"])

@@ -30,6 +30,7 @@ class MissedReason(enum.StrEnum):
     REFUSED = "refused"
     IN_HOSPITAL = "in_hospital"
     WORKER_ABSENT = "worker_absent"
+    NOT_DONE = "not_done"  # nobody recorded it by the end of its window (set by the missed-visit check)
     OTHER = "other"
 
 
@@ -89,3 +90,37 @@ class ServiceRecord(db.Model):
 
     visit = relationship("Visit")
     refers_to: Mapped[ServiceRecord | None] = relationship(remote_side=[id])
+
+
+class AlertKind(enum.StrEnum):
+    """What an alert is about."""
+
+    LATE = "late"  # a visit not started after its grace period: to the provider
+    MISSED = "missed"  # a visit not done by the end of its window: to the managers
+    MISSED_STREAK = "missed_streak"  # three missed visits in a row for one recipient: to the town's managers
+
+
+class Alert(db.Model):
+    """Something someone must look at. Raised once (by its key), acknowledged with a note, never deleted."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        enum_check("kind", AlertKind),
+        UniqueConstraint("dedupe_key"),
+        Index("ix_alerts_org_open", "organisation_id", "acknowledged_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    dedupe_key: Mapped[str] = mapped_column(String(100))  # the same situation never raises two alerts
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_by: Mapped[str] = mapped_column(String(100), default="")
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from servicehub.i18n import LanguageArgsSchema
 from servicehub.registry.schemas import values
-from servicehub.visits.models import CorrectionReason, MissedReason, RecordKind
+from servicehub.visits.models import AlertKind, CorrectionReason, MissedReason, RecordKind
 
 LAT = validate.Range(min=-90, max=90)
 LON = validate.Range(min=-180, max=180)
@@ -115,3 +115,28 @@ class LedgerCheckSchema(ma.Schema):
 class ConfirmationCodeSchema(ma.Schema):
     recipient_id = fields.Integer()
     code = fields.String()
+
+
+class AlertSchema(ma.Schema):
+    """An alert in an inbox."""
+
+    id = fields.Integer()
+    kind = fields.String(metadata={"enum": values(AlertKind)})
+    organisation_id = fields.Integer(allow_none=True)
+    town_id = fields.Integer(allow_none=True)
+    recipient_id = fields.Integer(allow_none=True)
+    visit_id = fields.Integer(allow_none=True)
+    message = fields.String()
+    raised_at = fields.AwareDateTime()
+    acknowledged_at = fields.AwareDateTime(allow_none=True)
+    acknowledged_by = fields.String()
+    note = fields.String()
+
+
+class AlertListArgs(LanguageArgsSchema):
+    open = fields.Boolean(load_default=True, metadata={"description": "Only alerts not yet acknowledged"})
+    kind = fields.String(validate=validate.OneOf(values(AlertKind)))
+
+
+class AcknowledgeSchema(ma.Schema):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=2000))

@@ -27,8 +27,16 @@ from servicehub.registry.models import Organisation
 from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.scheduling.travel import haversine_m
 from servicehub.timeutil import district_tz
+from servicehub.visits import alerts as alerts_rules
 from servicehub.visits import ledger
-from servicehub.visits.models import CorrectionReason, MissedReason, RecordKind, ServiceRecord
+from servicehub.visits.models import (
+    Alert,
+    AlertKind,
+    CorrectionReason,
+    MissedReason,
+    RecordKind,
+    ServiceRecord,
+)
 
 CLOCK_SKEW = timedelta(minutes=5)  # a phone's clock may run this far ahead
 OFFLINE_DAYS = 7  # records made offline are accepted this many days later
@@ -401,3 +409,124 @@ def confirmation_code_for(principal: Principal, recipient_id: int) -> str:
                                Visit.organisation_id == principal.organisation_id).limit(1)):
         raise NotFound("No such recipient.")
     return crypto.confirmation_code(current_app.config["SERVICEHUB_DATA_KEY"], recipient_id)
+
+
+# --- late and missed visits, and their alerts -----------------------------------------------------------
+
+SYSTEM = Principal(user_id=None, username="system", role=Role.ADMIN)
+LOOKBACK_DAYS = 7  # a detection run also catches what it missed while the scheduler was down
+
+
+def _window(visit: Visit) -> tuple[datetime, datetime]:
+    from servicehub.timeutil import local_midnight
+
+    midnight = local_midnight(visit.service_date)
+    opens = midnight + timedelta(hours=visit.window_start.hour, minutes=visit.window_start.minute)
+    closes = midnight + timedelta(hours=visit.window_end.hour, minutes=visit.window_end.minute)
+    return opens, closes
+
+
+def _raise_alert(kind: AlertKind, key: str, message: str, visit: Visit | None = None, **fields) -> Alert | None:
+    """Raise an alert once: a second raise of the same key is a no-op (None)."""
+    if db.session.scalar(select(Alert.id).where(Alert.dedupe_key == key)):
+        return None
+    if visit is not None:
+        fields = {"organisation_id": visit.organisation_id, "recipient_id": visit.recipient_id, "visit_id": visit.id,
+                  "town_id": visit.recipient.town_id, **fields}
+    alert = Alert(kind=kind.value, dedupe_key=key, message=message, **fields)
+    db.session.add(alert)
+    return alert
+
+
+def detect_late_and_missed(now: datetime | None = None) -> dict[str, int]:
+    """Raise late alerts to providers; mark visits not started by the end of their window missed (a ledger
+    entry by 'system') and alert the managers; escalate three misses in a row to the town. Idempotent."""
+    now = now or utcnow()
+    today = now.astimezone(district_tz()).date()
+    grace = alerts_rules.Grace(current_app.config["SERVICEHUB_LATE_MINUTES"],
+                               current_app.config["SERVICEHUB_LATE_MINUTES_MEAL"])
+    visits = db.session.scalars(
+        select(Visit).options(selectinload(Visit.recipient), selectinload(Visit.service_type))
+        .where(Visit.service_date.between(today - timedelta(days=LOOKBACK_DAYS), today),
+               Visit.status.in_([VisitStatus.PLANNED, VisitStatus.PUBLISHED]))
+    ).all()
+    counts = {"late": 0, "missed": 0, "escalated": 0}
+    for visit in visits:
+        opens, closes = _window(visit)
+        state = alerts_rules.VisitState(visit.id, visit.recipient_id, opens, closes, visit.status,
+                                        meal=visit.service_type.unit == "meal")
+        if alerts_rules.is_missed(state, now):
+            _mark_missed(visit, closes)
+            counts["missed"] += 1
+            _raise_alert(AlertKind.MISSED, f"missed:{visit.id}",
+                         f"{visit.recipient.name}: {visit.service_type.name_zh} on {visit.service_date} was not "
+                         f"done by {visit.window_end:%H:%M}.", visit)
+            if _escalate_if_streak(visit):
+                counts["escalated"] += 1
+        elif visit.status == VisitStatus.PUBLISHED and alerts_rules.is_late(state, now, grace) and _raise_alert(
+                AlertKind.LATE, f"late:{visit.id}", f"{visit.recipient.name}: {visit.service_type.name_zh} has not "
+                f"started ({visit.window_start:%H:%M}–{visit.window_end:%H:%M}).", visit):
+            counts["late"] += 1
+    db.session.commit()
+    return counts
+
+
+def _mark_missed(visit: Visit, closes: datetime) -> None:
+    _append(visit.organisation_id, kind=RecordKind.MISSED.value, outcome_reason=MissedReason.NOT_DONE.value,
+            ended_at=closes, idempotency_key=f"system-missed-{visit.id}", **_common(visit, SYSTEM))
+    visit.status = VisitStatus.MISSED.value
+
+
+def _escalate_if_streak(visit: Visit) -> bool:
+    outcomes = db.session.scalars(
+        select(Visit.status).where(Visit.recipient_id == visit.recipient_id,
+                                   Visit.status.in_([VisitStatus.COMPLETED, VisitStatus.MISSED]))
+        .order_by(Visit.service_date.desc(), Visit.window_start.desc(), Visit.id.desc()).limit(3)
+    ).all()
+    if not alerts_rules.missed_streak(list(reversed(outcomes))):
+        return False
+    return _raise_alert(AlertKind.MISSED_STREAK, f"streak:{visit.recipient_id}:{visit.id}",
+                        f"{visit.recipient.name}: three visits in a row were missed (latest {visit.service_date}).",
+                        visit) is not None
+
+
+def alerts_visible(principal: Principal):
+    """Alerts the caller may see: a provider its organisation's late and missed visits; a town manager the
+    town's missed visits and escalations; district managers, admins and auditors all."""
+    if principal.is_provider:
+        return (Alert.organisation_id == principal.organisation_id) & Alert.kind.in_([AlertKind.LATE,
+                                                                                     AlertKind.MISSED])
+    if principal.role == Role.MANAGER:
+        shown = Alert.kind.in_([AlertKind.MISSED, AlertKind.MISSED_STREAK])
+        return shown if principal.town_id is None else shown & (Alert.town_id == principal.town_id)
+    return Alert.id.is_not(None)
+
+
+def list_alerts(principal: Principal, *, open_only: bool = True, kind: str | None = None, page: int = 1,
+                page_size: int = 50):
+    """The caller's alert inbox, newest first."""
+    stmt = select(Alert).where(alerts_visible(principal)).order_by(Alert.raised_at.desc(), Alert.id.desc())
+    if open_only:
+        stmt = stmt.where(Alert.acknowledged_at.is_(None))
+    if kind:
+        stmt = stmt.where(Alert.kind == kind)
+    return paginate(db.session, stmt, page, page_size)
+
+
+def acknowledge(principal: Principal, alert_id: int, note: str) -> Alert:
+    """Acknowledge an alert with a note (it stays in the inbox's history)."""
+    alert = db.session.scalar(select(Alert).where(Alert.id == alert_id, alerts_visible(principal)).with_for_update())
+    if alert is None:
+        raise NotFound("No such alert.")
+    if principal.role == Role.AUDITOR:
+        raise PermissionDenied("Auditors read alerts; they do not acknowledge them.")
+    if alert.acknowledged_at is not None:
+        raise Conflict(f"Already acknowledged by {alert.acknowledged_by}.", {"status": ["acknowledged"]},
+                       code="already_acknowledged")
+    if not note.strip():
+        raise ValidationFailed("Say what was done.", {"note": ["Required."]})
+    alert.acknowledged_at, alert.acknowledged_by_id = utcnow(), principal.user_id
+    alert.acknowledged_by, alert.note = principal.username, note.strip()
+    record_event(db.session, "alert_acknowledged", "alerts", alert.id, note=alert.note)
+    db.session.commit()
+    return alert

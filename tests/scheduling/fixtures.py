@@ -56,7 +56,8 @@ def served(inline, demo, auth_headers):
         return {"org": org, "workers": [w.id for w in workers], "recipients": [p.id for p in people],
                 "needs": needs, "generated": report.created, "provider": auth_headers("provider"),
                 "caregiver": auth_headers("caregiver"), "auditor": auth_headers("auditor"),
-                "admin": auth_headers("admin")}
+                "admin": auth_headers("admin"),
+                "manager": auth_headers("manager"), "manager.dagang": auth_headers("manager.dagang")}
 
 
 def district_today():

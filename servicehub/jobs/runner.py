@@ -1,0 +1,104 @@
+"""The scheduler process: `servicehub scheduler`. Only the process holding the lease runs jobs.
+
+Run one `servicehub scheduler` beside the web processes (gunicorn workers never start a scheduler).
+If a second one is started by mistake, or the first dies, the lease in the database decides: the
+holder renews it every few seconds; another process takes over only once it has expired.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import timedelta
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from servicehub.database import IMMEDIATE, utcnow
+from servicehub.extensions import db
+from servicehub.jobs import tasks
+from servicehub.jobs.models import SchedulerLease
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30
+RENEW_SECONDS = 5
+
+
+def holder_name() -> str:
+    """This process, as the lease names it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def take_lease(holder: str, seconds: int = LEASE_SECONDS) -> bool:
+    """Take or renew the lease; False while another live process holds it."""
+    now = utcnow()
+    expires = now + timedelta(seconds=seconds)
+    taken = db.session.execute(
+        update(SchedulerLease).where(SchedulerLease.id == 1,
+                                     or_(SchedulerLease.holder == holder, SchedulerLease.expires_at < now))
+        .values(holder=holder, expires_at=expires)
+    ).rowcount
+    if not taken and db.session.scalar(select(SchedulerLease.id).where(SchedulerLease.id == 1)) is None:
+        try:
+            db.session.execute(insert(SchedulerLease).values(id=1, holder=holder, expires_at=expires))
+            taken = 1
+        except IntegrityError:
+            db.session.rollback()
+            return False
+    db.session.commit()
+    return bool(taken)
+
+
+def release_lease(holder: str) -> None:
+    """Give the lease up at a clean shutdown, so that another process need not wait for it to expire."""
+    db.session.execute(update(SchedulerLease).where(SchedulerLease.holder == holder)
+                       .values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+
+
+def build_scheduler(app) -> BackgroundScheduler:
+    """APScheduler with a persistent job store on the app's database, and ServiceHub's jobs."""
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=app.config["SQLALCHEMY_DATABASE_URI"],
+                                                 tablename="apscheduler_jobs")},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone=app.config["SERVICEHUB_TIMEZONE"],
+    )
+    scheduler.add_job("servicehub.jobs.tasks:detect_visits", IntervalTrigger(
+        seconds=app.config["SERVICEHUB_DETECT_SECONDS"]), id="detect_visits", replace_existing=True)
+    scheduler.add_job("servicehub.jobs.tasks:nightly_generation", CronTrigger(hour=1, minute=0),
+                      id="nightly_generation", replace_existing=True)
+    return scheduler
+
+
+def run_scheduler(app, stop: threading.Event, holder: str | None = None) -> None:
+    """Hold the lease and run the jobs until `stop` is set; stand by while another process holds it."""
+    holder = holder or holder_name()
+    tasks.APP, tasks.HOLDER = app, holder
+    IMMEDIATE.set(True)
+    scheduler = None
+    with app.app_context():
+        try:
+            while not stop.is_set():
+                if take_lease(holder):
+                    if scheduler is None:
+                        log.info("scheduler %s holds the lease; running jobs", holder)
+                        scheduler = build_scheduler(app)
+                        scheduler.start()
+                elif scheduler is not None:
+                    log.warning("scheduler %s lost the lease; standing by", holder)
+                    scheduler.shutdown(wait=True)
+                    scheduler = None
+                stop.wait(RENEW_SECONDS)
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+                release_lease(holder)
+            db.session.remove()

@@ -1,0 +1,74 @@
+"""The jobs themselves, importable as `module:function` for APScheduler's persistent job store.
+
+Each job runs for a time slot at most once (a unique row in `job_runs`), so a job fired twice — two
+scheduler processes, or a restart in the middle — does its work once, and a slot missed while no
+scheduler ran is caught up once (coalesced) when one starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from servicehub.database import IMMEDIATE, utcnow
+from servicehub.extensions import db
+from servicehub.jobs.models import JobRun
+
+log = logging.getLogger(__name__)
+
+APP = None  # the Flask app the scheduler process runs the jobs in (set by servicehub.jobs.runner)
+HOLDER = ""
+
+
+def slot_of(moment: datetime, seconds: int) -> datetime:
+    """The start of the `seconds`-long slot a moment falls in."""
+    return datetime.fromtimestamp(math.floor(moment.timestamp() / seconds) * seconds, tz=UTC)
+
+
+def run_in_slot(job_id: str, seconds: int, work) -> bool:
+    """Run `work()` for the current slot unless that slot already ran; True if it ran now."""
+    IMMEDIATE.set(True)  # this job thread writes beside the web processes (SQLite: take the lock at BEGIN)
+    with APP.app_context():
+        run = JobRun(job_id=job_id, slot=slot_of(utcnow(), seconds), holder=HOLDER)
+        db.session.add(run)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return False
+        try:
+            result = work() or {}
+            run.status, run.result = "done", {k: v for k, v in result.items() if isinstance(v, (int, str, float))}
+        except Exception as exc:  # a failed job is recorded, and the scheduler goes on
+            log.exception("job %s failed", job_id)
+            db.session.rollback()
+            run = db.session.get(JobRun, run.id)
+            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        run.finished_at = utcnow()
+        db.session.commit()
+        db.session.remove()
+        return True
+
+
+def detect_visits() -> None:
+    """Late and missed visits, and their alerts."""
+    from servicehub.visits.services import detect_late_and_missed
+
+    run_in_slot("detect_visits", APP.config["SERVICEHUB_DETECT_SECONDS"], detect_late_and_missed)
+
+
+def nightly_generation() -> None:
+    """Visits over the rolling horizon for every organisation."""
+    from servicehub.auth.audit import Actor, acting_as
+    from servicehub.auth.permissions import COMMAND_LINE
+    from servicehub.scheduling.services import generate_visits
+
+    def work():
+        with acting_as(Actor("scheduler")):
+            report = generate_visits(COMMAND_LINE)
+        return {"created": report.created, "cancelled": report.cancelled}
+
+    run_in_slot("nightly_generation", 24 * 3600, work)

@@ -1,0 +1,100 @@
+"""Late and missed visits raise alerts once, with a controllable clock; three misses in a row escalate."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from servicehub.auth.permissions import COMMAND_LINE
+from servicehub.extensions import db
+from servicehub.scheduling import services as scheduling
+from servicehub.scheduling.models import Visit
+from servicehub.timeutil import local_midnight
+from servicehub.visits import alerts as rules
+from servicehub.visits.models import ServiceRecord
+from servicehub.visits.services import detect_late_and_missed
+from tests.scheduling.fixtures import district_today
+
+OPENS = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+def state(status="published", meal=False, minutes=120):
+    return rules.VisitState(1, 9, OPENS, OPENS + timedelta(minutes=minutes), status, meal)
+
+
+@pytest.mark.parametrize(("minutes_after", "meal", "late"), [(14, False, False), (15, False, True), (4, True, False),
+                                                           (5, True, True), (120, False, False)])
+def test_late_after_the_grace_period_until_the_window_closes(minutes_after, meal, late):
+    assert rules.is_late(state(meal=meal), OPENS + timedelta(minutes=minutes_after)) is late
+
+
+def test_missed_when_not_started_by_the_end_of_the_window():
+    assert rules.is_missed(state(), OPENS + timedelta(minutes=120))
+    assert not rules.is_missed(state(), OPENS + timedelta(minutes=119))
+    assert not rules.is_missed(state("in_progress"), OPENS + timedelta(days=1))
+
+
+def test_three_misses_in_a_row_and_only_then():
+    assert rules.missed_streak(["completed", "missed", "missed", "missed"])
+    assert not rules.missed_streak(["missed", "missed", "completed"]) and not rules.missed_streak(["missed"] * 2)
+
+
+@pytest.fixture
+def three_days(app, served):
+    """Rosters published for today and the next two days."""
+    with app.app_context():
+        for k in range(3):
+            run = scheduling.start_run(COMMAND_LINE, served["org"], district_today() + timedelta(days=k),
+                                       time_limit_s=0.3)
+            scheduling.publish_run(COMMAND_LINE, run.id)
+        return [district_today() + timedelta(days=k) for k in range(3)]
+
+
+def inbox(client, served, who, **query):
+    response = client.get("/api/v1/alerts", headers=served[who], query_string=query)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_a_late_visit_alerts_its_provider_once_and_a_missed_one_alerts_the_managers(app, served, client, three_days):
+    today = three_days[0]
+    # The fixture's visits open at 08:30 local; 08:50 is late for all of today's.
+    with app.app_context():
+        late_at = local_midnight(today) + timedelta(hours=8, minutes=50)
+        counts = detect_late_and_missed(late_at)
+        assert counts["late"] == 5 and counts["missed"] == 0
+        assert detect_late_and_missed(late_at + timedelta(minutes=5))["late"] == 0  # raised once
+    late = inbox(client, served, "provider")
+    assert len(late) == 5 and {a["kind"] for a in late} == {"late"}
+    assert inbox(client, served, "manager") == []  # late visits are the provider's business
+    with app.app_context():
+        counts = detect_late_and_missed(local_midnight(today) + timedelta(hours=16, minutes=31))
+        assert counts["missed"] == 5
+        statuses = {v.status for v in db.session.scalars(select(Visit).where(Visit.service_date == today))}
+        entries = db.session.scalars(select(ServiceRecord).where(ServiceRecord.kind == "missed")).all()
+    assert statuses == {"missed"}
+    assert len(entries) == 5 and {(e.outcome_reason, e.recorded_by) for e in entries} == {("not_done", "system")}
+    missed = inbox(client, served, "manager", kind="missed")
+    assert len(missed) == 5 and all("not done" in a["message"] for a in missed)
+
+
+def test_an_alert_is_acknowledged_with_a_note_once_and_stays_in_the_history(app, served, client, three_days):
+    with app.app_context():
+        detect_late_and_missed(local_midnight(three_days[0]) + timedelta(hours=8, minutes=50))
+    alert = inbox(client, served, "provider")[0]
+    path = f"/api/v1/alerts/{alert['id']}/acknowledge"
+    assert client.post(path, json={"note": ""}, headers=served["provider"]).status_code == 422
+    done = client.post(path, json={"note": "已电话联系护理员"}, headers=served["provider"])
+    assert done.status_code == 200 and done.get_json()["acknowledged_by"] == "provider"
+    assert client.post(path, json={"note": "again"}, headers=served["provider"]).status_code == 409
+    assert alert["id"] not in {a["id"] for a in inbox(client, served, "provider")}
+    assert alert["id"] in {a["id"] for a in inbox(client, served, "provider", open="false")}
+    assert client.post(path, json={"note": "x"}, headers=served["auditor"]).status_code == 403
+
+
+def test_three_misses_in_a_row_escalate_to_the_town(app, served, client, three_days):
+    with app.app_context():
+        counts = detect_late_and_missed(local_midnight(three_days[2]) + timedelta(hours=23))
+    assert counts["missed"] == 15 and counts["escalated"] >= 5
+    escalations = inbox(client, served, "manager.dagang", kind="missed_streak")
+    assert len(escalations) == 5 and all("three visits in a row" in a["message"] for a in escalations)
