@@ -2,7 +2,7 @@
 
 Revision ID: 0007_alerts_jobs
 Revises: 0006_service_records
-Create Date: 2026-11-29 16:50:28.127683
+Create Date: 2026-11-29 17:01:27.492796
 
 """
 from alembic import op
@@ -45,6 +45,8 @@ def upgrade():
     sa.Column('town_id', sa.Integer(), nullable=True),
     sa.Column('recipient_id', sa.Integer(), nullable=True),
     sa.Column('visit_id', sa.Integer(), nullable=True),
+    sa.Column('contract_id', sa.Integer(), nullable=True),
+    sa.Column('worker_id', sa.Integer(), nullable=True),
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('raised_at', sa.DateTime(timezone=True), nullable=False),
@@ -52,12 +54,14 @@ def upgrade():
     sa.Column('acknowledged_by_id', sa.Integer(), nullable=True),
     sa.Column('acknowledged_by', sa.String(length=100), nullable=False),
     sa.Column('note', sa.Text(), nullable=False),
-    sa.CheckConstraint("kind IN ('late', 'missed', 'missed_streak')", name=op.f('ck_alerts_kind')),
+    sa.CheckConstraint("kind IN ('late', 'missed', 'missed_streak', 'line_80', 'line_100', 'budget_80', 'budget_100', 'contract_ending', 'qualification_expiring')", name=op.f('ck_alerts_kind')),
     sa.ForeignKeyConstraint(['acknowledged_by_id'], ['users.id'], name=op.f('fk_alerts_acknowledged_by_id_users')),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_alerts_contract_id_contracts')),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_alerts_organisation_id_organisations')),
     sa.ForeignKeyConstraint(['recipient_id'], ['recipients.id'], name=op.f('fk_alerts_recipient_id_recipients')),
     sa.ForeignKeyConstraint(['town_id'], ['areas.id'], name=op.f('fk_alerts_town_id_areas')),
     sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_alerts_visit_id_visits')),
+    sa.ForeignKeyConstraint(['worker_id'], ['workers.id'], name=op.f('fk_alerts_worker_id_workers')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_alerts_dedupe_key'))
     )

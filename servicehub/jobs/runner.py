@@ -75,6 +75,8 @@ def build_scheduler(app) -> BackgroundScheduler:
         seconds=app.config["SERVICEHUB_DETECT_SECONDS"]), id="detect_visits", replace_existing=True)
     scheduler.add_job("servicehub.jobs.tasks:nightly_generation", CronTrigger(hour=1, minute=0),
                       id="nightly_generation", replace_existing=True)
+    scheduler.add_job("servicehub.jobs.tasks:daily_alerts", CronTrigger(hour=6, minute=0),
+                      id="daily_alerts", replace_existing=True)
     return scheduler
 
 

@@ -72,3 +72,10 @@ def nightly_generation() -> None:
         return {"created": report.created, "cancelled": report.cancelled}
 
     run_in_slot("nightly_generation", 24 * 3600, work)
+
+
+def daily_alerts() -> None:
+    """Contract lines and budgets past 80% and 100%, contracts ending and certificates expiring soon."""
+    from servicehub.visits.services import daily_contract_alerts
+
+    run_in_slot("daily_alerts", 24 * 3600, daily_contract_alerts)

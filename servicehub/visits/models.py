@@ -98,6 +98,12 @@ class AlertKind(enum.StrEnum):
     LATE = "late"  # a visit not started after its grace period: to the provider
     MISSED = "missed"  # a visit not done by the end of its window: to the managers
     MISSED_STREAK = "missed_streak"  # three missed visits in a row for one recipient: to the town's managers
+    LINE_80 = "line_80"  # a contract line has delivered 80% of its contracted quantity
+    LINE_100 = "line_100"  # … all of it (more is delivered above contract)
+    BUDGET_80 = "budget_80"  # a contract has used 80% of its budget
+    BUDGET_100 = "budget_100"
+    CONTRACT_ENDING = "contract_ending"  # a contract ends within 30 days
+    QUALIFICATION_EXPIRING = "qualification_expiring"  # a worker's certificate expires within 30 days
 
 
 class Alert(db.Model):
@@ -117,6 +123,8 @@ class Alert(db.Model):
     town_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id"))
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    contract_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"))
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"))
     message: Mapped[str] = mapped_column(Text)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

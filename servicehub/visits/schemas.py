@@ -126,6 +126,8 @@ class AlertSchema(ma.Schema):
     town_id = fields.Integer(allow_none=True)
     recipient_id = fields.Integer(allow_none=True)
     visit_id = fields.Integer(allow_none=True)
+    contract_id = fields.Integer(allow_none=True)
+    worker_id = fields.Integer(allow_none=True)
     message = fields.String()
     raised_at = fields.AwareDateTime()
     acknowledged_at = fields.AwareDateTime(allow_none=True)

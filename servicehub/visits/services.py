@@ -12,7 +12,7 @@ import functools
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -490,15 +490,86 @@ def _escalate_if_streak(visit: Visit) -> bool:
                         visit) is not None
 
 
+CONTRACT_KINDS = (AlertKind.LINE_80, AlertKind.LINE_100, AlertKind.BUDGET_80, AlertKind.BUDGET_100,
+                  AlertKind.CONTRACT_ENDING)
+AHEAD_DAYS = 30
+
+
+def delivered_units_by_line() -> dict[int, float]:
+    """Contract line id -> units delivered so far (completed visits × the units one delivery uses)."""
+    from servicehub.catalog.models import ServiceType
+    from servicehub.matching.models import Referral
+    from servicehub.registry.rules import units_per_delivery
+
+    rows = db.session.execute(
+        select(Referral.contract_line_id, ServiceType.unit, Visit.duration_min, func.count(Visit.id))
+        .join(Referral, Referral.id == Visit.referral_id).join(ServiceType, ServiceType.id == Visit.service_type_id)
+        .where(Visit.status == VisitStatus.COMPLETED)
+        .group_by(Referral.contract_line_id, ServiceType.unit, Visit.duration_min)
+    ).all()
+    delivered: dict[int, float] = {}
+    for line_id, unit, minutes, count in rows:
+        delivered[line_id] = delivered.get(line_id, 0) + count * units_per_delivery(unit, minutes)
+    return delivered
+
+
+def daily_contract_alerts(today=None) -> dict[str, int]:
+    """Lines past 80% and 100% of their quantity, contracts past 80% and 100% of their budget, contracts
+    ending within 30 days, certificates expiring within 30 days: each alert raised once."""
+    from servicehub.registry.models import Contract, ContractStatus, Worker, WorkerQualification
+
+    today = today or utcnow().astimezone(district_tz()).date()
+    delivered = delivered_units_by_line()
+    raised = dict.fromkeys(("lines", "budgets", "ending", "qualifications"), 0)
+    contracts = db.session.scalars(select(Contract).options(selectinload(Contract.lines))
+                                   .where(Contract.status == ContractStatus.ACTIVE)).all()
+    for contract in contracts:
+        spent = 0.0
+        for line in contract.lines:
+            units = delivered.get(line.id, 0.0)
+            spent += units * line.unit_price_fen
+            for kind, share in ((AlertKind.LINE_100, 1.0), (AlertKind.LINE_80, 0.8)):
+                if units >= share * line.contracted_quantity:
+                    raised["lines"] += _raise_alert(
+                        kind, f"{kind.value}:{line.id}", f"{contract.code} {line.service_type.code}: {units:g} of "
+                        f"{line.contracted_quantity} contracted units delivered.", organisation_id=contract.organisation_id,
+                        contract_id=contract.id) is not None
+                    break
+        for kind, share in ((AlertKind.BUDGET_100, 1.0), (AlertKind.BUDGET_80, 0.8)):
+            if contract.budget_fen and spent >= share * contract.budget_fen:
+                raised["budgets"] += _raise_alert(
+                    kind, f"{kind.value}:{contract.id}", f"{contract.code}: ¥{spent / 100:,.2f} of the "
+                    f"¥{contract.budget_fen / 100:,.2f} budget delivered.", organisation_id=contract.organisation_id,
+                    contract_id=contract.id) is not None
+                break
+        if today <= contract.end_date <= today + timedelta(days=AHEAD_DAYS):
+            raised["ending"] += _raise_alert(
+                AlertKind.CONTRACT_ENDING, f"ending:{contract.id}:{contract.end_date}",
+                f"{contract.code} ends on {contract.end_date}.", organisation_id=contract.organisation_id,
+                contract_id=contract.id) is not None
+    expiring = db.session.execute(
+        select(WorkerQualification, Worker).join(Worker, Worker.id == WorkerQualification.worker_id)
+        .where(Worker.active.is_(True), WorkerQualification.expires_on.between(today, today + timedelta(days=AHEAD_DAYS)))
+    ).all()
+    for qualification, worker in expiring:
+        raised["qualifications"] += _raise_alert(
+            AlertKind.QUALIFICATION_EXPIRING, f"qualification:{qualification.id}:{qualification.expires_on}",
+            f"{worker.name}: {qualification.qualification.code} expires on {qualification.expires_on}.",
+            organisation_id=worker.organisation_id, worker_id=worker.id) is not None
+    db.session.commit()
+    return raised
+
+
 def alerts_visible(principal: Principal):
     """Alerts the caller may see: a provider its organisation's late and missed visits; a town manager the
     town's missed visits and escalations; district managers, admins and auditors all."""
     if principal.is_provider:
-        return (Alert.organisation_id == principal.organisation_id) & Alert.kind.in_([AlertKind.LATE,
-                                                                                     AlertKind.MISSED])
+        return (Alert.organisation_id == principal.organisation_id) & Alert.kind.in_(
+            [AlertKind.LATE, AlertKind.MISSED, AlertKind.QUALIFICATION_EXPIRING, *CONTRACT_KINDS])
     if principal.role == Role.MANAGER:
-        shown = Alert.kind.in_([AlertKind.MISSED, AlertKind.MISSED_STREAK])
-        return shown if principal.town_id is None else shown & (Alert.town_id == principal.town_id)
+        if principal.town_id is not None:
+            return Alert.kind.in_([AlertKind.MISSED, AlertKind.MISSED_STREAK]) & (Alert.town_id == principal.town_id)
+        return Alert.kind.in_([AlertKind.MISSED, AlertKind.MISSED_STREAK, *CONTRACT_KINDS])
     return Alert.id.is_not(None)
 
 

@@ -98,3 +98,33 @@ def test_three_misses_in_a_row_escalate_to_the_town(app, served, client, three_d
     assert counts["missed"] == 15 and counts["escalated"] >= 5
     escalations = inbox(client, served, "manager.dagang", kind="missed_streak")
     assert len(escalations) == 5 and all("three visits in a row" in a["message"] for a in escalations)
+
+
+def test_daily_alerts_for_lines_budgets_contract_ends_and_expiring_certificates(app, served, client):
+    from servicehub.registry import services as registry
+    from servicehub.registry.models import Contract, ContractLine
+    from servicehub.visits.services import daily_contract_alerts
+
+    with app.app_context():
+        contract = db.session.scalar(select(Contract).where(Contract.organisation_id == served["org"]))
+        line = db.session.scalar(select(ContractLine).where(ContractLine.contract_id == contract.id,
+                                                            ContractLine.service_type.has(code="LC02")))
+        done = db.session.scalars(select(Visit).where(Visit.service_date == district_today())).all()
+        for visit in done:
+            visit.status = "completed"  # as check-outs would leave them
+        line.contracted_quantity = 6  # 5 delivered of 6: past 80 %
+        worker = registry.get_worker(COMMAND_LINE, served["workers"][0])
+        registry.update_worker(COMMAND_LINE, worker.id, {"qualifications": [
+            {"code": "counsellor", "certificate_no": "X1", "expires_on": district_today() + timedelta(days=10)}]})
+        db.session.commit()
+        end_soon = contract.end_date <= district_today() + timedelta(days=30)
+        first = daily_contract_alerts(district_today())
+        assert first["lines"] == 1 and first["qualifications"] == 1 and first["ending"] == int(end_soon)
+        assert daily_contract_alerts(district_today()) == {"lines": 0, "budgets": 0, "ending": 0, "qualifications": 0}
+        line.contracted_quantity = 5
+        db.session.commit()
+        assert daily_contract_alerts(district_today())["lines"] == 1  # now 100 %
+    kinds = {a["kind"] for a in inbox(client, served, "provider")}
+    assert {"line_80", "line_100", "qualification_expiring"} <= kinds
+    assert {"line_80", "line_100"} <= {a["kind"] for a in inbox(client, served, "manager")}
+    assert "qualification_expiring" not in {a["kind"] for a in inbox(client, served, "manager")}
