@@ -39,7 +39,7 @@ def upgrade():
     )
     op.create_table('alerts',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('dedupe_key', sa.String(length=100), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=True),
     sa.Column('town_id', sa.Integer(), nullable=True),

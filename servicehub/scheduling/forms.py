@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from servicehub.scheduling.models import RunKind, RunStatus, VisitStatus
 from servicehub.scheduling.services import MAX_TIME_LIMIT_S
+from servicehub.visits.models import MissedReason
 from servicehub.web.format import define_labels
 from servicehub.web.forms import FilterForm, PageForm, int_or_none
 
@@ -73,8 +74,36 @@ LABELS = define_labels(
             "unplaced": _l("Left unplaced"),
             "placed": _l("Newly placed"),
         },
+        # Why a visit did not happen (a caregiver gives one of MISSED_REASONS; "not_done" is what the
+        # missed-visit check records when nobody recorded the visit by the end of its window).
+        "missed_reason": {
+            MissedReason.NOT_HOME: _l("The recipient was not at home"),
+            MissedReason.REFUSED: _l("The recipient refused the service"),
+            MissedReason.IN_HOSPITAL: _l("The recipient is in hospital"),
+            MissedReason.WORKER_ABSENT: _l("The carer could not come"),
+            MissedReason.OTHER: _l("Another reason (say which in the notes)"),
+            "not_done": _l("Nobody recorded it in time"),
+        },
+        # How the recipient confirmed a visit at check-out.
+        "confirmation": {
+            "code": _l("Confirmed with the recipient's code"),
+            "signature": _l("Signed by the recipient"),
+            "none": _l("Not confirmed by the recipient"),
+        },
+        # The recipient's satisfaction with a visit, 1–5.
+        "satisfaction": {
+            1: _l("Very unhappy"),
+            2: _l("Unhappy"),
+            3: _l("So-so"),
+            4: _l("Happy"),
+            5: _l("Very happy"),
+        },
     }
 )
+
+# The reasons a caregiver may give for a missed visit, in the order the phone page offers them.
+MISSED_REASONS = (MissedReason.NOT_HOME, MissedReason.REFUSED, MissedReason.IN_HOSPITAL, MissedReason.WORKER_ABSENT,
+                  MissedReason.OTHER)
 
 
 # --- the day --------------------------------------------------------------------------------

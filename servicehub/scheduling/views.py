@@ -1,6 +1,8 @@
 """Scheduling pages: an organisation's day (the published roster or a run's plan over it: a timeline and a
 route map per worker, the visits left unplaced and why, a re-plan's changes; run, publish, report an
-absence, move a visit by hand) and a caregiver's route for today on a phone.
+absence, move a visit by hand) and a caregiver's route for today on a phone, each stop with the step it is
+ready for (check in, check out, or record it as missed; the page's script posts them to the service-record
+API) or how it ended.
 
 Each view parses a form, calls one scheduling service with the caller's Principal and renders or
 redirects back. A service's refusal (ValidationFailed with the rule a move breaks, Conflict,
@@ -21,10 +23,11 @@ from wtforms.fields import SelectChoice
 from servicehub.auth.access import current_principal, requires, safe_next_url
 from servicehub.auth.permissions import Permission, Role
 from servicehub.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
-from servicehub.i18n import localized
+from servicehub.i18n import current_language, localized
 from servicehub.registry import services as registry
 from servicehub.scheduling import forms, services
 from servicehub.timeutil import district_today
+from servicehub.visits import services as records
 from servicehub.web.format import hhmm, label, local_time
 
 blp = Blueprint("scheduling_pages", __name__, template_folder="templates")
@@ -179,9 +182,14 @@ def refusal_message(exc: DomainError) -> str:
     return exc.message
 
 
+def task_name(item: dict) -> str:
+    """A checklist task ({"code", "name_zh", "name_en"}) named in the page's language (Chinese if not in it)."""
+    return item.get(f"name_{current_language()}") or item["name_zh"]
+
+
 @blp.context_processor
 def _scheduling_helpers():
-    return {"span": span, "visit_title": visit_title, "day_url": day_url, "running": RUNNING}
+    return {"span": span, "visit_title": visit_title, "day_url": day_url, "running": RUNNING, "task_name": task_name}
 
 
 # --- the day of an organisation -----------------------------------------------------------------
@@ -362,4 +370,22 @@ def my_route():
             return redirect(url_for("scheduling_pages.day"))
     worker, visits = services.roster(principal, service_date, worker_id)
     roster = services.present_roster(principal, worker, service_date, visits)
-    return render_template("scheduling/route.html", roster=roster, today=district_today())
+    # The steps are the caregiver's own, on the day of the visits (others read how each stop stands).
+    can_record = (principal.role == Role.CAREGIVER and principal.can(Permission.RECORDS_WRITE)
+                  and service_date == district_today())
+    return render_template("scheduling/route.html", roster=roster, today=district_today(),
+                           entries=stop_records(principal, visits), can_record=can_record,
+                           missed_reasons=forms.MISSED_REASONS)
+
+
+def stop_records(principal, visits) -> dict[int, dict[str, object]]:
+    """What has been recorded of the stops under way or settled, the latest entry of each kind (in ledger
+    order): {visit id: {"check_in": entry, "delivery": entry, "missed": entry}}. A stop not yet started has
+    none, and costs no query."""
+    found: dict[int, dict[str, object]] = {}
+    for visit in visits:
+        if visit.status not in services.SETTLED:
+            continue
+        entries, _total = records.list_records(principal, visit_id=visit.id, page_size=ALL)
+        found[visit.id] = {entry.kind: entry for entry in entries}
+    return found

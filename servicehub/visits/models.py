@@ -117,7 +117,7 @@ class Alert(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(32))
     dedupe_key: Mapped[str] = mapped_column(String(100))  # the same situation never raises two alerts
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     town_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)

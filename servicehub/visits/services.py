@@ -139,6 +139,8 @@ def _event_time(at: datetime | None, visit: Visit) -> datetime:
     """When it happened: the phone's time (offline records keep their real time), checked for sense."""
     now = utcnow()
     if at is None:
+        if now.astimezone(district_tz()).date() != visit.service_date:
+            raise ValidationFailed("The visit is not today.", {"at": ["The visit is on another day."]})
         return now
     if at > now + CLOCK_SKEW:
         raise ValidationFailed("The time is in the future.", {"at": ["Later than now."]})
@@ -268,7 +270,8 @@ def record_outcome(principal: Principal, visit_id: int, key: str, outcome: str, 
         raise Conflict(f"A {visit.status} visit cannot be recorded as {kind.value}.", {"status": [visit.status]})
     if kind == RecordKind.MISSED and reason not in {r.value for r in MissedReason}:
         raise ValidationFailed("Say why the visit was missed.", {"reason": ["Unknown reason."]})
-    when = _event_time(at, visit)
+    # A cancellation is made in advance, on any day before the visit; a miss on the visit's day.
+    when = _event_time(at, visit) if kind == RecordKind.MISSED else utcnow()
     record = _append(visit.organisation_id, kind=kind.value, outcome_reason=reason, notes=notes, ended_at=when,
                      device_time=at, idempotency_key=key, **_common(visit, principal))
     visit.status = VisitStatus.MISSED.value if kind == RecordKind.MISSED else VisitStatus.CANCELLED.value

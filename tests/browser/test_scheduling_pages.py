@@ -1,6 +1,7 @@
 """Scheduling pages in real Chromium, on a server of their own with the demo district in service: the
 provider admin plans tomorrow with the button (the run goes on in the background and the page follows
-it), reads the timeline and the route maps, publishes; a caregiver reads today's stops on a phone."""
+it), reads the timeline and the route maps, publishes; a caregiver reads today's stops on a phone, then
+checks in and out of the first one."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import threading
 
 import flask_migrate
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from servicehub import create_app
+from servicehub import create_app, crypto
+from servicehub.extensions import db
 from servicehub.scheduling import services
+from servicehub.visits import services as records
+from servicehub.visits.models import ServiceRecord
 from tests.browser.conftest import LiveServer, sign_in
 from tests.conftest import TEST_CONFIG
 from tests.scheduling.test_pages import link_caregiver_to_the_busiest_worker, serve_district
@@ -158,3 +163,101 @@ def test_the_day_fits_a_phone_with_the_timeline_scrolling_inside_its_box(phone, 
     assert timeline.evaluate("e => e.scrollWidth > e.clientWidth")  # the day scrolls sideways inside its box
     svg = phone.locator("[data-testid=route-map]").first.bounding_box()
     assert svg["x"] >= 0 and svg["x"] + svg["width"] <= 390
+
+
+@pytest.mark.browser
+def test_a_caregiver_checks_in_and_out_of_the_first_stop_on_a_phone(phone, served):
+    """At the door the caregiver checks in (the phone gives the position; a retry after a lost answer records
+    nothing twice), ticks the checklist, types the code the recipient reads from the service card, picks the
+    satisfaction and checks out; the next stop is missed. One check-in and one delivery record for the first
+    stop in the ledger, which still verifies."""
+    server, district = served
+    first = district.today_stops[0]
+    with server.app.app_context():
+        visit = services.roster(district.provider, district.today, district.caregiver_worker)[1][0]
+        assert visit.id == first
+        recipient = (visit.recipient_id, visit.recipient.lat, visit.recipient.lon)
+        code = crypto.confirmation_code(server.app.config["SERVICEHUB_DATA_KEY"], visit.recipient_id)
+        tasks = [item["code"] for item in visit.service_type.checklist][:2]
+    phone.context.grant_permissions(["geolocation"], origin=server.url)
+    phone.context.set_geolocation({"latitude": recipient[1], "longitude": recipient[2]})
+    sign_in(phone, server, "caregiver")
+    phone.wait_for_url(f"{server.url}/")
+    phone.goto(f"{server.url}/my/route")
+    card = phone.locator(f"li.stop-card[data-visit='{first}']")
+    assert card.get_attribute("data-status") == "published"
+
+    check_in = card.locator("button[data-testid=check-in]")
+    assert check_in.inner_text() == "签到"
+    box = check_in.bounding_box()  # a large target across the card
+    assert box["height"] >= 48 and box["width"] >= 300 and box["x"] + box["width"] <= 390
+
+    # The first check-in reaches the server, but its answer is lost on the way back: the card says so, and
+    # the retry carries the same idempotency key, so the server answers with the check-in it already has.
+    keys = []
+
+    def answer_lost(route):
+        keys.append(route.request.headers["idempotency-key"])
+        route.fetch()
+        route.abort("internetdisconnected")
+
+    url = f"{server.url}/api/v1/visits/{first}/check-in"
+    phone.route(url, answer_lost, times=1)
+    check_in.click()
+    message = card.locator("[data-testid=record-message].error")
+    message.wait_for()
+    assert message.inner_text().startswith("网络未连接") and check_in.is_enabled()
+    with server.app.app_context():  # recorded all the same
+        assert db.session.scalars(select(ServiceRecord.kind).where(ServiceRecord.visit_id == first)).all() == ["check_in"]
+    with phone.expect_response(url) as answer:
+        check_in.click()
+    assert answer.value.status == 201
+    assert answer.value.request.headers["idempotency-key"] == keys[0] and answer.value.request.headers["x-csrftoken"]
+    card.locator("[data-testid=check-out-form]").wait_for()  # the card, fetched again: under way
+    assert card.get_attribute("data-status") == "in_progress"
+    assert re.fullmatch(r"已于 \d\d:\d\d 签到", card.locator("[data-outcome=in_progress]").inner_text().strip())
+    assert card.locator("[data-testid=check-in]").count() == 0
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the form fits the phone
+
+    form = card.locator("[data-testid=check-out-form]")
+    for task in tasks:
+        form.locator(f"input[name=tasks][value={task}]").check()
+    form.locator("input[name=confirmation_code]").fill(code)
+    form.locator("label.score", has_text="很满意").click()
+    assert form.locator("input[name=satisfaction][value='5']").is_checked()
+    form.locator("textarea[name=notes]").fill("一切正常")
+    with phone.expect_response(f"{server.url}/api/v1/visits/{first}/check-out") as answer:
+        form.locator("button[data-testid=check-out]").click()
+    assert answer.value.status == 201, answer.value.text()
+    done = card.locator("[data-outcome=completed]")
+    done.wait_for()
+    assert card.get_attribute("data-status") == "completed"
+    assert re.search(r"完成 \d\d:\d\d–\d\d:\d\d", done.inner_text()) and "确认码" in done.inner_text()
+    assert "很满意" in done.inner_text()
+    assert card.locator("[data-testid=record-message]").inner_text() == "已保存。"
+    assert card.locator("button, form").count() == 0  # nothing more to do on this stop
+
+    # Nobody opens the door at the next stop: recorded as missed, with the reason in words.
+    second = phone.locator(f"li.stop-card[data-visit='{district.today_stops[1]}']")
+    second.locator("[data-testid=missed] summary").click()
+    missed = second.locator("[data-testid=missed-form]")
+    missed.locator("select[name=reason]").select_option("not_home")
+    missed.locator("textarea[name=notes]").fill("敲门无人应答")
+    missed.locator("button[data-testid=record-missed]").click()
+    second.locator("[data-outcome=missed]").wait_for()
+    assert second.locator("[data-outcome=missed]").inner_text() == "未遇到：服务对象不在家 · 敲门无人应答"
+    assert second.get_attribute("data-status") == "missed" and second.locator("button").count() == 0
+
+    phone.reload()  # as the server has it
+    card = phone.locator(f"li.stop-card[data-visit='{first}']")
+    assert card.get_attribute("data-status") == "completed" and card.locator("button").count() == 0
+    with server.app.app_context():
+        kinds = db.session.scalars(select(ServiceRecord.kind).where(ServiceRecord.visit_id == first)
+                                   .order_by(ServiceRecord.sequence)).all()
+        delivery = db.session.scalar(select(ServiceRecord).where(ServiceRecord.visit_id == first,
+                                                                 ServiceRecord.kind == "delivery"))
+        assert kinds == ["check_in", "delivery"]
+        assert (delivery.tasks, delivery.confirmation["method"], delivery.satisfaction, delivery.notes) == \
+            (sorted(tasks), "code", 5, "一切正常")
+        assert delivery.distance_m < 1 and delivery.recipient_id == recipient[0]
+        assert all(chain["ok"] for chain in records.verify_ledgers())

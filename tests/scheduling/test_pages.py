@@ -1,11 +1,13 @@
 """Scheduling pages through the test client, on the demo district in service: a provider admin plans a
 day, reads the preview (timeline, route maps, unplaced visits and why), publishes it as version 1,
 moves a visit by hand (or is told the rule it breaks), reports an absence and reads the re-plan's
-changes; a caregiver reads today's stops in order; who may open which day."""
+changes; a caregiver reads today's stops in order, each with the step it is ready for (check in, the
+check-out form, a missed visit) or how it ended; who may open which day."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import time as clock
 from datetime import timedelta
 from types import SimpleNamespace
@@ -23,7 +25,7 @@ from servicehub.scheduling.forms import LABELS
 from servicehub.timeutil import district_today
 from tests.matching.test_pages import flashes, messages, post
 from tests.registry import factories as make
-from tests.registry.test_pages import signed_in
+from tests.registry.test_pages import csrf, signed_in
 from tests.support import create_demo_accounts, load_demo_district
 
 EVERY_DAY = {day: [["08:00", "12:00"], ["13:30", "17:30"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -252,6 +254,93 @@ def test_a_caregiver_sees_todays_published_stops_in_order(app, district):
     # Another worker's route or another day is not the caregiver's to choose.
     other = caregiver.get(f"/my/route?worker_id={busiest + 1}&date={district.tomorrow}").get_data(as_text=True)
     assert [int(v) for v in re.findall(r'stop-card" data-visit="(\d+)"', other)] == stops
+
+
+def card(html: str, visit_id: int) -> tuple[str, str]:
+    """A stop's card on the route page: (its status, its inside)."""
+    match = re.search(rf'<li class="card stop-card" data-visit="{visit_id}" data-sequence="\d+" data-status="(\w+)">'
+                      r"(.*?)</li>", html, re.S)
+    assert match, f"no card for visit {visit_id}"
+    return match.group(1), match.group(2)
+
+
+def record(client, visit_id: int, step: str, **body):
+    """A step of a stop as the page's script takes it: JSON to the service-record API with the session, the
+    page's CSRF token (X-CSRFToken) and an idempotency key."""
+    return client.post(f"/api/v1/visits/{visit_id}/{step}", json=body,
+                       headers={"X-CSRFToken": csrf(client), "Idempotency-Key": str(uuid.uuid4())})
+
+
+def test_each_stop_card_offers_the_step_its_visit_is_ready_for_or_shows_how_it_ended(app, district):
+    from servicehub import crypto
+
+    plan_and_publish(app, district, district.today)
+    with app.app_context():
+        _worker, stops = link_caregiver_to_the_busiest_worker(district, district.today)
+        _worker, visits = services.roster(district.provider, district.today, _worker)
+        first, second = visits[0], visits[1]
+        where = {"lat": first.recipient.lat, "lon": first.recipient.lon}
+        code = crypto.confirmation_code(app.config["SERVICEHUB_DATA_KEY"], first.recipient_id)
+        checklist = {item["code"]: item["name_zh"] for item in first.service_type.checklist}
+    assert checklist and [first.id, second.id] == stops[:2]
+    caregiver = signed_in(app, "caregiver")
+
+    # Published: the check-in button (posting to the API), and a missed visit with its five reasons in words.
+    html = caregiver.get("/my/route").get_data(as_text=True)
+    assert "data-recording" in html and 'data-msg-geo-denied="' in html  # the script's words, translated
+    for visit_id in stops:
+        status, body = card(html, visit_id)
+        assert status == "published"
+        assert re.search(rf'<button type="button" class="record-step" data-record="check-in" '
+                         rf'data-url="/api/v1/visits/{visit_id}/check-in" data-testid="check-in">签到</button>', body)
+        assert 'data-testid="check-out-form"' not in body and 'data-testid="outcome"' not in body
+        assert f'data-url="/api/v1/visits/{visit_id}/outcome"' in body
+        reasons = re.findall(r'<option value="(\w+)">([^<]+)</option>', body)
+        assert [r for r, _words in reasons] == ["not_home", "refused", "in_hospital", "worker_absent", "other"]
+        assert dict(reasons)["not_home"] == zh(app, "missed_reason", "not_home")
+
+    # Under way (checked in through the API as the page does): the check-out form with the service's checklist.
+    arrived = record(caregiver, first.id, "check-in", **where)
+    assert arrived.status_code == 201, arrived.get_json()
+    html = caregiver.get("/my/route").get_data(as_text=True)
+    status, body = card(html, first.id)
+    assert status == "in_progress" and 'data-testid="check-in"' not in body
+    assert re.search(r'data-outcome="in_progress">已于 \d\d:\d\d 签到', body)
+    form = re.search(r'<form class="check-out" data-record="check-out" data-url="([^"]+)".*?</form>', body, re.S)
+    assert form and form.group(1) == f"/api/v1/visits/{first.id}/check-out"
+    boxes = re.findall(r'<input type="checkbox" name="tasks" value="(\w+)"> ([^<]+)</label>', form.group(0))
+    assert dict(boxes) == checklist
+    assert re.search(r'<input name="confirmation_code" inputmode="numeric" pattern="\[0-9\]\{4\}" maxlength="4"',
+                     form.group(0))
+    assert re.findall(r'name="satisfaction" value="(\d)"', form.group(0)) == ["1", "2", "3", "4", "5"]
+    assert '<textarea name="notes"' in form.group(0) and 'data-testid="missed-form"' in body
+    assert card(html, second.id)[0] == "published"
+
+    # Done: how it ended (times, the confirmation, satisfaction), and no steps any more.
+    done = record(caregiver, first.id, "check-out", **where, tasks=sorted(checklist)[:2], confirmation_method="code",
+                  confirmation_code=code, satisfaction=5, notes="")
+    assert done.status_code == 201, done.get_json()
+    missed = record(caregiver, second.id, "outcome", outcome="missed", reason="not_home", notes="敲门无人应答")
+    assert missed.status_code == 201, missed.get_json()
+    html = caregiver.get("/my/route").get_data(as_text=True)
+    status, body = card(html, first.id)
+    assert status == "completed"
+    outcome = re.search(r'data-outcome="completed">(.*?)</p>', body, re.S).group(1)
+    assert re.search(r"完成 \d\d:\d\d–\d\d:\d\d", outcome)
+    assert zh(app, "confirmation", "code") in outcome and "很满意" in outcome
+    status, body = card(html, second.id)
+    assert status == "missed"
+    outcome = re.search(r'data-outcome="missed" data-reason="not_home">(.*?)</p>', body, re.S).group(1)
+    assert zh(app, "missed_reason", "not_home") in outcome and "敲门无人应答" in outcome
+    for visit_id in (first.id, second.id):
+        body = card(html, visit_id)[1]
+        assert "data-record=" not in body and "<button" not in body and "<form" not in body
+
+    # The provider admin reads how the stops stand on the caregiver's route, with no steps to take.
+    provider = signed_in(app, "provider")
+    html = provider.get(f"/my/route?worker_id={_worker.id}").get_data(as_text=True)
+    assert "data-recording" not in html and "data-record=" not in html
+    assert card(html, first.id)[0] == "completed" and 'data-outcome="completed"' in card(html, first.id)[1]
 
 
 # --- moving a visit by hand ---------------------------------------------------------------------

@@ -54,3 +54,209 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// A caregiver's route (<ol data-recording>): check in, check out and record a missed visit from the stop's
+// card, through the service-record API. A step goes with the phone's position (not for a missed visit), the
+// page's CSRF token and an idempotency key made once per visit and step and kept in sessionStorage until the
+// step succeeds, so that a retry after a lost connection returns what was recorded instead of a second record.
+// On success (or when the visit changed meanwhile) the card is fetched again and replaced. The words shown
+// come from the list's data-msg-* attributes, translated by the server.
+(function () {
+  "use strict";
+  var STORE = "servicehub.idempotency.";
+  var ACTIONS = ["check-in", "check-out", "outcome"];
+  var memory = {}; // keys, when sessionStorage is unavailable (private browsing)
+
+  function newKey() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") { return window.crypto.randomUUID(); }
+    var bytes = new Uint8Array(16); // a version-4 UUID where randomUUID is missing (not a secure context)
+    window.crypto.getRandomValues(bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) { return (b + 0x100).toString(16).slice(1); }).join("");
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+  }
+
+  function keyFor(name) {
+    var key = memory[name];
+    try { key = window.sessionStorage.getItem(STORE + name) || key; } catch (e) { /* memory only */ }
+    if (!key) {
+      key = newKey();
+      memory[name] = key;
+      try { window.sessionStorage.setItem(STORE + name, key); } catch (e) { /* memory only */ }
+    }
+    return key;
+  }
+
+  function forgetKey(name) {
+    delete memory[name];
+    try { window.sessionStorage.removeItem(STORE + name); } catch (e) { /* memory only */ }
+  }
+
+  function position(words) {
+    return new Promise(function (resolve, reject) {
+      if (!navigator.geolocation) { reject(new Error(words.msgNoGeo)); return; }
+      navigator.geolocation.getCurrentPosition(
+        function (found) { resolve({ lat: found.coords.latitude, lon: found.coords.longitude }); },
+        function (error) { reject(new Error(error.code === 1 ? words.msgGeoDenied : words.msgGeoUnavailable)); },
+        { enableHighAccuracy: true, timeout: 20000, maximumAge: 30000 }
+      );
+    });
+  }
+
+  // The request body of a step, from its form; a check the server would refuse anyway throws its message.
+  function collect(action, form, words) {
+    if (action === "check-in") { return {}; }
+    var fields = form.elements;
+    if (action === "outcome") {
+      if (!fields.reason.value) { throw new Error(words.msgReason); }
+      return { outcome: "missed", reason: fields.reason.value, notes: fields.notes.value.trim() };
+    }
+    var code = fields.confirmation_code.value.replace(/\s+/g, "");
+    if (code && !/^[0-9]{4}$/.test(code)) { throw new Error(words.msgCodeFormat); }
+    var tasks = Array.prototype.filter.call(form.querySelectorAll('input[name="tasks"]'), function (box) {
+      return box.checked;
+    }).map(function (box) { return box.value; });
+    var score = form.querySelector('input[name="satisfaction"]:checked');
+    var body = { tasks: tasks, confirmation_method: code ? "code" : "none", satisfaction: score ? Number(score.value) : null,
+                 notes: fields.notes.value.trim() };
+    if (code) { body.confirmation_code = code; }
+    return body;
+  }
+
+  function flat(value) {
+    if (Array.isArray(value)) { return value.map(flat).join(" "); }
+    if (value && typeof value === "object") { return Object.keys(value).map(function (k) { return flat(value[k]); }).join(" "); }
+    return String(value);
+  }
+
+  // What to tell the caregiver about a refusal (problem+json): the page's words where the refusal is known,
+  // otherwise the server's message and its field errors under the fields' names. Marks the fields at fault.
+  function explain(problem, status, form, words) {
+    var errors = problem.errors || {};
+    var lines = [];
+    Object.keys(errors).forEach(function (name) {
+      var field = form && form.querySelector('[data-field="' + name + '"]');
+      if (field) {
+        Array.prototype.forEach.call(field.querySelectorAll("input, select, textarea"), function (input) {
+          input.setAttribute("aria-invalid", "true");
+        });
+      }
+    });
+    if (errors.confirmation_code) { lines.push(words.msgCodeWrong); }
+    if (errors.lat || errors.lon) { lines.push(words.msgOutside); }
+    if (status === 409) { lines.push(words.msgStale); }
+    if (status === 404) { lines.push(words.msgGone); }
+    if (!lines.length) {
+      lines.push(words.msgFailed + " " + (problem.message || status));
+      Object.keys(errors).forEach(function (name) {
+        var field = form && form.querySelector('[data-field="' + name + '"]');
+        lines.push((field ? field.dataset.label : name) + ": " + flat(errors[name]));
+      });
+    }
+    return lines;
+  }
+
+  function show(card, lines, kind) {
+    var box = card.querySelector("[data-testid=record-message]");
+    if (!box) {
+      box = document.createElement("p");
+      box.dataset.testid = "record-message";
+      box.setAttribute("role", "status");
+      (card.querySelector("[data-testid=record]") || card).appendChild(box);
+    }
+    box.className = "record-message " + kind;
+    box.textContent = [].concat(lines).join("\n");
+    box.hidden = false;
+  }
+
+  function busy(card, on) {
+    card.setAttribute("aria-busy", on ? "true" : "false");
+    Array.prototype.forEach.call(card.querySelectorAll("button"), function (button) { button.disabled = on; });
+  }
+
+  // Fetch the page again and put the card's new state in place of the old one (or reload the whole page).
+  function refresh(card, lines, kind) {
+    return fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (!response.ok) { throw new Error(String(response.status)); }
+        return response.text();
+      })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html")
+          .querySelector('li.stop-card[data-visit="' + card.dataset.visit + '"]');
+        if (!fresh) { throw new Error("card gone"); }
+        fresh = document.importNode(fresh, true);
+        card.replaceWith(fresh);
+        if (lines) { show(fresh, lines, kind); }
+      })
+      .catch(function () { window.location.reload(); });
+  }
+
+  function step(route, card, source) {
+    if (!card || card.getAttribute("aria-busy") === "true") { return; }
+    var words = route.dataset;
+    var action = source.dataset.record;
+    var form = source.tagName === "FORM" ? source : null;
+    var body;
+    if (form) {
+      Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), function (input) {
+        input.removeAttribute("aria-invalid");
+      });
+    }
+    try { body = collect(action, form, words); } catch (problem) { show(card, problem.message, "error"); return; }
+    busy(card, true);
+    show(card, action === "outcome" ? words.msgSending : words.msgLocating, "busy");
+    var located = action === "outcome" ? Promise.resolve(null) : position(words);
+    located
+      .then(function (where) {
+        if (where) { body.lat = where.lat; body.lon = where.lon; }
+        show(card, words.msgSending, "busy");
+        var name = card.dataset.visit + ":" + action;
+        var meta = document.querySelector('meta[name="csrf-token"]');
+        var headers = { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": keyFor(name) };
+        if (meta) { headers["X-CSRFToken"] = meta.content; }
+        return fetch(source.dataset.url, { method: "POST", credentials: "same-origin", headers: headers, body: JSON.stringify(body) })
+          .catch(function () { throw new Error(words.msgNetwork); })
+          .then(function (response) {
+            if (response.ok) {
+              forgetKey(name);
+              return refresh(card, words.msgSaved, "ok");
+            }
+            return response.json().catch(function () { return {}; }).then(function (problem) {
+              var lines = explain(problem, response.status, form, words);
+              if (response.status === 409) { return refresh(card, lines, "error"); }
+              busy(card, false);
+              show(card, lines, "error");
+            });
+          });
+      })
+      .catch(function (error) {
+        busy(card, false);
+        show(card, error.message || words.msgFailed, "error");
+      });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var route = document.querySelector("[data-recording]");
+    if (!route) { return; }
+    // A step no card offers any more (done, or recorded by a request whose answer was lost) needs no key.
+    Array.prototype.forEach.call(route.querySelectorAll("li.stop-card"), function (card) {
+      ACTIONS.forEach(function (action) {
+        if (!card.querySelector('[data-record="' + action + '"]')) { forgetKey(card.dataset.visit + ":" + action); }
+      });
+    });
+    route.addEventListener("click", function (event) {
+      var button = event.target.closest("button[data-record]");
+      if (!button) { return; }
+      event.preventDefault();
+      step(route, button.closest("li.stop-card"), button);
+    });
+    route.addEventListener("submit", function (event) {
+      var form = event.target.closest("form[data-record]");
+      if (!form) { return; }
+      event.preventDefault();
+      step(route, form.closest("li.stop-card"), form);
+    });
+  });
+})();
