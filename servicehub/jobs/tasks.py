@@ -61,15 +61,16 @@ def detect_visits() -> None:
 
 
 def nightly_generation() -> None:
-    """Visits over the rolling horizon for every organisation."""
+    """Visits over the rolling horizon for every organisation; tomorrow planned for those who opted in."""
     from servicehub.auth.audit import Actor, acting_as
     from servicehub.auth.permissions import COMMAND_LINE
-    from servicehub.scheduling.services import generate_visits
+    from servicehub.scheduling.services import generate_visits, nightly_plans
 
     def work():
         with acting_as(Actor("scheduler")):
             report = generate_visits(COMMAND_LINE)
-        return {"created": report.created, "cancelled": report.cancelled}
+            plans = nightly_plans()
+        return {"created": report.created, "cancelled": report.cancelled, **plans}
 
     run_in_slot("nightly_generation", 24 * 3600, work)
 

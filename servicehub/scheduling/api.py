@@ -168,3 +168,21 @@ class WorkerAbsences(MethodView):
         absence, run = services.report_absence(current_principal(), worker_id, data["date"], data["from_time"],
                                                data["reason"], data["replan"], data["time_limit_s"])
         return {"absence_id": absence.id, "worker_id": worker_id, "date": absence.absence_date, "run": run}
+
+
+@blp.route("/organisations/<int:organisation_id>/schedule-settings")
+class Settings(MethodView):
+    @requires(Permission.ROSTERS_READ)
+    @blp.response(200, s.ScheduleSettingsSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, organisation_id):
+        """Whether the organisation's next day is planned every night."""
+        return services.get_settings(current_principal(), organisation_id)
+
+    @requires(Permission.SCHEDULE_MANAGE)
+    @blp.arguments(s.ScheduleSettingsSchema)
+    @blp.response(200, s.ScheduleSettingsSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def put(self, data, organisation_id):
+        """Opt in or out of the nightly plan of the next day."""
+        return services.update_settings(current_principal(), organisation_id, data)

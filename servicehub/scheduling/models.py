@@ -223,3 +223,13 @@ class WorkerAbsence(Audited, TimestampMixin, db.Model):
     reason: Mapped[str] = mapped_column(String(200), default="")
 
     worker = relationship("Worker")
+
+
+class ScheduleSettings(Audited, TimestampMixin, db.Model):
+    """An organisation's choices about its rosters: plan the next day every night on its own."""
+
+    __tablename__ = "schedule_settings"
+
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    auto_plan: Mapped[bool] = mapped_column(Boolean, default=False)  # nightly run for tomorrow (not published)
+    time_limit_s: Mapped[float] = mapped_column(Float, default=30.0)

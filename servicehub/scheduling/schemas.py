@@ -245,3 +245,11 @@ class AbsenceResultSchema(ma.Schema):
     date = fields.Date()
     run = fields.Nested(RunSchema, allow_none=True)
 
+
+
+class ScheduleSettingsSchema(ma.Schema):
+    """Plan the next day every night (the run waits for a provider admin to publish it)."""
+
+    organisation_id = fields.Integer(dump_only=True)
+    auto_plan = fields.Boolean()
+    time_limit_s = fields.Float(validate=TIME_LIMIT)

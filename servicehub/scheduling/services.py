@@ -36,6 +36,7 @@ from servicehub.scheduling.models import (
     RunKind,
     RunStatus,
     ScheduleRun,
+    ScheduleSettings,
     Visit,
     VisitException,
     VisitSeries,
@@ -974,3 +975,46 @@ def day_view(principal: Principal, organisation_id: int, service_date: date, run
     latest = db.session.scalar(select(func.max(RosterVersion.version)).where(
         RosterVersion.organisation_id == organisation_id, RosterVersion.service_date == service_date))
     return DayView(service_date, organisation_id, run, rows, unplaced, waiting, latest)
+
+
+# --- settings and the nightly plan -------------------------------------------------------------------
+
+
+def get_settings(principal: Principal, organisation_id: int) -> ScheduleSettings:
+    """An organisation's schedule settings (defaults if it never chose)."""
+    _require_organisation(principal, organisation_id)
+    settings = db.session.get(ScheduleSettings, organisation_id)
+    return settings or ScheduleSettings(organisation_id=organisation_id, auto_plan=False, time_limit_s=30.0)
+
+
+def update_settings(principal: Principal, organisation_id: int, changes: dict) -> ScheduleSettings:
+    """Opt in or out of the nightly plan of the next day, and its search time."""
+    from servicehub.registry.models import Organisation
+
+    _require_organisation(principal, organisation_id)
+    if db.session.get(Organisation, organisation_id) is None:
+        raise NotFound("No such organisation.")
+    settings = db.session.get(ScheduleSettings, organisation_id)
+    if settings is None:
+        settings = ScheduleSettings(organisation_id=organisation_id, auto_plan=False, time_limit_s=30.0)
+        db.session.add(settings)
+    for name in ("auto_plan", "time_limit_s"):
+        if name in changes:
+            setattr(settings, name, changes[name])
+    db.session.commit()
+    return settings
+
+
+def nightly_plans(day: date | None = None) -> dict[str, int]:
+    """Plan tomorrow (or `day`) for every organisation that opted in; the runs wait to be published."""
+    day = day or district_today() + timedelta(days=1)
+    started = 0
+    for settings in db.session.scalars(select(ScheduleSettings).where(ScheduleSettings.auto_plan.is_(True))):
+        run = _new_run(_system_principal(), settings.organisation_id, day, day, settings.time_limit_s)
+        execute_run(run.id)
+        started += 1
+    return {"runs": started}
+
+
+def _system_principal() -> Principal:
+    return Principal(user_id=None, username="scheduler", role=Role.ADMIN)

@@ -291,3 +291,20 @@ def test_settled_visits_stay_where_they_were(app, served, client):
     assert after[done_id][1:4] == ("completed", worker, started)
     response = client.post(f"/api/v1/visits/{done_id}/move", json={"worker_id": worker}, headers=served["provider"])
     assert response.status_code == 409
+
+
+def test_an_organisation_that_opts_in_gets_tomorrow_planned_every_night(app, served, client):
+    path = f"/api/v1/organisations/{served['org']}/schedule-settings"
+    assert client.get(path, headers=served["provider"]).get_json()["auto_plan"] is False
+    changed = client.put(path, json={"auto_plan": True, "time_limit_s": 0.3}, headers=served["provider"])
+    assert changed.status_code == 200 and changed.get_json()["auto_plan"] is True
+    assert client.put(path, json={"auto_plan": True}, headers=served["caregiver"]).status_code == 403
+    with app.app_context():
+        other = f.organisation_ids()[1]
+    assert client.put(f"/api/v1/organisations/{other}/schedule-settings", json={"auto_plan": True},
+                      headers=served["provider"]).status_code == 404
+    with app.app_context():
+        assert services.nightly_plans(tomorrow()) == {"runs": 1}
+    runs = client.get("/api/v1/schedule-runs", headers=served["provider"],
+                      query_string={"date": tomorrow().isoformat()}).get_json()
+    assert [(r["status"], r["placed"]) for r in runs] == [("solved", 5)]  # planned, waiting to be published
