@@ -128,3 +128,29 @@ def test_daily_alerts_for_lines_budgets_contract_ends_and_expiring_certificates(
     assert {"line_80", "line_100", "qualification_expiring"} <= kinds
     assert {"line_80", "line_100"} <= {a["kind"] for a in inbox(client, served, "manager")}
     assert "qualification_expiring" not in {a["kind"] for a in inbox(client, served, "manager")}
+
+
+def test_a_deliberately_missed_meal_is_late_after_five_minutes_and_missed_when_its_window_closes(app, served, client):
+    from datetime import time as clock
+
+    from tests.registry import factories as f
+    from tests.scheduling.fixtures import accept_all
+
+    with app.app_context():
+        person = f.recipient(name="助餐对象", id_number=f.id_number(birth=f.date(1936, 2, 2)), lat=32.201, lon=119.683)
+        need = f.need(person.id, service_type="LC01", quantity=7, window_start=clock(10, 30), window_end=clock(12, 30),
+                      duration_min=15)
+        accept_all(served["org"], [need.id])
+        run = scheduling.start_run(COMMAND_LINE, served["org"], district_today(), time_limit_s=0.3)
+        scheduling.publish_run(COMMAND_LINE, run.id)
+        meal = db.session.scalar(select(Visit).where(Visit.recipient_id == person.id,
+                                                     Visit.service_date == district_today()))
+        assert meal.status == "published"
+        opens = local_midnight(district_today()) + timedelta(hours=10, minutes=30)
+        detect_late_and_missed(opens + timedelta(minutes=4))
+        assert [a for a in inbox(client, served, "provider") if a["visit_id"] == meal.id] == []
+        detect_late_and_missed(opens + timedelta(minutes=5))  # one detection cycle later
+        assert [a["kind"] for a in inbox(client, served, "provider") if a["visit_id"] == meal.id] == ["late"]
+        detect_late_and_missed(opens + timedelta(hours=2))
+        assert db.session.get(Visit, meal.id).status == "missed"
+    assert [a["kind"] for a in inbox(client, served, "manager") if a["visit_id"] == meal.id] == ["missed"]
