@@ -49,6 +49,7 @@ PAGE_BLUEPRINTS = (
     "servicehub.imports.views",
     "servicehub.matching.views",
     "servicehub.scheduling.views",
+    "servicehub.visits.views",
 )
 
 

@@ -430,12 +430,17 @@ def _window(visit: Visit) -> tuple[datetime, datetime]:
 
 
 def _raise_alert(kind: AlertKind, key: str, message: str, visit: Visit | None = None, **fields) -> Alert | None:
-    """Raise an alert once: a second raise of the same key is a no-op (None)."""
+    """Raise an alert once: a second raise of the same key is a no-op (None). `details` carry the facts the
+    pages word in the reader's language; `message` is the same in words, for the API and the logs."""
     if db.session.scalar(select(Alert.id).where(Alert.dedupe_key == key)):
         return None
     if visit is not None:
+        window = f"{visit.window_start:%H:%M}–{visit.window_end:%H:%M}"
         fields = {"organisation_id": visit.organisation_id, "recipient_id": visit.recipient_id, "visit_id": visit.id,
-                  "town_id": visit.recipient.town_id, **fields}
+                  "town_id": visit.recipient.town_id, **fields,
+                  "details": {"recipient": visit.recipient.name, "service_zh": visit.service_type.name_zh,
+                              "service_en": visit.service_type.name_en, "date": visit.service_date.isoformat(),
+                              "window": window, **fields.get("details", {})}}
     alert = Alert(kind=kind.value, dedupe_key=key, message=message, **fields)
     db.session.add(alert)
     return alert
@@ -463,12 +468,12 @@ def detect_late_and_missed(now: datetime | None = None) -> dict[str, int]:
             counts["missed"] += 1
             _raise_alert(AlertKind.MISSED, f"missed:{visit.id}",
                          f"{visit.recipient.name}: {visit.service_type.name_zh} on {visit.service_date} was not "
-                         f"done by {visit.window_end:%H:%M}.", visit)
-            if _escalate_if_streak(visit):
+                         f"done by {visit.window_end:%H:%M}.", visit, raised_at=now)
+            if _escalate_if_streak(visit, now):
                 counts["escalated"] += 1
         elif visit.status == VisitStatus.PUBLISHED and alerts_rules.is_late(state, now, grace) and _raise_alert(
                 AlertKind.LATE, f"late:{visit.id}", f"{visit.recipient.name}: {visit.service_type.name_zh} has not "
-                f"started ({visit.window_start:%H:%M}–{visit.window_end:%H:%M}).", visit):
+                f"started ({visit.window_start:%H:%M}–{visit.window_end:%H:%M}).", visit, raised_at=now):
             counts["late"] += 1
     db.session.commit()
     return counts
@@ -480,7 +485,7 @@ def _mark_missed(visit: Visit, closes: datetime) -> None:
     visit.status = VisitStatus.MISSED.value
 
 
-def _escalate_if_streak(visit: Visit) -> bool:
+def _escalate_if_streak(visit: Visit, now: datetime) -> bool:
     outcomes = db.session.scalars(
         select(Visit.status).where(Visit.recipient_id == visit.recipient_id,
                                    Visit.status.in_([VisitStatus.COMPLETED, VisitStatus.MISSED]))
@@ -490,7 +495,7 @@ def _escalate_if_streak(visit: Visit) -> bool:
         return False
     return _raise_alert(AlertKind.MISSED_STREAK, f"streak:{visit.recipient_id}:{visit.id}",
                         f"{visit.recipient.name}: three visits in a row were missed (latest {visit.service_date}).",
-                        visit) is not None
+                        visit, raised_at=now) is not None
 
 
 CONTRACT_KINDS = (AlertKind.LINE_80, AlertKind.LINE_100, AlertKind.BUDGET_80, AlertKind.BUDGET_100,
@@ -536,20 +541,25 @@ def daily_contract_alerts(today=None) -> dict[str, int]:
                     raised["lines"] += _raise_alert(
                         kind, f"{kind.value}:{line.id}", f"{contract.code} {line.service_type.code}: {units:g} of "
                         f"{line.contracted_quantity} contracted units delivered.", organisation_id=contract.organisation_id,
-                        contract_id=contract.id) is not None
+                        contract_id=contract.id, details={
+                            "contract": contract.code, "service_zh": line.service_type.name_zh,
+                            "service_en": line.service_type.name_en, "delivered": round(units, 1),
+                            "contracted": line.contracted_quantity}) is not None
                     break
         for kind, share in ((AlertKind.BUDGET_100, 1.0), (AlertKind.BUDGET_80, 0.8)):
             if contract.budget_fen and spent >= share * contract.budget_fen:
                 raised["budgets"] += _raise_alert(
                     kind, f"{kind.value}:{contract.id}", f"{contract.code}: ¥{spent / 100:,.2f} of the "
                     f"¥{contract.budget_fen / 100:,.2f} budget delivered.", organisation_id=contract.organisation_id,
-                    contract_id=contract.id) is not None
+                    contract_id=contract.id, details={"contract": contract.code, "spent_fen": round(spent),
+                                                      "budget_fen": contract.budget_fen}) is not None
                 break
         if today <= contract.end_date <= today + timedelta(days=AHEAD_DAYS):
             raised["ending"] += _raise_alert(
                 AlertKind.CONTRACT_ENDING, f"ending:{contract.id}:{contract.end_date}",
                 f"{contract.code} ends on {contract.end_date}.", organisation_id=contract.organisation_id,
-                contract_id=contract.id) is not None
+                contract_id=contract.id, details={"contract": contract.code,
+                                                  "end_date": contract.end_date.isoformat()}) is not None
     expiring = db.session.execute(
         select(WorkerQualification, Worker).join(Worker, Worker.id == WorkerQualification.worker_id)
         .where(Worker.active.is_(True), WorkerQualification.expires_on.between(today, today + timedelta(days=AHEAD_DAYS)))
@@ -558,7 +568,10 @@ def daily_contract_alerts(today=None) -> dict[str, int]:
         raised["qualifications"] += _raise_alert(
             AlertKind.QUALIFICATION_EXPIRING, f"qualification:{qualification.id}:{qualification.expires_on}",
             f"{worker.name}: {qualification.qualification.code} expires on {qualification.expires_on}.",
-            organisation_id=worker.organisation_id, worker_id=worker.id) is not None
+            organisation_id=worker.organisation_id, worker_id=worker.id,
+            details={"worker": worker.name, "qualification_zh": qualification.qualification.name_zh,
+                     "qualification_en": qualification.qualification.name_en,
+                     "expires_on": qualification.expires_on.isoformat()}) is not None
     db.session.commit()
     return raised
 
@@ -579,12 +592,19 @@ def alerts_visible(principal: Principal):
 def list_alerts(principal: Principal, *, open_only: bool = True, kind: str | None = None, page: int = 1,
                 page_size: int = 50):
     """The caller's alert inbox, newest first."""
-    stmt = select(Alert).where(alerts_visible(principal)).order_by(Alert.raised_at.desc(), Alert.id.desc())
+    stmt = (select(Alert).options(selectinload(Alert.visit)).where(alerts_visible(principal))
+            .order_by(Alert.raised_at.desc(), Alert.id.desc()))
     if open_only:
         stmt = stmt.where(Alert.acknowledged_at.is_(None))
     if kind:
         stmt = stmt.where(Alert.kind == kind)
     return paginate(db.session, stmt, page, page_size)
+
+
+def open_alert_count(principal: Principal) -> int:
+    """How many alerts in the caller's inbox wait for someone."""
+    return db.session.scalar(select(func.count(Alert.id)).where(alerts_visible(principal),
+                                                                Alert.acknowledged_at.is_(None))) or 0
 
 
 def acknowledge(principal: Principal, alert_id: int, note: str) -> Alert:

@@ -58,6 +58,7 @@ NAVIGATION: list[NavEntry] = [
              roles=frozenset({Role.PROVIDER_ADMIN, Role.MANAGER, Role.ADMIN, Role.AUDITOR})),
     NavEntry("route", "scheduling_pages.my_route", _l("Today's route"), Permission.ROSTERS_READ,
              roles=frozenset({Role.CAREGIVER})),
+    NavEntry("alerts", "visits_pages.alerts", _l("Alerts"), Permission.ALERTS_READ),
     NavEntry("organisations", "registry_pages.organisations", _l("Organisations"), Permission.REGISTRY_READ,
              section=("registry_pages.organisation", "registry_pages.contract"), target=_own_organisation),
     NavEntry("workers", "registry_pages.workers", _l("Workers"), Permission.REGISTRY_READ,

@@ -12,6 +12,7 @@ from servicehub.auth.permissions import Permission, Role
 from servicehub.config import LANGUAGES
 from servicehub.errors import RateLimited, Unauthenticated
 from servicehub.matching import services as matching
+from servicehub.visits import services as visits
 from servicehub.web.forms import LoginForm
 
 blp = Blueprint("web", __name__, template_folder="templates")
@@ -78,4 +79,6 @@ def dashboard():
         waiting["unmet_needs"] = matching.unmet_need_count(principal)
     if principal.can(Permission.REFERRALS_RESPOND):
         waiting["offers"] = matching.offers_waiting_count(principal)
+    if principal.role in (Role.MANAGER, Role.PROVIDER_ADMIN):
+        waiting["alerts"] = visits.open_alert_count(principal)
     return render_template("web/dashboard.html", principal=principal, waiting=waiting)

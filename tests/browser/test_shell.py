@@ -8,12 +8,13 @@ from tests.browser.conftest import sign_in
 
 REGISTRY_NAV = ["organisations", "workers"]
 EXPECTED_NAV = {
-    "admin": ["dashboard", "recipients", "matching", "schedule", *REGISTRY_NAV, "imports", "catalog", "users", "audit"],
-    "manager": ["dashboard", "recipients", "matching", "schedule", *REGISTRY_NAV, "imports", "catalog"],
-    "manager.dagang": ["dashboard", "recipients", "matching", "schedule", *REGISTRY_NAV, "imports", "catalog"],
-    "provider": ["dashboard", "recipients", "referrals", "schedule", *REGISTRY_NAV, "imports", "catalog"],
+    "admin": ["dashboard", "recipients", "matching", "schedule", "alerts", *REGISTRY_NAV, "imports", "catalog", "users",
+              "audit"],
+    "manager": ["dashboard", "recipients", "matching", "schedule", "alerts", *REGISTRY_NAV, "imports", "catalog"],
+    "manager.dagang": ["dashboard", "recipients", "matching", "schedule", "alerts", *REGISTRY_NAV, "imports", "catalog"],
+    "provider": ["dashboard", "recipients", "referrals", "schedule", "alerts", *REGISTRY_NAV, "imports", "catalog"],
     "caregiver": ["dashboard", "route", "catalog"],
-    "auditor": ["dashboard", "recipients", "schedule", *REGISTRY_NAV, "catalog", "audit"],
+    "auditor": ["dashboard", "recipients", "schedule", "alerts", *REGISTRY_NAV, "catalog", "audit"],
 }
 
 
@@ -101,3 +102,20 @@ def test_unknown_page_is_a_friendly_404(page, live_server):
     response = page.goto(f"{live_server.url}/no/such/page")
     assert response.status == 404
     assert "未找到" in page.locator("h1").inner_text()
+
+
+@pytest.mark.browser
+def test_a_provider_opens_the_alert_inbox_from_the_menu_and_filters_it(page, live_server):
+    sign_in(page, live_server, "provider")
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.locator("[data-card=alerts] [data-testid=open-alerts]").inner_text().isdigit()
+    page.click("nav [data-nav=alerts]")
+    page.wait_for_url(re.compile(r"/alerts$"))
+    assert page.locator("h1").inner_text().startswith("预警")
+    assert page.locator("nav [data-nav=alerts]").get_attribute("aria-current") == "page"
+    page.select_option("select[name=show]", "all")
+    page.select_option("select[name=kind]", "late")
+    page.get_by_role("button", name="筛选").click()
+    page.wait_for_url(re.compile(r"/alerts\?.*show=all"))
+    assert page.locator("select[name=kind]").input_value() == "late"
+    assert page.locator("tr[data-alert]:not([data-kind=late])").count() == 0
