@@ -41,6 +41,7 @@ seed: migrate
 	$(BIN)/servicehub seed catalog
 	$(BIN)/servicehub seed demo
 	$(BIN)/servicehub demo serve
+	$(BIN)/servicehub demo history
 	$(BIN)/servicehub demo users
 
 run: seed

@@ -62,13 +62,33 @@ def fresh_database(kind: str, directory: Path) -> Iterator[str]:
 def wipe_data(engine: sa.Engine, metadata: sa.MetaData) -> None:
     """Delete every row of every table (the schema stays), so each test starts empty."""
     tables = [t for t in metadata.sorted_tables]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
             names = ", ".join(f'"{t.name}"' for t in tables)
             conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(tables):
-                conn.execute(table.delete())
+        return
+    # Without SQLite's foreign-key checks, which make each deleted row scan the tables referring to it: a
+    # self-referencing ledger of thousands of records (the demo history) would take minutes. The pragma only
+    # takes effect outside a transaction, so on the driver's connection (in autocommit mode, see
+    # servicehub.database), where SQLAlchemy does not emit BEGIN on its own.
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        try:
+            cursor.execute("BEGIN")
+            try:
+                for table in reversed(tables):
+                    cursor.execute(f'DELETE FROM "{table.name}"')
+            except Exception:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        finally:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+    finally:
+        raw.close()
 
 
 def create_demo_accounts(password: str = DEMO_PASSWORD) -> dict[str, object]:

@@ -65,6 +65,7 @@ def upgrade():
     with op.batch_alter_table('service_records', schema=None) as batch_op:
         batch_op.create_index('ix_service_records_org_date', ['organisation_id', 'service_date'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_records_recipient_id'), ['recipient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_records_refers_to_id'), ['refers_to_id'], unique=False)
         batch_op.create_index('ix_service_records_visit', ['visit_id', 'kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_records_worker_id'), ['worker_id'], unique=False)
 
@@ -80,6 +81,7 @@ def downgrade():
     with op.batch_alter_table('service_records', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_service_records_worker_id'))
         batch_op.drop_index('ix_service_records_visit')
+        batch_op.drop_index(batch_op.f('ix_service_records_refers_to_id'))
         batch_op.drop_index(batch_op.f('ix_service_records_recipient_id'))
         batch_op.drop_index('ix_service_records_org_date')
 

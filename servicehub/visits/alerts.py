@@ -1,8 +1,10 @@
 """Which visits are late, which are missed, and when missed visits call for escalation. Pure module.
 
 The same definitions serve the alerts and, later, the KPIs: a visit is **late** when it has not started
-`grace` minutes after its window opened (5 for meal delivery, 15 otherwise); it is **missed** when it
-has not started by the time its window closes.
+`grace` minutes (5 for meal delivery, 15 otherwise) after its time opened — its planned start on a
+published roster (the time the caregiver is expected; a need's window is often the whole working day),
+otherwise the opening of its window; it is **missed** when it has not started by the time its window
+closes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ class VisitState:
     window_closes: datetime
     status: str
     meal: bool = False
+    planned_start: datetime | None = None  # on a published roster
+
+    @property
+    def expected(self) -> datetime:
+        """When the visit should start: its planned start if it has one, else when its window opens."""
+        return self.planned_start or self.window_opens
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,8 @@ class Grace:
 
 
 def is_late(visit: VisitState, now: datetime, grace: Grace = Grace()) -> bool:
-    """Not started, its grace period over, its window still open."""
-    return visit.status in NOT_STARTED and visit.window_opens + grace.for_visit(visit) <= now < visit.window_closes
+    """Not started, its grace period after the expected start over, its window still open."""
+    return visit.status in NOT_STARTED and visit.expected + grace.for_visit(visit) <= now < visit.window_closes
 
 
 def is_missed(visit: VisitState, now: datetime) -> bool:

@@ -1,4 +1,5 @@
-"""`servicehub audit verify`: recompute every organisation's service-record chain."""
+"""`servicehub audit verify`: recompute every organisation's service-record chain; `servicehub demo history`:
+two years of service records for the demo district."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sys
 
 import click
 
-from servicehub.cli import app_command
+from servicehub.cli import app_command, demo_cli
 
 
 @click.group("audit")
@@ -32,3 +33,18 @@ def verify_command(organisation_id: int | None) -> None:
                        f"(id {link.record_id}): {link.problem}")
     if broken:
         sys.exit(1)
+
+
+@demo_cli.command("history")
+@click.option("--years", type=click.FloatRange(min=0, min_open=True, max=10), default=2.0, show_default=True,
+              help="How far back from yesterday")
+@click.option("--seed", type=int, default=None, help="Random seed (default: the fixed demo seed)")
+@app_command
+def demo_history_command(years: float, seed: int | None) -> None:
+    """Write about two years of plausible visits and service records for the demo district (after `demo serve`).
+
+    Idempotent: does nothing when the demo already has records before today."""
+    from servicehub.visits.history import DEFAULT_SEED, write_demo_history
+
+    report = write_demo_history(years=years, seed=DEFAULT_SEED if seed is None else seed)
+    click.echo(report.summary())

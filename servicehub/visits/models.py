@@ -78,7 +78,7 @@ class ServiceRecord(db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
     outcome_reason: Mapped[str] = mapped_column(String(20), default="")  # missed / cancelled: why
     flags: Mapped[list] = mapped_column(JSON, default=list)  # exceptions found: far_from_address, duration …
-    refers_to_id: Mapped[int | None] = mapped_column(ForeignKey("service_records.id"))
+    refers_to_id: Mapped[int | None] = mapped_column(ForeignKey("service_records.id"), index=True)
     reason_code: Mapped[str] = mapped_column(String(24), default="")  # corrections: why
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     recorded_by: Mapped[str] = mapped_column(String(100), default="")

@@ -462,7 +462,7 @@ def detect_late_and_missed(now: datetime | None = None) -> dict[str, int]:
     for visit in visits:
         opens, closes = _window(visit)
         state = alerts_rules.VisitState(visit.id, visit.recipient_id, opens, closes, visit.status,
-                                        meal=visit.service_type.unit == "meal")
+                                        meal=visit.service_type.unit == "meal", planned_start=visit.planned_start)
         if alerts_rules.is_missed(state, now):
             _mark_missed(visit, closes)
             counts["missed"] += 1
@@ -504,15 +504,18 @@ AHEAD_DAYS = 30
 
 
 def delivered_units_by_line() -> dict[int, float]:
-    """Contract line id -> units delivered so far (completed visits × the units one delivery uses)."""
+    """Contract line id -> units delivered in the contract's period (completed visits × the units one delivery
+    uses)."""
     from servicehub.catalog.models import ServiceType
     from servicehub.matching.models import Referral
+    from servicehub.registry.models import Contract
     from servicehub.registry.rules import units_per_delivery
 
     rows = db.session.execute(
         select(Referral.contract_line_id, ServiceType.unit, Visit.duration_min, func.count(Visit.id))
         .join(Referral, Referral.id == Visit.referral_id).join(ServiceType, ServiceType.id == Visit.service_type_id)
-        .where(Visit.status == VisitStatus.COMPLETED)
+        .join(Contract, Contract.id == Referral.contract_id)
+        .where(Visit.status == VisitStatus.COMPLETED, Visit.service_date.between(Contract.start_date, Contract.end_date))
         .group_by(Referral.contract_line_id, ServiceType.unit, Visit.duration_min)
     ).all()
     delivered: dict[int, float] = {}

@@ -28,6 +28,12 @@ def test_late_after_the_grace_period_until_the_window_closes(minutes_after, meal
     assert rules.is_late(state(meal=meal), OPENS + timedelta(minutes=minutes_after)) is late
 
 
+def test_on_a_published_roster_lateness_counts_from_the_planned_start():
+    planned = rules.VisitState(1, 9, OPENS, OPENS + timedelta(hours=8), "published", planned_start=OPENS + timedelta(hours=3))
+    assert not rules.is_late(planned, OPENS + timedelta(hours=1))
+    assert rules.is_late(planned, OPENS + timedelta(hours=3, minutes=15))
+
+
 def test_missed_when_not_started_by_the_end_of_the_window():
     assert rules.is_missed(state(), OPENS + timedelta(minutes=120))
     assert not rules.is_missed(state(), OPENS + timedelta(minutes=119))
@@ -58,9 +64,9 @@ def inbox(client, served, who, **query):
 
 def test_a_late_visit_alerts_its_provider_once_and_a_missed_one_alerts_the_managers(app, served, client, three_days):
     today = three_days[0]
-    # The fixture's visits open at 08:30 local; 08:50 is late for all of today's.
+    # The fixture's visits may start 08:30-15:30 (60 min in 08:30-16:30): at 15:50 every one is late.
     with app.app_context():
-        late_at = local_midnight(today) + timedelta(hours=8, minutes=50)
+        late_at = local_midnight(today) + timedelta(hours=15, minutes=50)
         counts = detect_late_and_missed(late_at)
         assert counts["late"] == 5 and counts["missed"] == 0
         assert detect_late_and_missed(late_at + timedelta(minutes=5))["late"] == 0  # raised once
@@ -80,7 +86,7 @@ def test_a_late_visit_alerts_its_provider_once_and_a_missed_one_alerts_the_manag
 
 def test_an_alert_is_acknowledged_with_a_note_once_and_stays_in_the_history(app, served, client, three_days):
     with app.app_context():
-        detect_late_and_missed(local_midnight(three_days[0]) + timedelta(hours=8, minutes=50))
+        detect_late_and_missed(local_midnight(three_days[0]) + timedelta(hours=15, minutes=50))
     alert = inbox(client, served, "provider")[0]
     path = f"/api/v1/alerts/{alert['id']}/acknowledge"
     assert client.post(path, json={"note": ""}, headers=served["provider"]).status_code == 422
@@ -146,11 +152,11 @@ def test_a_deliberately_missed_meal_is_late_after_five_minutes_and_missed_when_i
         meal = db.session.scalar(select(Visit).where(Visit.recipient_id == person.id,
                                                      Visit.service_date == district_today()))
         assert meal.status == "published"
-        opens = local_midnight(district_today()) + timedelta(hours=10, minutes=30)
+        opens = meal.planned_start  # on a published roster, lateness counts from the planned start
         detect_late_and_missed(opens + timedelta(minutes=4))
         assert [a for a in inbox(client, served, "provider") if a["visit_id"] == meal.id] == []
         detect_late_and_missed(opens + timedelta(minutes=5))  # one detection cycle later
         assert [a["kind"] for a in inbox(client, served, "provider") if a["visit_id"] == meal.id] == ["late"]
-        detect_late_and_missed(opens + timedelta(hours=2))
+        detect_late_and_missed(local_midnight(district_today()) + timedelta(hours=12, minutes=30))
         assert db.session.get(Visit, meal.id).status == "missed"
     assert [a["kind"] for a in inbox(client, served, "manager") if a["visit_id"] == meal.id] == ["missed"]

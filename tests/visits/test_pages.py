@@ -46,7 +46,7 @@ def inbox(client, **query) -> str:
 
 
 def test_a_provider_reads_late_visits_and_acknowledges_one_with_a_note(app, served, published):
-    assert detect(app, published, 8, 50)["late"] == 5
+    assert detect(app, published, 15, 50)["late"] == 5
     client = signed_in(app, "provider")
     html = inbox(client)
     late = rows(html)
@@ -86,7 +86,7 @@ def test_a_provider_reads_late_visits_and_acknowledges_one_with_a_note(app, serv
 
 
 def test_a_manager_reads_missed_visits_and_the_kind_filter(app, served, published):
-    detect(app, published, 8, 50)
+    detect(app, published, 15, 50)
     assert detect(app, published, 16, 31)["missed"] == 5
     client = signed_in(app, "manager")
     missed = rows(inbox(client, kind="missed"))
@@ -107,7 +107,7 @@ def test_a_manager_reads_missed_visits_and_the_kind_filter(app, served, publishe
 
 
 def test_the_inbox_pages_through_many_alerts(app, served, published, monkeypatch):
-    detect(app, published, 8, 50)
+    detect(app, published, 15, 50)
     monkeypatch.setattr(views, "PAGE_SIZE", 2)
     client = signed_in(app, "provider")
     first, last = inbox(client), inbox(client, page=3)
@@ -117,7 +117,7 @@ def test_the_inbox_pages_through_many_alerts(app, served, published, monkeypatch
 
 
 def test_an_auditor_reads_alerts_but_cannot_acknowledge_and_a_caregiver_may_not_look(app, served, published):
-    detect(app, published, 8, 50)
+    detect(app, published, 15, 50)
     auditor = signed_in(app, "auditor")
     html = inbox(auditor)
     assert len(rows(html)) == 5 and "acknowledge-form" not in html
