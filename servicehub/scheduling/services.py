@@ -563,6 +563,10 @@ def _claim(run_id: int) -> bool:
     return bool(claimed)
 
 
+class NoPlanInTime(Exception):
+    """The search found no first plan of a day within its time limit (a big day, a short limit)."""
+
+
 def execute_run(run_id: int) -> None:
     """Solve every day of a queued run and store the plans (never raises: a failure is stored on the run)."""
     if not _claim(run_id):
@@ -580,8 +584,13 @@ def execute_run(run_id: int) -> None:
             loaded = load_day(run.organisation_id, day, replan_from=run.replan_from_min,
                               absent_worker_id=run.absent_worker_id)
             db.session.commit()  # end the read before the search: a stale SQLite snapshot could not write after
-            plan = solve(loaded.problem, SolveOptions(time_limit_s=search_seconds(run.time_limit_s, loaded.problem),
-                                                      processes=processes, initial_routes=loaded.initial_routes))
+            limit = search_seconds(run.time_limit_s, loaded.problem)
+            plan = solve(loaded.problem, SolveOptions(
+                time_limit_s=limit, processes=processes, initial_routes=loaded.initial_routes,
+                isolated=not current_app.config["SERVICEHUB_RUN_INLINE"]))
+            if plan.status.startswith("FAILED") and loaded.problem.visits:
+                raise NoPlanInTime(f"No plan was found for {day} within {limit:g} s of search "
+                                   f"({len(loaded.problem.visits)} visits); run it again with more time.")
             found = day_problem.assignments(plan)
             plans[day.isoformat()] = {
                 "visits": {str(visit_id): value for visit_id, value in found.items()},
@@ -602,6 +611,10 @@ def execute_run(run_id: int) -> None:
         run.visits_total, run.placed, run.unplaced = totals["visits"], totals["placed"], totals["unplaced"]
         run.travel_min, run.objective = totals["travel"], totals["objective"]
         run.status = RunStatus.SOLVED.value
+    except NoPlanInTime as exc:
+        db.session.rollback()
+        run = db.session.get(ScheduleRun, run_id)
+        run.status, run.error = RunStatus.FAILED.value, str(exc)
     except Exception as exc:  # a run must end, failed or not, whatever the solver or data did
         log.exception("schedule run %s failed", run_id)
         db.session.rollback()

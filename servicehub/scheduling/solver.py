@@ -57,6 +57,9 @@ class SolveOptions:
     first_solution: str = "parallel_cheapest_insertion"
     processes: int = 1  # > 1: independent searches in parallel processes, the best plan wins
     initial_routes: dict | None = None  # worker id -> visit ids: a warm start (yesterday, a manual plan)
+    # Search in a child process even with one search: OR-Tools holds the GIL while it searches, so a
+    # search in a thread of a web or scheduler process would stop its other threads for the whole limit.
+    isolated: bool = False
     log: bool = False
 
 
@@ -411,14 +414,15 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
 def _variants(options: SolveOptions) -> list[SolveOptions]:
     alternatives = ["local_cheapest_insertion", "parallel_cheapest_insertion", "savings"]
     others = [s for s in alternatives if s != options.first_solution]
-    return [replace(options, processes=1)] + [
-        replace(options, processes=1, first_solution=others[k % len(others)]) for k in range(options.processes - 1)
+    return [replace(options, processes=1, isolated=False)] + [
+        replace(options, processes=1, isolated=False, first_solution=others[k % len(others)])
+        for k in range(options.processes - 1)
     ]
 
 
 def solve(problem: Problem, options: SolveOptions = SolveOptions()) -> Plan:
     """Plan the visits on the workers' routes; the best of `options.processes` independent searches."""
-    if options.processes <= 1:
+    if options.processes <= 1 and not options.isolated:
         return _solve_once(problem, options)
     started = time.perf_counter()
     variants = _variants(options)

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 EARTH_RADIUS_M = 6_371_008.8
 
 Point = tuple[float, float]  # (latitude, longitude) in degrees
@@ -49,5 +51,13 @@ class HaversineTravel:
         return math.ceil(metres / (self.speeds_kmh[mode] * 1000 / 60))
 
     def matrix(self, points: Sequence[Point], mode: str) -> list[list[int]]:
-        """Square matrix of travel minutes between all points."""
-        return [[self.minutes(a, b, mode) for b in points] for a in points]
+        """Square matrix of travel minutes between all points (vectorised: a day has hundreds of places)."""
+        if not points:
+            return []
+        lat, lon = (np.radians(np.array([p[i] for p in points], dtype=float)) for i in (0, 1))
+        h = (np.sin((lat[None, :] - lat[:, None]) / 2) ** 2
+             + np.cos(lat[:, None]) * np.cos(lat[None, :]) * np.sin((lon[None, :] - lon[:, None]) / 2) ** 2)
+        metres = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h))) * self.detour_factor
+        minutes = np.ceil(metres / (self.speeds_kmh[mode] * 1000 / 60)).astype(int)
+        minutes[metres < 1] = 0
+        return minutes.tolist()

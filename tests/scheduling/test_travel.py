@@ -27,3 +27,14 @@ def test_matrix_is_square_with_zero_diagonal():
     assert len(matrix) == 3 and all(len(row) == 3 for row in matrix)
     assert [matrix[i][i] for i in range(3)] == [0, 0, 0]
     assert matrix[0][1] == matrix[1][0] > 0
+
+
+def test_the_matrix_agrees_with_one_at_a_time_minutes():
+    import random
+
+    rng = random.Random(3)
+    points = [(32.1 + rng.random() * 0.2, 119.5 + rng.random() * 0.3) for _ in range(40)] + [(32.15, 119.6)] * 2
+    travel = HaversineTravel()
+    for mode in ("walk", "ebike", "car"):
+        assert travel.matrix(points, mode) == [[travel.minutes(a, b, mode) for b in points] for a in points]
+    assert travel.matrix([], "car") == []
