@@ -31,8 +31,6 @@ import functools
 import json
 import os
 import platform
-import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import flask_migrate
 import sqlalchemy as sa
+from memory import peak_rss_mb, reset_peak_rss
 
 from servicehub import create_app
 from servicehub.auth.audit import Actor, acting_as
@@ -167,23 +166,6 @@ class Probe:
         return {"placed": len(chosen), "urgent_placed": sum(c.urgent for c in chosen),
                 "score_sum": round(sum(c.score for c in chosen), 1), "seconds": result.seconds,
                 **({"components": result.methods} if getattr(result, "methods", None) else {})}
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark of this process (Linux 4.0+), so the next peak is the run's own."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory (since the last reset where possible), in MB."""
-    try:
-        return int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
-    except (OSError, AttributeError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_once(time_limit: float | None) -> dict:

@@ -55,7 +55,6 @@ import math
 import multiprocessing
 import os
 import platform
-import re
 import resource
 import shutil
 import subprocess
@@ -72,6 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import flask_migrate
 import sqlalchemy as sa
+from memory import peak_rss_mb, reset_peak_rss
 
 from servicehub import create_app
 from servicehub.auth.audit import Actor, acting_as
@@ -91,23 +91,6 @@ TARGET_SECONDS = {"one": 10, "district": 60}
 
 
 # --- memory and the machine ----------------------------------------------------------------------
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark of this process (Linux 4.0+), so the next peak is the step's own."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (since the last reset where possible), in MB."""
-    try:
-        return int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
-    except (OSError, AttributeError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def children_peak_mb() -> int:
