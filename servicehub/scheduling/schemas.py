@@ -103,7 +103,7 @@ class RunCreateSchema(ma.Schema):
     date = fields.Date(required=True, attribute="date_from")
     date_to = fields.Date(load_default=None, allow_none=True)
     time_limit_s = fields.Float(load_default=None, allow_none=True, validate=TIME_LIMIT,
-                                metadata={"description": "Search time per day (default 10 s)"})
+                                metadata={"description": "Search time per day (default 8 s)"})
 
 
 class RunListArgs(LanguageArgsSchema):
