@@ -22,6 +22,7 @@ from servicehub.errors import Conflict, DomainError, NotFound, PermissionDenied,
 from servicehub.i18n import localized
 from servicehub.matching import forms, services
 from servicehub.registry import services as registry
+from servicehub.registry.forms import organisation_choices
 from servicehub.web.format import choices, label, last_page, percent, units
 from servicehub.web.forms import attach_errors
 
@@ -314,10 +315,8 @@ def referrals():
         )
     form = forms.ReferralFilterForm(request.args)
     form.town.choices = _town_choices(_("All towns"))
-    form.organisation_id.choices = [SelectChoice("", _("All organisations"))] + [
-        SelectChoice(str(o.id), o.short_name or o.name_zh)
-        for o in registry.list_organisations(principal, page_size=ALL)[0]
-    ]
+    form.organisation_id.choices = organisation_choices(
+        registry.list_organisations(principal, page_size=ALL)[0], _("All organisations"))
     form.validate()
     page = form.value("page") or 1
     items, total = services.list_referrals(principal, **form.filters(), page=page, page_size=PAGE_SIZE)

@@ -111,6 +111,11 @@ LABELS = define_labels(
 )
 
 
+def organisation_choices(organisations, blank: str) -> list[SelectChoice]:
+    """A select's choices of organisations (by short name), after a blank first choice labelled `blank`."""
+    return [SelectChoice("", blank)] + [SelectChoice(str(o.id), o.short_name or o.name_zh) for o in organisations]
+
+
 def _yes_no(value):
     return {"yes": True, "no": False}.get(value)
 

@@ -336,10 +336,8 @@ def workers():
     principal = current_principal()
     form = forms.WorkerFilterForm(request.args)
     if not principal.is_provider:
-        form.organisation_id.choices = [SelectChoice("", _("All organisations"))] + [
-            SelectChoice(str(o.id), o.short_name or o.name_zh)
-            for o in services.list_organisations(principal, page_size=ALL)[0]
-        ]
+        form.organisation_id.choices = forms.organisation_choices(
+            services.list_organisations(principal, page_size=ALL)[0], _("All organisations"))
     form.validate()
     page = _page(form)
     items, total = services.list_workers(principal, **form.filters(), page=page, page_size=PAGE_SIZE)

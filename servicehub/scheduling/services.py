@@ -97,8 +97,9 @@ class GenerationReport:
     kept: int = 0
 
 
-def _sync_series(referral: Referral) -> VisitSeries:
-    """The referral's series, created or brought in line with its need (rule, window, duration, carers)."""
+def _sync_series(referral: Referral, series: VisitSeries | None) -> VisitSeries:
+    """The referral's series (`series`, or a new one), brought in line with its need (rule, window, duration,
+    carers)."""
     need: Need = referral.need
     values = {
         "organisation_id": referral.organisation_id,
@@ -114,7 +115,6 @@ def _sync_series(referral: Referral) -> VisitSeries:
         "urgent": need.priority == "urgent",
         "active": referral.status in SCHEDULED_REFERRALS,
     }
-    series = db.session.scalar(select(VisitSeries).where(VisitSeries.referral_id == referral.id))
     if series is None:
         series = VisitSeries(referral_id=referral.id, **values)
         db.session.add(series)
@@ -172,19 +172,22 @@ def generate_visits(principal: Principal, organisation_id: int | None = None, da
     if organisation_id is not None:
         referrals_q = referrals_q.where(Referral.organisation_id == organisation_id)
     everyone, by_org, by_recipient = _exceptions(first, last)
-    existing: dict[tuple[int, date, int], Visit] = {}
+    existing: dict[int, dict[tuple[date, int], Visit]] = defaultdict(dict)  # series id -> (day, slot) -> visit
     visits_q = select(Visit).where(Visit.service_date.between(first, last))
+    series_q = select(VisitSeries)
     if organisation_id is not None:
         visits_q = visits_q.where(Visit.organisation_id == organisation_id)
+        series_q = series_q.where(VisitSeries.organisation_id == organisation_id)
     for visit in db.session.scalars(visits_q):
-        existing[(visit.series_id, visit.service_date, visit.slot)] = visit
+        existing[visit.series_id][(visit.service_date, visit.slot)] = visit
+    series_of = {series.referral_id: series for series in db.session.scalars(series_q)}
     new_rows = []
     for referral in db.session.scalars(referrals_q):
         live = referral.status in SCHEDULED_REFERRALS
-        series = db.session.scalar(select(VisitSeries).where(VisitSeries.referral_id == referral.id))
-        if series is None and not live:
+        if referral.id not in series_of and not live:
             continue
-        series = _sync_series(referral)
+        series = _sync_series(referral, series_of.get(referral.id))
+        planned = existing[series.id]
         report.series += 1
         recipient: Recipient = referral.need.recipient
         wanted: set[tuple[date, int]] = set()
@@ -195,7 +198,7 @@ def generate_visits(principal: Principal, organisation_id: int | None = None, da
             )
             wanted = {(d, slot) for d in days for slot in range(series.carers)}
         for (day, slot) in sorted(wanted):
-            visit = existing.get((series.id, day, slot))
+            visit = planned.get((day, slot))
             if visit is None:
                 new_rows.append({
                     "series_id": series.id, "slot": slot, "referral_id": referral.id,
@@ -217,8 +220,8 @@ def generate_visits(principal: Principal, organisation_id: int | None = None, da
                 report.kept += 1
             else:
                 report.kept += 1
-        for (series_id, day, slot), visit in existing.items():
-            if series_id == series.id and (day, slot) not in wanted and visit.status == VisitStatus.PLANNED:
+        for (day, slot), visit in planned.items():
+            if (day, slot) not in wanted and visit.status == VisitStatus.PLANNED:
                 visit.status, visit.cancel_reason = VisitStatus.CANCELLED.value, GENERATED_CANCEL
                 visit.worker_id = visit.sequence = None
                 report.cancelled += 1

@@ -25,6 +25,7 @@ from servicehub.auth.permissions import Permission, Role
 from servicehub.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from servicehub.i18n import current_language, localized
 from servicehub.registry import services as registry
+from servicehub.registry.forms import organisation_choices
 from servicehub.scheduling import forms, services
 from servicehub.timeutil import district_today
 from servicehub.visits import services as records
@@ -228,10 +229,8 @@ def day():
     principal = current_principal()
     form = forms.DayForm(request.args)
     if not principal.is_provider:
-        form.organisation_id.choices = [SelectChoice("", _("Choose an organisation"))] + [
-            SelectChoice(str(o.id), o.short_name or o.name_zh)
-            for o in registry.list_organisations(principal, page_size=ALL)[0]
-        ]
+        form.organisation_id.choices = organisation_choices(
+            registry.list_organisations(principal, page_size=ALL)[0], _("Choose an organisation"))
     form.validate()
     today = district_today()
     service_date = form.value("date") or today + timedelta(days=1)
