@@ -28,6 +28,7 @@ MODEL_MODULES = (
     "servicehub.scheduling.models",
     "servicehub.visits.models",
     "servicehub.jobs.models",
+    "servicehub.evaluation.models",
 )
 
 # Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.
@@ -39,6 +40,7 @@ API_BLUEPRINTS = (
     "servicehub.matching.api",
     "servicehub.scheduling.api",
     "servicehub.visits.api",
+    "servicehub.evaluation.api",
 )
 
 # Every page blueprint (a domain's views.py); the shell's own pages are registered by web.shell.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 from pathlib import Path
@@ -97,7 +98,18 @@ def settings_from_env(instance_path: str, environ: dict[str, str] | None = None)
         "SERVICEHUB_ENV": env.get("SERVICEHUB_ENV", "development"),
         "SESSION_COOKIE_SECURE": env.get("SERVICEHUB_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
         "SERVICEHUB_DETECT_SECONDS": int(env["SERVICEHUB_DETECT_SECONDS"]) if env.get("SERVICEHUB_DETECT_SECONDS") else None,
+        "SERVICEHUB_SCORE_WEIGHTS": score_weights(env.get("SERVICEHUB_SCORE_WEIGHTS", "")),
     }
+
+
+def score_weights(value: str) -> dict[str, float]:
+    """The organisation score's weights from JSON such as {"satisfaction": 0.3}: the defaults with those applied."""
+    from servicehub.evaluation.score import checked_weights
+
+    try:
+        return checked_weights(json.loads(value) if value.strip() else None)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"SERVICEHUB_SCORE_WEIGHTS={value!r}: {exc}") from exc
 
 
 # Settings that do not come from the environment: the API's shape and library defaults.

@@ -47,12 +47,14 @@ class Permission(enum.StrEnum):
     RECORDS_READ = "records.read"  # service records (a provider: its own; a caregiver: their own)
     ALERTS_READ = "alerts.read"  # the alert inbox (a provider: its late and missed visits; managers: missed, escalations)
     ALERTS_ACK = "alerts.acknowledge"  # acknowledge an alert with a note
+    REPORTS_READ = "reports.read"  # KPI reports, drill-downs, frozen reports, scores (a provider: its own)
+    REPORTS_FREEZE = "reports.freeze"  # issue a month's frozen report by hand (the monthly job does it too)
 
 
 _READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ, Permission.REFERRALS_READ, Permission.ROSTERS_READ,
-         Permission.RECORDS_READ, Permission.ALERTS_READ}
+         Permission.RECORDS_READ, Permission.ALERTS_READ, Permission.REPORTS_READ}
 _MANAGE = {Permission.REGISTRY_MANAGE, Permission.WORKERS_MANAGE, Permission.RECIPIENTS_MANAGE, Permission.IMPORTS_RUN,
-           Permission.MATCHING_RUN, Permission.REFERRALS_SERVE, Permission.ALERTS_ACK}
+           Permission.MATCHING_RUN, Permission.REFERRALS_SERVE, Permission.ALERTS_ACK, Permission.REPORTS_FREEZE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({Permission.USERS_MANAGE, Permission.AUDIT_READ, *_READ, *_MANAGE, Permission.SCHEDULE_MANAGE}),

@@ -51,6 +51,11 @@ def is_late(visit: VisitState, now: datetime, grace: Grace = Grace()) -> bool:
     return visit.status in NOT_STARTED and visit.expected + grace.for_visit(visit) <= now < visit.window_closes
 
 
+def arrived_late(expected: datetime, started_at: datetime, meal: bool = False, grace: Grace = Grace()) -> bool:
+    """Whether a visit that started at `started_at` was late: after its expected start plus the grace period."""
+    return started_at > expected + timedelta(minutes=grace.meal if meal else grace.default)
+
+
 def is_missed(visit: VisitState, now: datetime) -> bool:
     """Not started by the time its window closed."""
     return visit.status in NOT_STARTED and now >= visit.window_closes

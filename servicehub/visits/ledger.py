@@ -70,3 +70,17 @@ def first_broken_link(organisation_id: int, records: Iterable[Mapping]) -> Broke
             return BrokenLink(organisation_id, sequence, record_id, "its content was changed after it was written")
         previous, expected = record["hash"], expected + 1
     return None
+
+
+def effective_delivery(entries: Iterable) -> object | None:
+    """Of one visit's entries in sequence order (objects with `id`, `kind`, `flags`, `refers_to_id`), what counts
+    as delivered: its latest correction in force (approved, or needing no approval), otherwise the delivery;
+    None if it was not delivered."""
+    entries = list(entries)
+    approved = {e.refers_to_id for e in entries if e.kind == "approval"}
+    current = None
+    for entry in entries:
+        if entry.kind == "delivery" or (entry.kind == "correction"
+                                        and ("pending_approval" not in entry.flags or entry.id in approved)):
+            current = entry
+    return current

@@ -357,14 +357,8 @@ def approve(principal: Principal, correction_id: int, key: str) -> ServiceRecord
 def effective_delivery(visit_id: int) -> ServiceRecord | None:
     """What counts as delivered for a visit: its latest correction in force (approved, or needing no
     approval), otherwise the original delivery; None if it was not delivered."""
-    entries = db.session.scalars(select(ServiceRecord).where(ServiceRecord.visit_id == visit_id)
-                                 .order_by(ServiceRecord.sequence)).all()
-    approved = {e.refers_to_id for e in entries if e.kind == RecordKind.APPROVAL}
-    current = None
-    for entry in entries:
-        if entry.kind == RecordKind.DELIVERY or entry.kind == RecordKind.CORRECTION and ("pending_approval" not in entry.flags or entry.id in approved):
-            current = entry
-    return current
+    return ledger.effective_delivery(db.session.scalars(
+        select(ServiceRecord).where(ServiceRecord.visit_id == visit_id).order_by(ServiceRecord.sequence)))
 
 
 # --- reading -------------------------------------------------------------------------------------------

@@ -1,0 +1,583 @@
+"""Key performance indicators of service delivery (效能评估指标). Pure module: plain records in, figures out.
+
+Three kinds of plain record come in, each loaded by `servicehub.evaluation.services`:
+
+- `VisitFact`: one visit of the period that was delivered (it has a delivery record in the ledger, after the
+  corrections in force), missed or cancelled;
+- `NeedFact`: one line of a need list, with when it was registered and first served;
+- `LineFact`: one contracted line (service type, price, quantity) of a contract.
+
+`kpi_report` groups them by any of `DIMENSIONS` (and a period granularity) and computes every figure of
+`DEFINITIONS` per group and for the whole. Every figure that sums records can be traced: `in_group` says
+which facts a group holds and `contribution` what each one adds. "Late" and "missed" are the alerts'
+definitions (`servicehub.visits.alerts`), so a report and the inbox never disagree.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from servicehub.visits.alerts import Grace, arrived_late
+
+DELIVERED = "delivered"
+MISSED = "missed"
+CANCELLED = "cancelled"
+OUTCOMES = (DELIVERED, MISSED, CANCELLED)
+
+# What a report may be grouped by: who, what, where, for whom …
+DIMENSIONS = ("organisation", "contract", "service_type", "category", "town", "recipient_class", "worker",
+              "recipient")
+# … and when.
+PERIODS = ("day", "week", "month", "quarter", "year")
+# Dimensions a contracted line (and so completion) can be split by; budgets only by the first two.
+LINE_DIMENSIONS = frozenset({"organisation", "contract", "service_type", "category"})
+BUDGET_DIMENSIONS = frozenset({"organisation", "contract"})
+# Dimensions a need can be split by (a need has no worker).
+NEED_DIMENSIONS = frozenset({"organisation", "contract", "service_type", "category", "town", "recipient_class",
+                             "recipient"})
+SUBMITTED_WITHIN = timedelta(hours=24)
+CONTINUITY_WORKERS = 2
+
+
+@dataclass(frozen=True)
+class VisitFact:
+    """One visit of the period as the ledger has it: delivered (with the delivery in force), missed or
+    cancelled."""
+
+    visit_id: int
+    organisation: int
+    contract: int | None  # the contract in force on the day, if the visit counts against one
+    line: int | None
+    need: int | None
+    service_type: str
+    category: str
+    town: int
+    recipient: int
+    recipient_class: str
+    worker: int | None
+    service_date: date
+    outcome: str  # delivered | missed | cancelled
+    expected_start: datetime  # the planned start on a published roster, else the opening of the window
+    meal: bool = False
+    started_at: datetime | None = None  # delivered: the times in force (after approved corrections)
+    ended_at: datetime | None = None
+    units: float = 0.0  # contract units one delivery of it counts for
+    unit_price_fen: int = 0
+    satisfaction: int | None = None
+    exception: bool = False  # the delivery carries a flag (far from the address, duration) or no confirmation
+    corrected: bool = False  # a correction of the delivery is in force
+    received_at: datetime | None = None  # when the delivery record reached the ledger
+    certified: bool = False  # the worker held a certificate valid on the day
+    travel_min: int = 0  # from the previous stop, as planned on the roster
+    record_ids: tuple[int, ...] = ()  # the ledger entries behind it
+
+
+@dataclass(frozen=True)
+class NeedFact:
+    """One need (a line of a need list) and the referral that serves it."""
+
+    need_id: int
+    recipient: int
+    town: int
+    recipient_class: str
+    service_type: str
+    category: str
+    period: str  # week | month: how its quantity is counted
+    registered: date
+    starts: date
+    ends: date | None
+    organisation: int | None = None
+    contract: int | None = None
+    first_delivery: date | None = None  # the first delivered visit ever, whenever it was
+
+
+@dataclass(frozen=True)
+class LineFact:
+    """One contracted line of a contract, with the contract's period and budget."""
+
+    line_id: int
+    contract: int
+    organisation: int
+    service_type: str
+    category: str
+    contracted_units: float
+    unit_price_fen: int
+    contract_start: date
+    contract_end: date
+    contract_budget_fen: int
+
+
+@dataclass(frozen=True)
+class Definition:
+    """What a figure means, word for word as reports print it."""
+
+    code: str
+    group: str  # quantity | quality | timeliness | cost
+    unit: str  # count | hours | rate | mean | days | fen | units | distribution
+    name_zh: str
+    name_en: str
+    text_zh: str
+    text_en: str
+
+
+def _d(code, group, unit, name_zh, name_en, text_zh, text_en) -> Definition:
+    return Definition(code, group, unit, name_zh, name_en, text_zh, text_en)
+
+
+DEFINITIONS: tuple[Definition, ...] = (
+    _d("person_times", "quantity", "count", "服务人次", "Person-times",
+       "已核验完成的服务次数：台账中有签出记录（含电子核验六要素）的上门服务，每次计1人次；无签出记录的不计。",
+       "Verified completed services: each visit with a delivery record (check-out with the six EVV facts) in the "
+       "ledger counts once; a visit without one does not count."),
+    _d("recipients", "quantity", "count", "服务人数", "Recipients served",
+       "期内至少接受过1人次服务的不同救助对象人数。",
+       "Distinct recipients with at least one person-time in the period."),
+    _d("service_hours", "quantity", "hours", "服务时长（小时）", "Service hours",
+       "各人次签入至签出时长之和（以有效更正后的时间为准），单位小时。",
+       "Sum over person-times of check-in to check-out, in hours, as corrected where a correction is in force."),
+    _d("delivered_units", "quantity", "units", "交付数量", "Delivered units",
+       "各人次按服务项目计量单位折算的数量之和（次、小时、餐、天），只计入当日有效合同。",
+       "Sum over person-times of the units one delivery counts for (visit, hour, meal, day), against the contract "
+       "in force on the day only."),
+    _d("contracted_units", "quantity", "units", "合同数量（按期折算）", "Contracted units (for the period)",
+       "合同项目约定数量按期内合同天数占合同总天数的比例折算后之和。",
+       "Contracted quantity of each line, prorated by the days of the period inside the contract over the "
+       "contract's days."),
+    _d("contract_completion", "quantity", "rate", "合同完成率", "Contract completion",
+       "交付数量 ÷ 合同数量（按期折算）。",
+       "Delivered units divided by contracted units (for the period)."),
+    _d("coverage", "quantity", "rate", "需求覆盖率", "Coverage",
+       "期内每项有效需求都至少获得1人次服务的对象数 ÷ 期内有有效需求的对象数；按月计的需求只在月及以上的分期中计算，按日分期不计算。",
+       "Recipients whose every need in force was served at least once in the period, divided by recipients with "
+       "needs in force; monthly needs count only in periods of a month or longer; not computed per day."),
+    _d("satisfaction_mean", "quality", "mean", "满意度均值", "Satisfaction (mean)",
+       "有满意度评分（1–5分）的人次的评分平均值；分布列出各分值的人次数。",
+       "Mean of the 1-5 satisfaction scores given; the distribution counts the person-times at each score."),
+    _d("exception_rate", "quality", "rate", "异常率", "Exception rate",
+       "带异常标记（签入位置距住址过远、服务时长偏差过大）或无对象确认的人次 ÷ 服务人次。",
+       "Person-times flagged (checked in far from the address, duration far from plan) or without the recipient's "
+       "confirmation, divided by person-times."),
+    _d("corrected_rate", "quality", "rate", "更正率", "Corrected-record rate",
+       "有生效更正记录的人次 ÷ 服务人次。",
+       "Person-times with a correction in force, divided by person-times."),
+    _d("continuity", "quality", "rate", "服务连续性", "Continuity of carer",
+       "每位对象由其服务次数最多的1至2名服务人员完成的人次之和 ÷ 服务人次。",
+       "Person-times delivered by each recipient's one or two most frequent workers, divided by person-times."),
+    _d("certified_share", "quality", "rate", "持证服务占比", "Certified-worker share",
+       "由服务当日持有有效资格证书的服务人员完成的人次 ÷ 服务人次。",
+       "Person-times delivered by a worker holding a certificate valid on the day, divided by person-times."),
+    _d("on_time_rate", "timeliness", "rate", "准时率", "On-time rate",
+       "签入时间不晚于预计开始时间（排班计划开始时间，无排班时为时间窗开始）加宽限（助餐5分钟，其他15分钟）的人次 ÷ 服务人次。",
+       "Person-times checked in no later than the expected start (the planned start on a published roster, else "
+       "the opening of the window) plus the grace period (5 minutes for meals, 15 otherwise), divided by "
+       "person-times."),
+    _d("late_rate", "timeliness", "rate", "迟到率", "Late rate",
+       "签入晚于预计开始时间加宽限的人次 ÷ 服务人次（与迟到提醒同一定义）。",
+       "Person-times checked in after the expected start plus the grace period, divided by person-times (the "
+       "late alert's definition)."),
+    _d("missed", "timeliness", "count", "漏服务次数", "Missed visits",
+       "时间窗结束仍未开始、被记为未完成的上门服务次数（含系统自动记录的）。",
+       "Visits not started by the end of their window and recorded as missed (by the caregiver or by the system)."),
+    _d("missed_rate", "timeliness", "rate", "漏服务率", "Missed rate",
+       "漏服务次数 ÷（服务人次 + 漏服务次数）；提前取消的不计。",
+       "Missed visits divided by person-times plus missed visits; visits cancelled in advance are left out."),
+    _d("days_to_first_visit", "timeliness", "days", "需求响应天数", "Days from need to first visit",
+       "首次服务落在期内的需求，从登记需求到首次服务的平均天数。",
+       "Mean days from a need's registration to its first person-time, over needs first served in the period."),
+    _d("submitted_24h_rate", "timeliness", "rate", "24小时内提交率", "Records submitted within 24 h",
+       "签出记录在服务结束后24小时内进入台账的人次 ÷ 服务人次。",
+       "Person-times whose delivery record reached the ledger within 24 hours of the service's end, divided by "
+       "person-times."),
+    _d("delivered_value_fen", "cost", "fen", "交付金额", "Delivered value",
+       "各人次交付数量 × 合同单价之和（分）。",
+       "Sum over person-times of delivered units times the contract line's unit price (fen)."),
+    _d("budget_fen", "cost", "fen", "预算（按期折算）", "Budget (for the period)",
+       "合同预算按期内合同天数占合同总天数的比例折算后之和；仅按机构、合同分组时计算。",
+       "Contract budgets prorated by the days of the period inside the contract over the contract's days; only "
+       "when grouped by organisation or contract."),
+    _d("budget_execution", "cost", "rate", "预算执行率", "Budget execution",
+       "交付金额 ÷ 预算（按期折算）。",
+       "Delivered value divided by the budget (for the period)."),
+    _d("cost_per_person_time_fen", "cost", "fen", "人次成本", "Cost per person-time",
+       "交付金额 ÷ 服务人次（分）。",
+       "Delivered value divided by person-times (fen)."),
+    _d("cost_per_recipient_fen", "cost", "fen", "人均成本", "Cost per recipient",
+       "交付金额 ÷ 服务人数（分）。",
+       "Delivered value divided by recipients served (fen)."),
+    _d("travel_share", "cost", "rate", "路途时间占比", "Travel share of paid time",
+       "排班路途分钟 ÷（路途分钟 + 服务分钟），按服务人次计。",
+       "Rostered travel minutes divided by travel plus service minutes, over person-times."),
+)
+DEFINITION_BY_CODE = {d.code: d for d in DEFINITIONS}
+FIGURES = tuple(d.code for d in DEFINITIONS)
+
+
+# --- periods ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Bucket:
+    """One stretch of a period granularity: its label and first and last day."""
+
+    first: date
+    last: date
+    label: str
+
+
+def bucket_of(day: date, granularity: str) -> Bucket:
+    """The day, ISO week, month, quarter or year that holds `day`."""
+    if granularity == "day":
+        return Bucket(day, day, day.isoformat())
+    if granularity == "week":
+        first = day - timedelta(days=day.weekday())
+        year, week, _ = day.isocalendar()
+        return Bucket(first, first + timedelta(days=6), f"{year}-W{week:02d}")
+    if granularity == "month":
+        first = day.replace(day=1)
+        return Bucket(first, _next_month(first) - timedelta(days=1), f"{day.year}-{day.month:02d}")
+    if granularity == "quarter":
+        quarter = (day.month - 1) // 3
+        first = date(day.year, 3 * quarter + 1, 1)
+        return Bucket(first, add_months(first, 3) - timedelta(days=1), f"{day.year}-Q{quarter + 1}")
+    if granularity == "year":
+        return Bucket(date(day.year, 1, 1), date(day.year, 12, 31), str(day.year))
+    raise ValueError(f"Unknown period granularity: {granularity}")
+
+
+def buckets_between(first: date, last: date, granularity: str) -> list[Bucket]:
+    """Every bucket of `granularity` that overlaps first..last, in order."""
+    found, day = [], first
+    while day <= last:
+        bucket = bucket_of(day, granularity)
+        found.append(bucket)
+        day = bucket.last + timedelta(days=1)
+    return found
+
+
+def _next_month(first: date) -> date:
+    return add_months(first, 1)
+
+
+def add_months(first: date, months: int) -> date:
+    """The first of the month `months` after (or before) the month of `first`."""
+    index = first.year * 12 + first.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def overlap_days(first: date, last: date, other_first: date, other_last: date) -> int:
+    """Days the two closed ranges share."""
+    return max(0, (min(last, other_last) - max(first, other_first)).days + 1)
+
+
+# --- grouping --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """What a report is split by: dimensions (in order) and, optionally, a period granularity."""
+
+    dimensions: tuple[str, ...] = ()
+    period: str | None = None
+
+    @classmethod
+    def parse(cls, names: Sequence[str]) -> Grouping:
+        """From names like ("organisation", "month"); raises ValueError on an unknown or repeated name."""
+        dimensions, period = [], None
+        for name in names:
+            if name in PERIODS and period is None:
+                period = name
+            elif name in DIMENSIONS and name not in dimensions:
+                dimensions.append(name)
+            else:
+                raise ValueError(name)
+        return cls(tuple(dimensions), period)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of the key's parts, in key order."""
+        return self.dimensions + ((self.period,) if self.period else ())
+
+    def applies_to(self, allowed: frozenset[str]) -> bool:
+        """Whether every dimension of the grouping is one the kind of record has."""
+        return set(self.dimensions) <= allowed
+
+
+def _value(fact, dimension: str):
+    return getattr(fact, dimension)
+
+
+def visit_key(fact: VisitFact, grouping: Grouping) -> tuple:
+    """The group a visit falls in."""
+    key = tuple(_value(fact, d) for d in grouping.dimensions)
+    return key + (bucket_of(fact.service_date, grouping.period).label,) if grouping.period else key
+
+
+def in_group(fact: VisitFact, grouping: Grouping, key: Sequence) -> bool:
+    """Whether the visit is one of the records behind the group `key`."""
+    return visit_key(fact, grouping) == tuple(key)
+
+
+def contribution(fact: VisitFact) -> dict:
+    """What one visit adds to the summed figures of any group it is in."""
+    delivered = fact.outcome == DELIVERED
+    return {
+        "person_times": int(delivered),
+        "service_hours": _hours(fact) if delivered else 0.0,
+        "delivered_units": fact.units if delivered and fact.line is not None else 0.0,
+        "delivered_value_fen": _value_fen(fact) if delivered else 0,
+        "missed": int(fact.outcome == MISSED),
+    }
+
+
+def _hours(fact: VisitFact) -> float:
+    if fact.started_at is None or fact.ended_at is None:
+        return 0.0
+    return max(0.0, (fact.ended_at - fact.started_at).total_seconds() / 3600)
+
+
+def _value_fen(fact: VisitFact) -> int:
+    return round(fact.units * fact.unit_price_fen) if fact.line is not None else 0
+
+
+# --- the figures -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    """Running sums for one group."""
+
+    person_times: int = 0
+    missed: int = 0
+    hours: float = 0.0
+    units: float = 0.0
+    value_fen: int = 0
+    recipients: set = field(default_factory=set)
+    satisfaction: Counter = field(default_factory=Counter)
+    exceptions: int = 0
+    corrected: int = 0
+    certified: int = 0
+    on_time: int = 0
+    late: int = 0
+    within_24h: int = 0
+    travel_min: int = 0
+    service_min: float = 0.0
+    by_recipient_worker: dict = field(default_factory=lambda: defaultdict(Counter))
+    contracted_units: float = 0.0
+    has_lines: bool = False
+    budget_fen: float = 0.0
+    has_budget: bool = False
+    need_recipients: dict = field(default_factory=dict)  # recipient -> every need served so far
+    has_needs: bool = False
+    days_to_first: list = field(default_factory=list)
+
+    def add_visit(self, fact: VisitFact, grace: Grace) -> None:
+        """Count one visit."""
+        if fact.outcome == MISSED:
+            self.missed += 1
+            return
+        if fact.outcome != DELIVERED:
+            return
+        share = contribution(fact)
+        self.person_times += 1
+        self.hours += share["service_hours"]
+        self.units += share["delivered_units"]
+        self.value_fen += share["delivered_value_fen"]
+        self.recipients.add(fact.recipient)
+        if fact.satisfaction is not None:
+            self.satisfaction[fact.satisfaction] += 1
+        self.exceptions += fact.exception
+        self.corrected += fact.corrected
+        self.certified += fact.certified
+        late = fact.started_at is not None and arrived_late(fact.expected_start, fact.started_at, fact.meal, grace)
+        self.late += late
+        self.on_time += fact.started_at is not None and not late
+        self.within_24h += (fact.received_at is not None and fact.ended_at is not None
+                            and fact.received_at - fact.ended_at <= SUBMITTED_WITHIN)
+        self.travel_min += fact.travel_min
+        self.service_min += share["service_hours"] * 60
+        self.by_recipient_worker[fact.recipient][fact.worker] += 1
+
+    def figures(self) -> dict:
+        """Every figure of DEFINITIONS from the sums (None where its denominator is zero)."""
+        n = self.person_times
+        scored = sum(self.satisfaction.values())
+        continuity = sum(sum(c for _, c in workers.most_common(CONTINUITY_WORKERS))
+                         for workers in self.by_recipient_worker.values())
+        covered = sum(self.need_recipients.values())
+        paid = self.travel_min + self.service_min
+        return {
+            "person_times": n,
+            "recipients": len(self.recipients),
+            "service_hours": round(self.hours, 2),
+            "delivered_units": round(self.units, 2),
+            "contracted_units": round(self.contracted_units, 2) if self.has_lines else None,
+            "contract_completion": _ratio(self.units, self.contracted_units) if self.has_lines else None,
+            "coverage": _ratio(covered, len(self.need_recipients)) if self.has_needs else None,
+            "satisfaction_mean": round(sum(k * v for k, v in self.satisfaction.items()) / scored, 3) if scored else None,
+            "satisfaction_distribution": {str(k): self.satisfaction.get(k, 0) for k in range(1, 6)},
+            "exception_rate": _ratio(self.exceptions, n),
+            "corrected_rate": _ratio(self.corrected, n),
+            "continuity": _ratio(continuity, n),
+            "certified_share": _ratio(self.certified, n),
+            "on_time_rate": _ratio(self.on_time, n),
+            "late_rate": _ratio(self.late, n),
+            "missed": self.missed,
+            "missed_rate": _ratio(self.missed, n + self.missed),
+            "days_to_first_visit": round(sum(self.days_to_first) / len(self.days_to_first), 2)
+            if self.days_to_first else None,
+            "submitted_24h_rate": _ratio(self.within_24h, n),
+            "delivered_value_fen": self.value_fen,
+            "budget_fen": round(self.budget_fen) if self.has_budget else None,
+            "budget_execution": _ratio(self.value_fen, self.budget_fen) if self.has_budget else None,
+            "cost_per_person_time_fen": round(self.value_fen / n) if n else None,
+            "cost_per_recipient_fen": round(self.value_fen / len(self.recipients)) if self.recipients else None,
+            "travel_share": _ratio(self.travel_min, paid),
+        }
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+@dataclass(frozen=True)
+class Period:
+    """The report's closed range of days."""
+
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        """How many days it spans."""
+        return (self.last - self.first).days + 1
+
+
+def _spans(period: Period, grouping: Grouping, first: date, last: date) -> list[tuple[str | None, date, date]]:
+    """The parts of first..last inside the report's period, one per period bucket (or one part)."""
+    first, last = max(first, period.first), min(last, period.last)
+    if first > last:
+        return []
+    if not grouping.period:
+        return [(None, first, last)]
+    return [(b.label, max(first, b.first), min(last, b.last)) for b in buckets_between(first, last, grouping.period)]
+
+
+def _with_bucket(key: tuple, label: str | None) -> tuple:
+    return key if label is None else key + (label,)
+
+
+def _add_lines(tallies: dict, total: _Tally, lines: Iterable[LineFact], period: Period, grouping: Grouping) -> None:
+    by_lines = grouping.applies_to(LINE_DIMENSIONS) and bool(grouping.names)
+    by_budget = grouping.applies_to(BUDGET_DIMENSIONS) and bool(grouping.names)
+    budgeted: set[tuple] = set()
+    for line in lines:
+        contract_days = (line.contract_end - line.contract_start).days + 1
+        key = tuple(_value(line, d) for d in grouping.dimensions)
+        for label, first, last in _spans(period, grouping, line.contract_start, line.contract_end):
+            share = (last - first).days / contract_days + 1 / contract_days
+            group = tallies[_with_bucket(key, label)] if by_lines or by_budget else None
+            for tally in (total, group if by_lines else None):
+                if tally is not None:
+                    tally.has_lines = True
+                    tally.contracted_units += line.contracted_units * share
+            if (line.contract, label) in budgeted:
+                continue
+            budgeted.add((line.contract, label))
+            for tally in (total, group if by_budget else None):
+                if tally is not None:
+                    tally.has_budget = True
+                    tally.budget_fen += line.contract_budget_fen * share
+
+
+def _need_counts_in(need: NeedFact, first: date, last: date) -> bool:
+    """A need counts in a stretch of days that can hold its quantity: a week for weekly needs, 28 days for
+    monthly ones (so coverage per day is not computed)."""
+    return (last - first).days + 1 >= (28 if need.period == "month" else 7)
+
+
+def _add_needs(tallies: dict, total: _Tally, needs: Iterable[NeedFact], served: set[tuple], period: Period,
+               grouping: Grouping) -> None:
+    by_needs = grouping.applies_to(NEED_DIMENSIONS) and bool(grouping.names)
+    for need in needs:
+        first, last = max(need.starts, period.first), min(need.ends or period.last, period.last)
+        if first > last:
+            continue
+        if _need_counts_in(need, period.first, period.last):
+            _count_need(total, need, (need.need_id, None) in served)
+        key = tuple(_value(need, d) for d in grouping.dimensions)
+        for label, span_first, span_last in (_spans(period, grouping, first, last) if by_needs else []):
+            if _need_counts_in(need, *_bucket_span(span_first, span_last, label, grouping, period)):
+                _count_need(tallies[_with_bucket(key, label)], need, (need.need_id, label) in served)
+        if need.first_delivery is not None and period.first <= need.first_delivery <= period.last \
+                and need.first_delivery >= need.registered:
+            days = (need.first_delivery - need.registered).days
+            total.days_to_first.append(days)
+            if by_needs:
+                tallies[_with_bucket(key, _label(need.first_delivery, grouping))].days_to_first.append(days)
+
+
+def _bucket_span(first: date, last: date, label: str | None, grouping: Grouping, period: Period) -> tuple[date, date]:
+    """The days of the group's period bucket inside the report (the whole report when not split by period)."""
+    if label is None:
+        return period.first, period.last
+    bucket = bucket_of(first, grouping.period)
+    return max(bucket.first, period.first), min(bucket.last, period.last)
+
+
+def _count_need(tally: _Tally, need: NeedFact, hit: bool) -> None:
+    tally.has_needs = True
+    tally.need_recipients[need.recipient] = tally.need_recipients.get(need.recipient, True) and hit
+
+
+def _label(day: date, grouping: Grouping) -> str | None:
+    return bucket_of(day, grouping.period).label if grouping.period else None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Figures per group and for the whole, with what they were computed over."""
+
+    period: Period
+    grouping: Grouping
+    groups: list[tuple[tuple, dict]]  # (key, figures), keys in sorted order
+    total: dict
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready data."""
+        return {
+            "from": self.period.first.isoformat(),
+            "to": self.period.last.isoformat(),
+            "group_by": list(self.grouping.names),
+            "groups": [{"key": dict(zip(self.grouping.names, key, strict=True)), "figures": figures}
+                       for key, figures in self.groups],
+            "total": self.total,
+        }
+
+
+def kpi_report(visits: Iterable[VisitFact], needs: Iterable[NeedFact], lines: Iterable[LineFact], period: Period,
+               grouping: Grouping = Grouping(), grace: Grace = Grace()) -> Report:
+    """Every figure of DEFINITIONS for each group of `grouping` and for the whole period."""
+    tallies: dict[tuple, _Tally] = defaultdict(_Tally)
+    total = _Tally()
+    served: set[tuple] = set()
+    for fact in visits:
+        if not period.first <= fact.service_date <= period.last:
+            continue
+        total.add_visit(fact, grace)
+        if grouping.names:
+            tallies[visit_key(fact, grouping)].add_visit(fact, grace)
+        if fact.outcome == DELIVERED and fact.need is not None:
+            served.add((fact.need, None))
+            if grouping.period:
+                served.add((fact.need, _label(fact.service_date, grouping)))
+    _add_lines(tallies, total, lines, period, grouping)
+    _add_needs(tallies, total, needs, served, period, grouping)
+    groups = sorted(((key, tally.figures()) for key, tally in tallies.items()), key=lambda item: _sort_key(item[0]))
+    return Report(period, grouping, groups, total.figures())
+
+
+def _sort_key(key: tuple) -> tuple:
+    return tuple((value is None, str(value) if not isinstance(value, int) else f"{value:012d}") for value in key)

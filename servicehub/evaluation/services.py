@@ -1,0 +1,675 @@
+"""Evaluation use cases: KPI reports over the ledger, drill-down to the records behind a figure, frozen monthly
+reports and their comparison with today's data, organisation scores.
+
+The arithmetic is `kpis.py` and `score.py` (pure); this module loads their plain records from the database
+in a few set-based queries, scoped to what the caller may see, and stores what must stay as it was issued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from servicehub.auth.audit import record_event
+from servicehub.auth.permissions import Principal, Role
+from servicehub.catalog.models import AssistanceClass, ServiceCategory, ServiceType
+from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from servicehub.evaluation import kpis
+from servicehub.evaluation import score as scoring
+from servicehub.evaluation.models import FrozenReport, OrganisationScore
+from servicehub.extensions import db
+from servicehub.matching.models import Referral, ReferralStatus
+from servicehub.registry.models import (
+    Area,
+    Contract,
+    ContractLine,
+    Need,
+    NeedStatus,
+    Organisation,
+    Recipient,
+    Worker,
+    WorkerQualification,
+)
+from servicehub.registry.rules import units_per_delivery
+from servicehub.scheduling.models import Visit, VisitStatus
+from servicehub.timeutil import district_today, district_tz
+from servicehub.visits import alerts as alert_rules
+from servicehub.visits import ledger
+from servicehub.visits.models import RecordKind, ServiceRecord
+
+MAX_DAYS = 5 * 366  # a report spans at most five years
+FILTERS = ("organisation_id", "contract_id", "service_type", "category", "town_id", "recipient_class", "worker_id",
+           "recipient_id")
+# A group's key part -> the filter that selects it (drill-down turns a group into filters).
+FILTER_OF = {"organisation": "organisation_id", "contract": "contract_id", "service_type": "service_type",
+             "category": "category", "town": "town_id", "recipient_class": "recipient_class", "worker": "worker_id",
+             "recipient": "recipient_id"}
+IN_FORCE_NEEDS = (NeedStatus.OPEN, NeedStatus.MATCHED, NeedStatus.ACTIVE)
+SERVING = (ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE, ReferralStatus.SUSPENDED, ReferralStatus.CLOSED)
+SCORE_MONTHS = 3  # an organisation's score is over its last three full months
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """A report's period, grouping and filters (each filter None: all)."""
+
+    first: date
+    last: date
+    group_by: tuple[str, ...] = ()
+    filters: dict = field(default_factory=dict)
+
+    @property
+    def period(self) -> kpis.Period:
+        """The report's range of days."""
+        return kpis.Period(self.first, self.last)
+
+    @property
+    def grouping(self) -> kpis.Grouping:
+        """The report's grouping (checked by `checked_query`)."""
+        return kpis.Grouping.parse(self.group_by)
+
+    def as_dict(self) -> dict:
+        """Plain data, for storing with a frozen report and for links."""
+        return {"from": self.first.isoformat(), "to": self.last.isoformat(), "group_by": list(self.group_by),
+                "filters": {k: v for k, v in self.filters.items() if v is not None}}
+
+
+def checked_query(principal: Principal, first: date, last: date, group_by=(), **filters) -> ReportQuery:
+    """A report query the caller may run: the period and grouping checked (422 naming the field), a provider
+    confined to its organisation and a town manager to the town (403 when asking for another)."""
+    if first > last:
+        raise ValidationFailed("The period ends before it starts.", {"to": ["Must be on or after 'from'."]})
+    if (last - first).days + 1 > MAX_DAYS:
+        raise ValidationFailed("A report spans at most five years.", {"to": ["At most five years after 'from'."]})
+    try:
+        kpis.Grouping.parse(group_by)
+    except ValueError as exc:
+        raise ValidationFailed(f"Unknown or repeated grouping: {exc}.", {"group_by": [
+            f"Unknown or repeated: {exc}. Use any of {', '.join(kpis.DIMENSIONS)} and one of "
+            f"{', '.join(kpis.PERIODS)}."]}) from None
+    filters = {name: filters.get(name) for name in FILTERS}
+    require_report_reader(principal)
+    if principal.is_provider:
+        filters["organisation_id"] = _confined(filters["organisation_id"], principal.organisation_id, "organisation_id")
+    if principal.role == Role.MANAGER and principal.town_id is not None:
+        filters["town_id"] = _confined(filters["town_id"], principal.town_id, "town_id")
+    return ReportQuery(first, last, tuple(group_by), filters)
+
+
+def require_report_reader(principal: Principal) -> None:
+    """Reports are for managers, provider admins, auditors and admins (not caregivers)."""
+    if principal.role in (None, Role.CAREGIVER):
+        raise PermissionDenied("Reports are for managers, providers and auditors.")
+
+
+def _confined(asked, own, name: str):
+    if asked is not None and asked != own:
+        raise PermissionDenied("You may see reports of your own organisation or town only.", {name: ["Not yours."]})
+    return own
+
+
+# --- loading the facts ------------------------------------------------------------------------------------
+
+
+def _grace() -> alert_rules.Grace:
+    config = current_app.config
+    return alert_rules.Grace(config["SERVICEHUB_LATE_MINUTES"], config["SERVICEHUB_LATE_MINUTES_MEAL"])
+
+
+def _visit_filters(query: ReportQuery) -> list:
+    f = query.filters
+    conditions = [Visit.service_date.between(query.first, query.last),
+                  Visit.status.in_((VisitStatus.COMPLETED, VisitStatus.MISSED, VisitStatus.CANCELLED))]
+    for column, value in ((Visit.organisation_id, f.get("organisation_id")), (Referral.contract_id, f.get("contract_id")),
+                          (ServiceType.code, f.get("service_type")), (ServiceCategory.code, f.get("category")),
+                          (Recipient.town_id, f.get("town_id")), (AssistanceClass.code, f.get("recipient_class")),
+                          (Visit.worker_id, f.get("worker_id")), (Visit.recipient_id, f.get("recipient_id"))):
+        if value is not None:
+            conditions.append(column == value)
+    return conditions
+
+
+def load_visit_facts(query: ReportQuery) -> list[kpis.VisitFact]:
+    """The period's delivered, missed and cancelled visits under the query's filters, as the ledger has them."""
+    rows = db.session.execute(
+        select(Visit.id, Visit.organisation_id, Referral.contract_id, Referral.contract_line_id, Referral.need_id,
+               ServiceType.code, ServiceCategory.code, ServiceType.unit, Visit.duration_min, Recipient.town_id,
+               Visit.recipient_id, AssistanceClass.code, Visit.worker_id, Visit.service_date, Visit.status,
+               Visit.planned_start, Visit.window_start, Visit.travel_min, ContractLine.unit_price_fen,
+               Contract.start_date, Contract.end_date)
+        .join(Referral, Referral.id == Visit.referral_id)
+        .join(ContractLine, ContractLine.id == Referral.contract_line_id)
+        .join(Contract, Contract.id == Referral.contract_id)
+        .join(ServiceType, ServiceType.id == Visit.service_type_id)
+        .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
+        .join(Recipient, Recipient.id == Visit.recipient_id)
+        .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
+        .where(*_visit_filters(query))
+    ).all()
+    deliveries = _deliveries(query, {row[0] for row in rows if row[14] == VisitStatus.COMPLETED})
+    certified = _certificates({row[12] for row in rows if row[12] is not None})
+    tz = district_tz()
+    facts = []
+    for (visit_id, organisation, contract, line, need, type_code, category, unit, duration, town, recipient, klass,
+         worker, day, status, planned_start, window_start, travel, price, contract_first, contract_last) in rows:
+        in_force = contract_first <= day <= contract_last
+        if query.filters.get("contract_id") is not None and not in_force:
+            continue
+        expected = planned_start or datetime.combine(day, window_start, tzinfo=tz).astimezone(UTC)
+        fact = kpis.VisitFact(
+            visit_id=visit_id, organisation=organisation, contract=contract if in_force else None,
+            line=line if in_force else None, need=need, service_type=type_code, category=category, town=town,
+            recipient=recipient, recipient_class=klass, worker=worker, service_date=day,
+            outcome={VisitStatus.COMPLETED: kpis.DELIVERED, VisitStatus.MISSED: kpis.MISSED}.get(status, kpis.CANCELLED),
+            expected_start=_aware(expected), meal=unit == "meal", units=units_per_delivery(unit, duration),
+            unit_price_fen=price, travel_min=travel or 0)
+        if fact.outcome == kpis.DELIVERED:
+            delivery = deliveries.get(visit_id)
+            if delivery is None:
+                continue  # marked completed without a delivery in the ledger: not a person-time
+            entry, record_ids = delivery
+            fact = replace(fact, started_at=_aware(entry.started_at), ended_at=_aware(entry.ended_at),
+                           satisfaction=entry.satisfaction, exception=bool(set(entry.flags) - {"pending_approval"}),
+                           corrected=entry.kind == RecordKind.CORRECTION, received_at=_aware(entry.received_at),
+                           certified=any(until is None or until >= day for until in certified.get(worker, ())),
+                           record_ids=record_ids)
+        facts.append(fact)
+    return facts
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+@dataclass(frozen=True)
+class _Entry:
+    id: int
+    visit_id: int
+    kind: str
+    flags: list
+    refers_to_id: int | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    satisfaction: int | None
+    received_at: datetime
+
+
+def _deliveries(query: ReportQuery, visit_ids: set[int]) -> dict[int, tuple[_Entry, tuple[int, ...]]]:
+    """Visit id -> (the delivery in force, the ids of its delivery, correction and approval entries)."""
+    if not visit_ids:
+        return {}
+    conditions = [ServiceRecord.service_date.between(query.first, query.last),
+                  ServiceRecord.kind.in_((RecordKind.DELIVERY, RecordKind.CORRECTION, RecordKind.APPROVAL))]
+    if query.filters.get("organisation_id") is not None:
+        conditions.append(ServiceRecord.organisation_id == query.filters["organisation_id"])
+    by_visit: dict[int, list[_Entry]] = defaultdict(list)
+    for row in db.session.execute(
+            select(ServiceRecord.id, ServiceRecord.visit_id, ServiceRecord.kind, ServiceRecord.flags,
+                   ServiceRecord.refers_to_id, ServiceRecord.started_at, ServiceRecord.ended_at,
+                   ServiceRecord.satisfaction, ServiceRecord.received_at)
+            .where(*conditions).order_by(ServiceRecord.organisation_id, ServiceRecord.sequence)):
+        if row.visit_id in visit_ids:
+            by_visit[row.visit_id].append(_Entry(*row))
+    found = {}
+    for visit_id, entries in by_visit.items():
+        current = ledger.effective_delivery(entries)
+        if current is not None:
+            found[visit_id] = (current, tuple(e.id for e in entries))
+    return found
+
+
+def _certificates(worker_ids: set[int]) -> dict[int, list[date | None]]:
+    """Worker id -> the expiry dates of the certificates they hold (None: no expiry)."""
+    held: dict[int, list[date | None]] = defaultdict(list)
+    if worker_ids:
+        for worker_id, expires in db.session.execute(
+                select(WorkerQualification.worker_id, WorkerQualification.expires_on)
+                .where(WorkerQualification.worker_id.in_(worker_ids))):
+            held[worker_id].append(expires)
+    return held
+
+
+def load_need_facts(query: ReportQuery) -> list[kpis.NeedFact]:
+    """Needs in force during the period under the query's filters, with the referral serving them and the day
+    each was first served."""
+    f = query.filters
+    serving = (select(Referral.need_id, func.max(Referral.id).label("referral_id"))
+               .where(Referral.status.in_(SERVING)).group_by(Referral.need_id).subquery())
+    first_served = (select(Referral.need_id, func.min(Visit.service_date).label("first_day"))
+                    .join(Referral, Referral.id == Visit.referral_id)
+                    .where(Visit.status == VisitStatus.COMPLETED).group_by(Referral.need_id).subquery())
+    stmt = (select(Need.id, Need.recipient_id, Recipient.town_id, AssistanceClass.code, ServiceType.code,
+                   ServiceCategory.code, Need.period, Need.created_at, Need.start_date, Need.end_date,
+                   Referral.organisation_id, Referral.contract_id, first_served.c.first_day)
+            .join(Recipient, Recipient.id == Need.recipient_id)
+            .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
+            .join(ServiceType, ServiceType.id == Need.service_type_id)
+            .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
+            .outerjoin(serving, serving.c.need_id == Need.id)
+            .outerjoin(Referral, Referral.id == serving.c.referral_id)
+            .outerjoin(first_served, first_served.c.need_id == Need.id)
+            .where(Need.status.in_(IN_FORCE_NEEDS), or_(Need.start_date <= query.last, first_served.c.first_day <= query.last),
+                   or_(Need.end_date.is_(None), Need.end_date >= query.first)))
+    for column, value in ((Referral.organisation_id, f.get("organisation_id")), (Referral.contract_id, f.get("contract_id")),
+                          (ServiceType.code, f.get("service_type")), (ServiceCategory.code, f.get("category")),
+                          (Recipient.town_id, f.get("town_id")), (AssistanceClass.code, f.get("recipient_class")),
+                          (Need.recipient_id, f.get("recipient_id"))):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if f.get("worker_id") is not None:
+        return []
+    tz = district_tz()
+    # A need served before its start date (a need carried over from an earlier contract period) was in force
+    # from its first delivery.
+    return [kpis.NeedFact(need_id=row[0], recipient=row[1], town=row[2], recipient_class=row[3], service_type=row[4],
+                          category=row[5], period=row[6], registered=_aware(row[7]).astimezone(tz).date(),
+                          starts=min(row[8], row[12] or row[8]), ends=row[9], organisation=row[10], contract=row[11],
+                          first_delivery=row[12])
+            for row in db.session.execute(stmt)]
+
+
+def load_line_facts(query: ReportQuery) -> list[kpis.LineFact]:
+    """Contract lines of contracts overlapping the period under the query's filters (none when the report is
+    confined to what a line cannot be split by: a town, a class of recipient, a worker or a recipient)."""
+    f = query.filters
+    if any(f.get(name) is not None for name in ("town_id", "recipient_class", "worker_id", "recipient_id")):
+        return []
+    stmt = (select(ContractLine.id, Contract.id, Contract.organisation_id, ServiceType.code, ServiceCategory.code,
+                   ContractLine.contracted_quantity, ContractLine.unit_price_fen, Contract.start_date,
+                   Contract.end_date, Contract.budget_fen)
+            .join(Contract, Contract.id == ContractLine.contract_id)
+            .join(ServiceType, ServiceType.id == ContractLine.service_type_id)
+            .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
+            .where(Contract.start_date <= query.last, Contract.end_date >= query.first))
+    for column, value in ((Contract.organisation_id, f.get("organisation_id")), (Contract.id, f.get("contract_id")),
+                          (ServiceType.code, f.get("service_type")), (ServiceCategory.code, f.get("category"))):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return [kpis.LineFact(*row) for row in db.session.execute(stmt)]
+
+
+# --- reports ----------------------------------------------------------------------------------------------
+
+
+def compute(query: ReportQuery, visits: list[kpis.VisitFact] | None = None) -> kpis.Report:
+    """The query's report from the database (or from the given visit facts)."""
+    visits = load_visit_facts(query) if visits is None else visits
+    return kpis.kpi_report(visits, load_need_facts(query), load_line_facts(query), query.period, query.grouping,
+                           _grace())
+
+
+def kpi_report(principal: Principal, first: date, last: date, group_by=(), **filters) -> dict:
+    """The KPIs of a period, grouped and filtered, with the names of what the groups are and the definitions."""
+    query = checked_query(principal, first, last, group_by, **filters)
+    return _presented(query, compute(query).as_dict())
+
+
+def _presented(query: ReportQuery, report: dict) -> dict:
+    report["filters"] = query.as_dict()["filters"]
+    report["labels"] = labels_for(report)
+    return report
+
+
+def labels_for(report: dict) -> dict:
+    """Names (zh, en) of the organisations, contracts, service types … that the report's groups and filters
+    name, by dimension and key."""
+    wanted: dict[str, set] = defaultdict(set)
+    for group in report["groups"]:
+        for name, value in group["key"].items():
+            if name in kpis.DIMENSIONS and value is not None:
+                wanted[name].add(value)
+    for name, value in report.get("filters", {}).items():
+        dimension = next((d for d, f in FILTER_OF.items() if f == name), None)
+        if dimension:
+            wanted[dimension].add(value)
+    return {dimension: _names(dimension, values) for dimension, values in wanted.items()}
+
+
+def _names(dimension: str, values: set) -> dict:
+    sources = {
+        "organisation": (Organisation.id, Organisation.name_zh, Organisation.name_en),
+        "contract": (Contract.id, Contract.name_zh, Contract.name_en),
+        "service_type": (ServiceType.code, ServiceType.name_zh, ServiceType.name_en),
+        "category": (ServiceCategory.code, ServiceCategory.name_zh, ServiceCategory.name_en),
+        "town": (Area.id, Area.name_zh, Area.name_en),
+        "recipient_class": (AssistanceClass.code, AssistanceClass.name_zh, AssistanceClass.name_en),
+        "worker": (Worker.id, Worker.name, Worker.name),
+        "recipient": (Recipient.id, Recipient.name, Recipient.name),
+    }
+    key, zh, en = sources[dimension]
+    rows = db.session.execute(select(key, zh, en).where(key.in_(values))).all()
+    if dimension == "contract":
+        codes = dict(db.session.execute(select(Contract.id, Contract.code).where(Contract.id.in_(values))).all())
+        return {str(k): {"zh": f"{codes[k]} {z}", "en": f"{codes[k]} {e or z}"} for k, z, e in rows}
+    return {str(k): {"zh": z, "en": e or z} for k, z, e in rows}
+
+
+def drill_down(principal: Principal, first: date, last: date, key: dict | None = None, **filters) -> dict:
+    """The records behind a group's figures: each visit with what it adds, and the sums (which equal the
+    group's figures). `key` is the group's key (dimension -> value, a period name -> its bucket label)."""
+    key = dict(key or {})
+    period_names = [name for name in key if name in kpis.PERIODS]
+    for name, value in key.items():
+        if name in FILTER_OF:
+            if filters.get(FILTER_OF[name]) not in (None, value):
+                return _drilled(checked_query(principal, first, last, (), **filters), [], key)
+            filters[FILTER_OF[name]] = value
+        elif name not in kpis.PERIODS:
+            raise ValidationFailed(f"Unknown group key: {name}.", {"key": [f"Unknown: {name}."]})
+    if len(period_names) > 1:
+        raise ValidationFailed("A group has at most one period.", {"key": ["At most one period."]})
+    query = checked_query(principal, first, last, tuple(period_names), **filters)
+    facts = load_visit_facts(query)
+    if period_names:
+        grouping = kpis.Grouping((), period_names[0])
+        facts = [f for f in facts if kpis.in_group(f, grouping, (key[period_names[0]],))]
+    return _drilled(query, facts, key)
+
+
+def _drilled(query: ReportQuery, facts: list[kpis.VisitFact], key: dict) -> dict:
+    rows, sums = [], dict.fromkeys(("person_times", "service_hours", "delivered_units", "delivered_value_fen",
+                                    "missed"), 0)
+    for fact in sorted(facts, key=lambda f: (f.service_date, f.visit_id)):
+        share = kpis.contribution(fact)
+        for name in sums:
+            sums[name] += share[name]
+        rows.append({**fact_dict(fact), **share})
+    sums["service_hours"] = round(sums["service_hours"], 2)
+    sums["delivered_units"] = round(sums["delivered_units"], 2)
+    return {"from": query.first.isoformat(), "to": query.last.isoformat(), "key": key,
+            "filters": query.as_dict()["filters"], "records": rows, "sums": sums}
+
+
+def fact_dict(fact: kpis.VisitFact) -> dict:
+    """A visit fact as plain JSON-ready data (what a frozen report stores and a drill-down lists)."""
+    data = asdict(fact)
+    for name, value in data.items():
+        if isinstance(value, (date, datetime)):
+            data[name] = value.isoformat()
+    data["record_ids"] = list(fact.record_ids)
+    return data
+
+
+def fact_from_dict(data: dict) -> kpis.VisitFact:
+    """The inverse of `fact_dict`."""
+    values = dict(data)
+    values["service_date"] = date.fromisoformat(values["service_date"])
+    for name in ("expected_start", "started_at", "ended_at", "received_at"):
+        if values.get(name) is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    values["record_ids"] = tuple(values.get("record_ids", ()))
+    names = kpis.VisitFact.__dataclass_fields__
+    return kpis.VisitFact(**{k: v for k, v in values.items() if k in names})
+
+
+SHEET_GROUPINGS = ("organisation", "service_type", "town")  # the by-… parts of a downloaded report
+
+
+def build_document(query: ReportQuery, title: str = "") -> dict:
+    """Everything a downloaded report shows: the report as asked, the same period by organisation, by service
+    type and by town, the records behind it, the definitions, and when and by which code it was made."""
+    facts = load_visit_facts(query)
+    report = _presented(query, compute(query, facts).as_dict())
+    by = {name: _presented(replace(query, group_by=(name,)),
+                           compute(replace(query, group_by=(name,)), facts).as_dict()) for name in SHEET_GROUPINGS}
+    return {"title": title, "query": query.as_dict(), "report": report, "by": by,
+            "records": _drilled(query, facts, {})["records"], "definitions": definitions(),
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "code_version": code_version()}
+
+
+def report_document(principal: Principal, first: date, last: date, group_by=(), **filters) -> dict:
+    """The document of a report the caller may run (see `build_document`)."""
+    return build_document(checked_query(principal, first, last, group_by, **filters))
+
+
+def frozen_document(principal: Principal, frozen_id: int) -> dict:
+    """The document of a frozen report exactly as it was issued."""
+    frozen = get_frozen(principal, frozen_id)
+    return {**frozen.figures, "records": frozen.facts, "frozen": {
+        "id": frozen.id, "content_hash": frozen.content_hash, "code_version": frozen.code_version,
+        "generated_at": frozen.generated_at.isoformat(timespec="seconds"), "generated_by": frozen.generated_by}}
+
+
+def definitions() -> list[dict]:
+    """Every KPI's definition, as reports print it."""
+    return [asdict(d) for d in kpis.DEFINITIONS]
+
+
+# --- frozen reports ---------------------------------------------------------------------------------------
+
+
+@cache
+def code_version() -> str:
+    """The installed version and, in a git checkout, the commit the code is at."""
+    version = metadata.version("servicehub")
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version}+{commit}" if commit else version
+
+
+def content_hash(facts: list[dict]) -> str:
+    """SHA-256 of the facts in canonical JSON."""
+    text = json.dumps(sorted(facts, key=lambda f: f["visit_id"]), sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def month_of(month: str) -> tuple[date, date]:
+    """'2026-11' -> its first and last day; 422 naming `month` when malformed."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        first = date(year, number, 1)
+    except (AttributeError, TypeError, ValueError):
+        raise ValidationFailed("A month is written YYYY-MM.", {"month": ["Not a month (YYYY-MM)."]}) from None
+    return first, kpis.bucket_of(first, "month").last
+
+
+CONTRACT_GROUPING = ("service_type",)
+
+
+def freeze_contract_month(principal: Principal, contract_id: int, month: str) -> FrozenReport:
+    """Issue the monthly report of a contract: compute it and store it with its facts, their hash and the code
+    version. A month is frozen once (409 when it already is) and only once it is over."""
+    first, last = month_of(month)
+    contract = db.session.get(Contract, contract_id)
+    if contract is None or (principal.is_provider and contract.organisation_id != principal.organisation_id):
+        raise NotFound("No such contract.", {"contract_id": ["Unknown."]})
+    if last >= district_today():
+        raise ValidationFailed("Only a month that is over can be frozen.", {"month": ["Not over yet."]})
+    if contract.end_date < first or contract.start_date > last:
+        raise ValidationFailed("The contract does not run in that month.", {"month": ["Outside the contract."]})
+    existing = db.session.scalar(select(FrozenReport).where(
+        FrozenReport.contract_id == contract_id, FrozenReport.period_start == first, FrozenReport.period_end == last))
+    if existing is not None:
+        raise Conflict("This month's report of the contract is already frozen.", {"month": ["Already frozen."]},
+                       code="already_frozen")
+    query = ReportQuery(first, last, CONTRACT_GROUPING, {"contract_id": contract_id})
+    document = build_document(query, title=f"{contract.code} {contract.name_zh} {month}")
+    stored = document.pop("records")
+    frozen = FrozenReport(contract_id=contract_id, organisation_id=contract.organisation_id, period_start=first,
+                          period_end=last, parameters=query.as_dict(), figures=document, facts=stored,
+                          record_count=len(stored), content_hash=content_hash(stored), code_version=code_version(),
+                          generated_by=principal.username)
+    db.session.add(frozen)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("This month's report of the contract is already frozen.", {"month": ["Already frozen."]},
+                       code="already_frozen") from None
+    record_event(principal, "report.freeze", "frozen_report", frozen.id,
+                 {"contract": contract.code, "month": month, "records": len(stored), "hash": frozen.content_hash})
+    db.session.commit()
+    return frozen
+
+
+def frozen_visible(principal: Principal):
+    """Frozen reports the caller may see."""
+    if principal.is_provider:
+        return FrozenReport.organisation_id == principal.organisation_id
+    return FrozenReport.id.is_not(None)
+
+
+def list_frozen(principal: Principal, contract_id: int | None = None, month: str | None = None) -> list[FrozenReport]:
+    """Frozen reports, newest month first."""
+    require_report_reader(principal)
+    stmt = select(FrozenReport).where(frozen_visible(principal))
+    if contract_id is not None:
+        stmt = stmt.where(FrozenReport.contract_id == contract_id)
+    if month is not None:
+        stmt = stmt.where(FrozenReport.period_start == month_of(month)[0])
+    return list(db.session.scalars(stmt.order_by(FrozenReport.period_start.desc(), FrozenReport.contract_id)))
+
+
+def get_frozen(principal: Principal, frozen_id: int) -> FrozenReport:
+    """One frozen report the caller may see."""
+    frozen = db.session.scalar(select(FrozenReport).where(FrozenReport.id == frozen_id, frozen_visible(principal)))
+    if frozen is None:
+        raise NotFound("No such frozen report.")
+    return frozen
+
+
+def compare_frozen(principal: Principal, frozen_id: int) -> dict:
+    """Regenerate a frozen report's period from today's data and say what differs, record by record and figure
+    by figure; the frozen report itself stays as it was."""
+    frozen = get_frozen(principal, frozen_id)
+    params = frozen.parameters
+    query = ReportQuery(date.fromisoformat(params["from"]), date.fromisoformat(params["to"]),
+                        tuple(params["group_by"]), {name: params["filters"].get(name) for name in FILTERS})
+    facts = load_visit_facts(query)
+    now = compute(query, facts).as_dict()
+    stored = _drilled(query, facts, {})["records"]
+    before = {f["visit_id"]: f for f in frozen.facts}
+    after = {f["visit_id"]: f for f in stored}
+    records = [{"visit_id": visit_id, "change": change, "fields": fields}
+               for visit_id, change, fields in _record_changes(before, after)]
+    return {"frozen_id": frozen.id, "content_hash": frozen.content_hash, "current_hash": content_hash(stored),
+            "unchanged": frozen.content_hash == content_hash(stored), "records": records,
+            "figures": _figure_changes(frozen.figures["report"], now)}
+
+
+def _record_changes(before: dict, after: dict):
+    for visit_id in sorted(before.keys() | after.keys()):
+        old, new = before.get(visit_id), after.get(visit_id)
+        if old is None:
+            yield visit_id, "added", {}
+        elif new is None:
+            yield visit_id, "removed", {}
+        else:
+            fields = {name: {"frozen": old.get(name), "now": new.get(name)} for name in sorted(old.keys() | new.keys())
+                      if old.get(name) != new.get(name)}
+            if fields:
+                yield visit_id, "changed", fields
+
+
+def _figure_changes(frozen: dict, now: dict) -> list[dict]:
+    def rows(report):
+        yield "total", report["total"]
+        for group in report["groups"]:
+            yield json.dumps(group["key"], sort_keys=True, ensure_ascii=False), group["figures"]
+
+    old, new = dict(rows(frozen)), dict(rows(now))
+    changes = []
+    for group in sorted(old.keys() | new.keys()):
+        for code in kpis.FIGURES:
+            a, b = (old.get(group) or {}).get(code), (new.get(group) or {}).get(code)
+            if a != b:
+                changes.append({"group": group, "figure": code, "frozen": a, "now": b})
+    return changes
+
+
+# --- scores and the monthly close -------------------------------------------------------------------------
+
+
+def score_weights() -> dict[str, float]:
+    """The composite score's weights: the defaults with SERVICEHUB_SCORE_WEIGHTS applied."""
+    return scoring.checked_weights(current_app.config.get("SERVICEHUB_SCORE_WEIGHTS"))
+
+
+def compute_scores(first: date, last: date) -> list[OrganisationScore]:
+    """Score every organisation over first..last and store the scores (replacing the same period's)."""
+    query = ReportQuery(first, last, ("organisation",))
+    report = compute(query)
+    weights = score_weights()
+    stored = []
+    for key, figures in report.groups:
+        organisation_id = key[0]
+        row = db.session.scalar(select(OrganisationScore).where(
+            OrganisationScore.organisation_id == organisation_id, OrganisationScore.period_start == first,
+            OrganisationScore.period_end == last)) or OrganisationScore(
+            organisation_id=organisation_id, period_start=first, period_end=last)
+        row.score = scoring.composite_score(figures, weights)
+        row.components = scoring.components(figures)
+        row.weights = weights
+        row.person_times = figures["person_times"]
+        row.computed_at = datetime.now(UTC)
+        db.session.add(row)
+        stored.append(row)
+    db.session.commit()
+    return stored
+
+
+def latest_scores() -> dict[int, float]:
+    """Each organisation's most recent composite score (organisations with none are left out)."""
+    latest = (select(OrganisationScore.organisation_id, func.max(OrganisationScore.period_end).label("period_end"))
+              .group_by(OrganisationScore.organisation_id).subquery())
+    rows = db.session.execute(
+        select(OrganisationScore.organisation_id, OrganisationScore.score)
+        .join(latest, and_(latest.c.organisation_id == OrganisationScore.organisation_id,
+                           latest.c.period_end == OrganisationScore.period_end))
+        .where(OrganisationScore.score.is_not(None))).all()
+    return {organisation_id: value for organisation_id, value in rows}
+
+
+def scores_visible(principal: Principal) -> list[OrganisationScore]:
+    """The latest score of each organisation the caller may see."""
+    require_report_reader(principal)
+    stmt = select(OrganisationScore).order_by(OrganisationScore.period_end.desc(), OrganisationScore.organisation_id)
+    if principal.is_provider:
+        stmt = stmt.where(OrganisationScore.organisation_id == principal.organisation_id)
+    seen, rows = set(), []
+    for row in db.session.scalars(stmt):
+        if row.organisation_id not in seen:
+            seen.add(row.organisation_id)
+            rows.append(row)
+    return rows
+
+
+def previous_month(today: date) -> str:
+    """The month before `today`'s, as YYYY-MM."""
+    last = today.replace(day=1) - timedelta(days=1)
+    return f"{last.year}-{last.month:02d}"
+
+
+def monthly_close(principal: Principal, today: date | None = None) -> dict[str, int]:
+    """Freeze last month's report of every contract that ran in it (once: a month already frozen is left as
+    it is) and score the organisations over the last three full months."""
+    today = today or district_today()
+    month = previous_month(today)
+    first, last = month_of(month)
+    frozen = 0
+    for contract_id in db.session.scalars(select(Contract.id).where(Contract.start_date <= last,
+                                                                    Contract.end_date >= first).order_by(Contract.id)):
+        try:
+            freeze_contract_month(principal, contract_id, month)
+            frozen += 1
+        except Conflict:
+            db.session.rollback()
+    score_first = kpis.add_months(first, 1 - SCORE_MONTHS)
+    scores = compute_scores(score_first, last)
+    return {"frozen": frozen, "scored": len(scores)}
