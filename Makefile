@@ -42,6 +42,7 @@ seed: migrate
 	$(BIN)/servicehub seed demo
 	$(BIN)/servicehub demo serve
 	$(BIN)/servicehub demo history
+	$(BIN)/servicehub reports close-month
 	$(BIN)/servicehub demo users
 
 run: seed

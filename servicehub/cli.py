@@ -19,6 +19,7 @@ CLI_MODULES = (
     "servicehub.scheduling.cli",
     "servicehub.visits.cli",
     "servicehub.jobs.cli",
+    "servicehub.evaluation.cli",
 )
 
 
@@ -80,9 +81,11 @@ def register_cli(app) -> None:
 def _domain_groups():
     from servicehub.auth.cli import users_cli
     from servicehub.catalog.cli import catalog_cli
+    from servicehub.evaluation.cli import reports_cli
     from servicehub.imports.cli import import_command, imports_cli
     from servicehub.jobs.cli import scheduler_command
     from servicehub.scheduling.cli import schedule_cli
     from servicehub.visits.cli import audit_cli
 
-    return (catalog_cli, users_cli, import_command, imports_cli, schedule_cli, audit_cli, scheduler_command)
+    return (catalog_cli, users_cli, import_command, imports_cli, schedule_cli, audit_cli, scheduler_command,
+            reports_cli)

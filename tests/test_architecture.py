@@ -37,6 +37,10 @@ PURE_MODULES = [
     "servicehub.scheduling.moves",
     "servicehub.visits.ledger",
     "servicehub.evaluation",
+    "servicehub.evaluation.kpis",
+    "servicehub.evaluation.score",
+    "servicehub.visits.alerts",
+    "servicehub.evaluation.charts",
 ]
 FORBIDDEN = ("flask", "flask_sqlalchemy", "flask_smorest", "sqlalchemy", "marshmallow", "werkzeug")
 

@@ -475,7 +475,7 @@ def _add_lines(tallies: dict, total: _Tally, lines: Iterable[LineFact], period: 
     budgeted: set[tuple] = set()
     for line in lines:
         contract_days = (line.contract_end - line.contract_start).days + 1
-        key = tuple(_value(line, d) for d in grouping.dimensions)
+        key = tuple(_value(line, d) for d in grouping.dimensions) if by_lines else ()
         for label, first, last in _spans(period, grouping, line.contract_start, line.contract_end):
             share = (last - first).days / contract_days + 1 / contract_days
             group = tallies[_with_bucket(key, label)] if by_lines or by_budget else None
@@ -507,7 +507,7 @@ def _add_needs(tallies: dict, total: _Tally, needs: Iterable[NeedFact], served: 
             continue
         if _need_counts_in(need, period.first, period.last):
             _count_need(total, need, (need.need_id, None) in served)
-        key = tuple(_value(need, d) for d in grouping.dimensions)
+        key = tuple(_value(need, d) for d in grouping.dimensions) if by_needs else ()
         for label, span_first, span_last in (_spans(period, grouping, first, last) if by_needs else []):
             if _need_counts_in(need, *_bucket_span(span_first, span_last, label, grouping, period)):
                 _count_need(tallies[_with_bucket(key, label)], need, (need.need_id, label) in served)

@@ -512,8 +512,8 @@ def freeze_contract_month(principal: Principal, contract_id: int, month: str) ->
         db.session.rollback()
         raise Conflict("This month's report of the contract is already frozen.", {"month": ["Already frozen."]},
                        code="already_frozen") from None
-    record_event(principal, "report.freeze", "frozen_report", frozen.id,
-                 {"contract": contract.code, "month": month, "records": len(stored), "hash": frozen.content_hash})
+    record_event(db.session, "report_frozen", "frozen_reports", frozen.id, contract=contract.code, month=month,
+                 records=len(stored), content_hash=frozen.content_hash)
     db.session.commit()
     return frozen
 

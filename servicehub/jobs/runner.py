@@ -77,6 +77,8 @@ def build_scheduler(app) -> BackgroundScheduler:
                       id="nightly_generation", replace_existing=True)
     scheduler.add_job("servicehub.jobs.tasks:daily_alerts", CronTrigger(hour=6, minute=0),
                       id="daily_alerts", replace_existing=True)
+    scheduler.add_job("servicehub.jobs.tasks:monthly_close", CronTrigger(day=1, hour=2, minute=30),
+                      id="monthly_close", replace_existing=True)
     return scheduler
 
 

@@ -80,3 +80,16 @@ def daily_alerts() -> None:
     from servicehub.visits.services import daily_contract_alerts
 
     run_in_slot("daily_alerts", 24 * 3600, daily_contract_alerts)
+
+
+def monthly_close() -> None:
+    """On the 1st: freeze last month's report of every contract, score the organisations."""
+    from servicehub.auth.audit import Actor, acting_as
+    from servicehub.auth.permissions import Principal, Role
+    from servicehub.evaluation.services import monthly_close as close
+
+    def work():
+        with acting_as(Actor("scheduler")):
+            return close(Principal(user_id=None, username="scheduler", role=Role.ADMIN))
+
+    run_in_slot("monthly_close", 24 * 3600, work)
