@@ -221,3 +221,12 @@ def test_score_weights_refuse_unknown_components_and_negative_weights():
         score.checked_weights({"speed": 1})
     with pytest.raises(ValueError, match="negative"):
         score.checked_weights({"satisfaction": -1})
+
+
+def test_docs_state_every_definition_word_for_word():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "kpis.md").read_text()
+    for definition in kpis.DEFINITIONS:
+        assert f"`{definition.code}`" in text
+        assert definition.text_zh in text and definition.text_en in text, definition.code
