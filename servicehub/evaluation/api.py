@@ -12,10 +12,6 @@ from servicehub.evaluation import schemas as s
 blp = Blueprint("evaluation", __name__, url_prefix="/api/v1",
                 description="Performance evaluation (效能评估): KPIs, auditor reports, frozen monthly reports.")
 
-FILE_RESPONSE = {"content": {mime: {"schema": {"type": "string", "format": "binary"}}
-                             for mime in exports.MIMETYPES.values()}}
-
-
 def _query(args: dict) -> dict:
     args.pop("lang", None)
     return {"first": args.pop("first"), "last": args.pop("last"), **args}
