@@ -1,14 +1,28 @@
-"""Report downloads: CSV, XLSX and PDF from one report document (`services.build_document`)."""
+"""Report downloads: CSV, XLSX and PDF from one report document (`services.build_document`).
+
+The renderers read only the document (never the database), so a frozen report comes out exactly as it was
+issued, and the definitions they print are the document's own, word for word.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from copy import copy
+from datetime import date, datetime, tzinfo
+from functools import cache
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 
 from servicehub.auth.permissions import Principal
-from servicehub.evaluation import services
-from servicehub.evaluation.kpis import DEFINITION_BY_CODE, FIGURES
+from servicehub.evaluation import charts, services
+from servicehub.evaluation.kpis import DEFINITION_BY_CODE, FIGURES, PERIODS
+from servicehub.timeutil import district_tz
 
 MIMETYPES = {
     "csv": "text/csv",
@@ -19,7 +33,8 @@ MIMETYPES = {
 
 def export_report(principal: Principal, fmt: str, first: date, last: date, group_by=(), **filters) -> tuple[bytes, str]:
     """A report the caller may run, as a file: (content, file name without extension)."""
-    document = services.report_document(principal, first, last, group_by, **filters)
+    # A PDF counts the records but does not list them: it need not build them.
+    document = services.report_document(principal, first, last, group_by, with_records=fmt != "pdf", **filters)
     return render(document, fmt), f"servicehub-kpis-{first.isoformat()}-{last.isoformat()}"
 
 
@@ -29,9 +44,14 @@ def export_frozen(principal: Principal, frozen_id: int, fmt: str) -> tuple[bytes
     return render(document, fmt), f"servicehub-frozen-report-{frozen_id}"
 
 
+def record_count(document: dict) -> int:
+    """How many records the document's figures were computed from (listed or not)."""
+    return document.get("record_count", len(document.get("records", [])))
+
+
 def render(document: dict, fmt: str) -> bytes:
     """The document in `fmt` (csv, xlsx, pdf)."""
-    return {"csv": render_csv}[fmt](document)
+    return {"csv": render_csv, "xlsx": render_xlsx, "pdf": render_pdf}[fmt](document)
 
 
 def group_label(report: dict, key: dict, lang: str = "zh") -> list[str]:
@@ -61,3 +81,479 @@ def _cell(value) -> str:
     if isinstance(value, dict):
         return " ".join(f"{k}:{v}" for k, v in value.items())
     return str(value)
+
+
+# --- what the document says, in words ---------------------------------------------------------------------
+
+REPORT_TITLE = ("服务类社会救助效能评估报告", "Service-type social assistance: performance report")
+DIMENSION_NAMES = {
+    "organisation": ("机构", "Organisation"), "contract": ("合同", "Contract"),
+    "service_type": ("服务项目", "Service type"), "category": ("服务类别", "Category"), "town": ("镇街", "Town"),
+    "recipient_class": ("对象类别", "Recipient class"), "worker": ("服务人员", "Worker"),
+    "recipient": ("救助对象", "Recipient"),
+    "day": ("日", "Day"), "week": ("周", "Week"), "month": ("月", "Month"), "quarter": ("季度", "Quarter"),
+    "year": ("年", "Year"),
+}
+DIMENSION_OF_FILTER = {f: d for d, f in services.FILTER_OF.items()}
+UNIT_NAMES = {"count": "计数 count", "hours": "小时 hours", "units": "单位 units", "rate": "% rate",
+              "mean": "分 score (1–5)", "days": "天 days", "fen": "元 ¥ yuan"}
+OUTCOME_NAMES = {"delivered": "已完成 delivered", "missed": "漏服务 missed", "cancelled": "已取消 cancelled"}
+CODED = frozenset({"service_type", "category"})  # shown with their code: 'LC01 助餐'
+DEFINITIONS_NOTE = "指标定义见末页 / definitions on the last pages"
+# The by-… parts of every downloaded report (services.SHEET_GROUPINGS): their sheet and table titles.
+PART_TITLES = {"organisation": "按机构 By organisation", "service_type": "按服务项目 By service type",
+               "town": "按镇街 By town"}
+
+
+def definitions_of(document: dict) -> list[dict]:
+    """The definitions the document was made with (a frozen report keeps its own), in report order."""
+    return document.get("definitions") or services.definitions()
+
+
+def definitions_by_code(document: dict) -> dict[str, dict]:
+    """Figure code -> its definition (code, unit, names, texts), in report order."""
+    return {d["code"]: d for d in definitions_of(document)}
+
+
+def is_extra_grouping(group_by: list[str]) -> bool:
+    """Whether the grouping asked for is not one of the by-organisation, service type or town parts."""
+    return bool(group_by) and group_by not in [[name] for name in PART_TITLES]
+
+
+def labels_of(document: dict) -> dict[str, dict]:
+    """Dimension -> key (as text) -> {"zh", "en"} names, from the report and its by-… parts."""
+    merged: dict[str, dict] = {}
+    for part in (document["report"], *document.get("by", {}).values()):
+        for dimension, names in part.get("labels", {}).items():
+            merged.setdefault(dimension, {}).update(names)
+    return merged
+
+
+def name_of(labels: dict, dimension: str, value, lang: str = "zh") -> str:
+    """The name of a group's key part (a period label or an unknown key as it is)."""
+    if value is None:
+        return "—"
+    return labels.get(dimension, {}).get(str(value), {}).get(lang, str(value))
+
+
+def key_in_words(labels: dict, key: dict) -> str:
+    """A group's key as one line: '镇江新区颐心助餐服务社 · LC01 助餐 · 2026-10'."""
+    return " · ".join(f"{value} {name_of(labels, name, value)}" if name in CODED else name_of(labels, name, value)
+                      for name, value in key.items())
+
+
+def period_in_words(document: dict) -> str:
+    """'2026-10-01 至 2026-10-31'."""
+    query = document["query"]
+    return f"{query['from']} 至 {query['to']}"
+
+
+def scope_in_words(document: dict) -> str:
+    """The filters by name ('机构 Organisation: 颐养…; 镇街 Town: 大港街道'), or the whole district."""
+    labels = labels_of(document)
+    parts = []
+    for name, value in document["query"].get("filters", {}).items():
+        dimension = DIMENSION_OF_FILTER.get(name, name)
+        zh, en = DIMENSION_NAMES.get(dimension, (name, name))
+        parts.append(f"{zh} {en}: {name_of(labels, dimension, value)}")
+    return "; ".join(parts) if parts else "全区 District-wide"
+
+
+def grouping_in_words(group_by: list[str]) -> str:
+    """'按 机构、月 by organisation, month', or no grouping."""
+    if not group_by:
+        return "不分组 None (totals only)"
+    return (f"按{'、'.join(DIMENSION_NAMES[n][0] for n in group_by)} by "
+            f"{', '.join(DIMENSION_NAMES[n][1].lower() for n in group_by)}")
+
+
+def local_time(moment: str | None, fmt: str = "%Y-%m-%d %H:%M", tz: tzinfo | None = None) -> str | None:
+    """An ISO timestamp in the district's time zone (`tz`, looked up when not given), None for none."""
+    if not moment:
+        return None
+    return datetime.fromisoformat(moment).astimezone(tz or district_tz()).strftime(fmt)
+
+
+def cover_facts(document: dict) -> list[tuple[str, str]]:
+    """What a report is about and where it came from, as (label, value) lines for a cover or summary."""
+    facts = [("报告期 Period", period_in_words(document)), ("范围 Scope", scope_in_words(document)),
+             ("分组 Grouping", grouping_in_words(document["report"].get("group_by", []))),
+             ("生成时间 Generated at", f"{local_time(document.get('generated_at'))} ({district_tz().key})"),
+             ("程序版本 Code version", document.get("code_version", "")),
+             ("服务记录 Records", f"{record_count(document):,}")]
+    frozen = document.get("frozen")
+    if frozen:
+        facts += [("冻结报告 Frozen report", f"#{frozen['id']}"), ("内容哈希 Content hash (SHA-256)", frozen["content_hash"]),
+                  ("冻结时间 Frozen at", local_time(frozen.get("generated_at")) or ""),
+                  ("冻结人 Frozen by", frozen.get("generated_by") or "")]
+    return facts
+
+
+def shown(value, unit: str) -> str:
+    """A figure as printed: rates as percent, fen as yuan, '—' where there is none."""
+    if value is None:
+        return "—"
+    if unit == "rate":
+        return f"{value:.1%}"
+    if unit == "fen":
+        return f"¥{value / 100:,.2f}"
+    if unit == "count":
+        return f"{value:,}"
+    if unit == "mean":
+        return f"{value:.2f}"
+    if unit == "days":
+        return f"{value:,.1f}"
+    return f"{value:,.2f}"
+
+
+# --- XLSX ------------------------------------------------------------------------------------------------
+
+NUMBER_FORMATS = {"count": "#,##0", "hours": "#,##0.00", "units": "#,##0.00", "rate": "0.0%", "mean": "0.00",
+                  "days": "0.0", "fen": '"¥"#,##0.00'}
+YUAN = NUMBER_FORMATS["fen"]  # money is stored in fen and shown in yuan
+BOLD = Font(bold=True)
+TITLE_FONT = Font(bold=True, size=14)
+WRAP = Alignment(wrap_text=True, vertical="top")
+
+
+def render_xlsx(document: dict) -> bytes:
+    """Summary, by organisation, by service type, by town (and the grouping asked for), every record and the
+    definitions, one sheet each; written in openpyxl's streaming write-only mode."""
+    workbook = Workbook(write_only=True)
+    labels, definitions = labels_of(document), definitions_by_code(document)
+    _summary_sheet(workbook, document)
+    for name, title in PART_TITLES.items():
+        if name in document.get("by", {}):
+            _group_sheet(workbook, title, document["by"][name], labels, definitions)
+    if is_extra_grouping(document["report"]["group_by"]):
+        _group_sheet(workbook, "按所选分组 As requested", document["report"], labels, definitions)
+    _records_sheet(workbook, document.get("records", []), labels)
+    _definitions_sheet(workbook, definitions_of(document))
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def _styled(sheet, value, *, font: Font | None = None, number_format: str | None = None,
+            alignment: Alignment | None = None) -> WriteOnlyCell:
+    """A write-only cell with a font, number format or alignment."""
+    cell = WriteOnlyCell(sheet, value=value)
+    if font is not None:
+        cell.font = font
+    if number_format is not None:
+        cell.number_format = number_format
+    if alignment is not None:
+        cell.alignment = alignment
+    return cell
+
+
+def _header(sheet, names: list[str]) -> list[WriteOnlyCell]:
+    """A bold header row."""
+    return [_styled(sheet, name, font=BOLD, alignment=WRAP) for name in names]
+
+
+def _widths(sheet, widths: list[float]) -> None:
+    """Column widths (set before the first row is written)."""
+    for index, width in enumerate(widths, 1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+
+
+class _Formatted:
+    """Write-only cells with a number format, made fast: each format's style is built once, then copied (setting
+    a format on a cell looks the style up again, which dominates a sheet of many thousand rows)."""
+
+    def __init__(self, sheet):
+        self.sheet = sheet
+        self.templates: dict[str, WriteOnlyCell] = {}
+
+    def __call__(self, value, number_format: str) -> WriteOnlyCell | None:
+        """The value in a cell with the format (None for no value: an empty cell)."""
+        if value is None:
+            return None
+        template = self.templates.get(number_format)
+        if template is None:
+            template = self.templates[number_format] = _styled(self.sheet, None, number_format=number_format)
+        cell = WriteOnlyCell(self.sheet, value=value)
+        cell._style = copy(template._style)
+        return cell
+
+
+def _figure_cell(formatted: _Formatted, value, unit: str, empty=None):
+    """A figure as a number with its unit's format (fen as yuan), or `empty` where there is none."""
+    if value is None:
+        return empty
+    return formatted(value / 100 if unit == "fen" else value, NUMBER_FORMATS.get(unit, "General"))
+
+
+def _figure_header(definition: dict) -> tuple[str, str]:
+    """A figure's column headers (Chinese, English with its code); money says it is in yuan."""
+    yuan = definition["unit"] == "fen"
+    return (definition["name_zh"] + ("（元）" if yuan else ""),
+            f"{definition['name_en']}{', ¥' if yuan else ''} ({definition['code']})")
+
+
+def _summary_sheet(workbook: Workbook, document: dict) -> None:
+    """Title, what the report covers and where it came from, the total figures and the satisfaction scores."""
+    sheet = workbook.create_sheet("摘要 Summary")
+    formatted = _Formatted(sheet)
+    _widths(sheet, [34, 30, 40, 18, 16])
+    sheet.append([_styled(sheet, f"{REPORT_TITLE[0]} {REPORT_TITLE[1]}", font=TITLE_FONT)])
+    if document.get("title"):
+        sheet.append([_styled(sheet, document["title"], font=BOLD)])
+    sheet.append([])
+    for label, value in cover_facts(document):
+        sheet.append([_styled(sheet, label, font=BOLD), value])
+    sheet.append([])
+    sheet.append(_header(sheet, ["指标代码 Code", "指标 Indicator", "Indicator", "数值 Value", "单位 Unit"]))
+    total = document["report"]["total"]
+    for definition in definitions_of(document):
+        code, unit = definition["code"], definition["unit"]
+        sheet.append([code, definition["name_zh"], definition["name_en"],
+                      _figure_cell(formatted, total.get(code), unit, "—"), UNIT_NAMES.get(unit, unit)])
+    sheet.append([])
+    sheet.append(_header(sheet, ["满意度分布 Satisfaction distribution", "评分 Score", None, "人次 Person-times"]))
+    for score, count in (total.get("satisfaction_distribution") or {}).items():
+        sheet.append([None, f"{score} 分", None, _figure_cell(formatted, count, "count")])
+    sheet.append([])
+    sheet.append(["指标定义见“指标定义 Definitions”工作表 / definitions: see the Definitions sheet"])
+
+
+def _key_columns(group_by: list[str]) -> tuple[list[str], list[str], list[float]]:
+    """The key's header cells (Chinese row, English row) and widths: id, Chinese and English name of each
+    dimension, the label of a period."""
+    zh, en, widths = [], [], []
+    for name in group_by:
+        name_zh, name_en = DIMENSION_NAMES[name]
+        if name in PERIODS:
+            zh, en, widths = zh + [name_zh], en + [name_en], widths + [12]
+        else:
+            zh += [f"{name_zh}编号", name_zh, f"{name_zh}（英文）"]
+            en += [f"{name_en} ID", name_en, f"{name_en} (English)"]
+            widths += [10, 28, 28]
+    return zh, en, widths
+
+
+def _key_values(key: dict, labels: dict) -> list:
+    """A group's key: id, Chinese and English name of each dimension, the label of a period."""
+    values = []
+    for name, value in key.items():
+        if name in PERIODS:
+            values.append(value)
+        else:
+            values += [value, name_of(labels, name, value), name_of(labels, name, value, "en")]
+    return values
+
+
+def _group_sheet(workbook: Workbook, title: str, report: dict, labels: dict, definitions: dict[str, dict]) -> None:
+    """One row per group and a total row, one column per figure; the key and the headers stay in view."""
+    sheet = workbook.create_sheet(title)
+    zh, en, widths = _key_columns(report["group_by"])
+    _widths(sheet, widths + [14] * len(definitions))
+    sheet.freeze_panes = f"{get_column_letter(len(widths) + 1)}3"
+    headers = [_figure_header(d) for d in definitions.values()]
+    sheet.append(_header(sheet, zh + [header[0] for header in headers]))
+    sheet.append(_header(sheet, en + [header[1] for header in headers]))
+    formatted = _Formatted(sheet)
+    for group in report["groups"]:
+        sheet.append(_key_values(group["key"], labels) + _figure_cells(formatted, group["figures"], definitions))
+    sheet.append([_styled(sheet, "合计 Total", font=BOLD)] + [None] * (len(widths) - 1)
+                 + _figure_cells(formatted, report["total"], definitions))
+
+
+def _figure_cells(formatted: _Formatted, figures: dict, definitions: dict[str, dict]) -> list:
+    """A group's figures in definition order, formatted by unit."""
+    return [_figure_cell(formatted, figures.get(code), d["unit"]) for code, d in definitions.items()]
+
+
+RECORD_HEADERS = (
+    ("服务日期 Date", 12), ("上门服务编号 Visit", 10), ("机构 Organisation", 26), ("合同编号 Contract", 9),
+    ("服务项目 Service type", 18), ("镇街 Town", 14), ("对象编号 Recipient", 10), ("对象类别 Class", 12),
+    ("服务人员编号 Worker", 10), ("结果 Outcome", 16), ("预计开始 Expected", 8), ("签入 Start", 8),
+    ("签出 End", 8), ("时长（小时）Hours", 10), ("数量 Units", 8), ("单价 Price ¥", 10), ("金额 Value ¥", 11),
+    ("满意度 Satisfaction", 9), ("标记 Flags", 22), ("持证 Certified", 8), ("提交台账 Received", 17),
+    ("路途（分钟）Travel min", 9), ("台账记录编号 Record ids", 20),
+)
+
+
+def _records_sheet(workbook: Workbook, records: list[dict], labels: dict) -> None:
+    """Every record behind the report, one row each (ids only: no names or ID numbers of recipients)."""
+    sheet = workbook.create_sheet("服务记录 Records")
+    _widths(sheet, [width for _, width in RECORD_HEADERS])
+    sheet.freeze_panes = "C2"
+    sheet.append(_header(sheet, [name for name, _ in RECORD_HEADERS]))
+    rows = _RecordRows(sheet, _record_names(records, labels), district_tz())
+    for record in records:
+        sheet.append(rows.row(record))
+
+
+def _record_names(records: list[dict], labels: dict) -> dict[tuple[str, object], str]:
+    """(dimension, key) -> the name shown in the records sheet, looked up once per key."""
+    names = {}
+    for record in records:
+        for dimension in ("organisation", "service_type", "town"):
+            value = record.get(dimension)
+            if (dimension, value) not in names:
+                name = name_of(labels, dimension, value)
+                names[(dimension, value)] = f"{value} {name}" if dimension in CODED else name
+    return names
+
+
+class _RecordRows:
+    """Turns records into rows of the records sheet, fast: names looked up once, formats copied, not rebuilt."""
+
+    def __init__(self, sheet, names: dict, tz: tzinfo):
+        self.names, self.tz, self.formatted = names, tz, _Formatted(sheet)
+
+    def time(self, moment: str | None, fmt: str = "%H:%M") -> str | None:
+        """A timestamp as district time."""
+        return local_time(moment, fmt, self.tz)
+
+    def row(self, record: dict) -> list:
+        """One record as a row."""
+        delivered, names = record["outcome"] == "delivered", self.names
+        flags = [label for flag, label in (("exception", "异常 exception"), ("corrected", "已更正 corrected"))
+                 if record.get(flag)]
+        return [
+            date.fromisoformat(record["service_date"]), record["visit_id"],
+            names[("organisation", record["organisation"])], record.get("contract"),
+            names[("service_type", record["service_type"])], names[("town", record["town"])], record["recipient"],
+            record["recipient_class"], record.get("worker"), OUTCOME_NAMES.get(record["outcome"], record["outcome"]),
+            self.time(record.get("expected_start")), self.time(record.get("started_at")),
+            self.time(record.get("ended_at")),
+            self.formatted(record["service_hours"] if delivered else None, NUMBER_FORMATS["hours"]),
+            record.get("delivered_units") if delivered else None,
+            self.formatted(record["unit_price_fen"] / 100 if record.get("unit_price_fen") else None, YUAN),
+            self.formatted(record["delivered_value_fen"] / 100 if delivered else None, YUAN),
+            record.get("satisfaction"), "; ".join(flags) or None, "是 yes" if record.get("certified") else None,
+            self.time(record.get("received_at"), "%Y-%m-%d %H:%M"), record.get("travel_min"),
+            " ".join(str(i) for i in record.get("record_ids", [])) or None,
+        ]
+
+
+def _definitions_sheet(workbook: Workbook, definitions: list[dict]) -> None:
+    """Every figure's definition, word for word as the reports print it."""
+    sheet = workbook.create_sheet("指标定义 Definitions")
+    columns = [("指标代码 Code", "code", 24), ("类别 Group", "group", 11), ("单位 Unit", "unit", 9),
+               ("名称 Name", "name_zh", 18), ("Name", "name_en", 26), ("定义 Definition", "text_zh", 60),
+               ("Definition", "text_en", 70)]
+    _widths(sheet, [width for _, _, width in columns])
+    sheet.freeze_panes = "B2"
+    sheet.append(_header(sheet, [title for title, _, _ in columns]))
+    for definition in definitions:
+        sheet.append([_styled(sheet, definition[field], alignment=WRAP) for _, field, _ in columns])
+
+
+# --- PDF -------------------------------------------------------------------------------------------------
+
+PDF_TEMPLATE = "evaluation/report_pdf.html"
+TABLE_FIGURES = ("person_times", "recipients", "service_hours", "delivered_value_fen", "satisfaction_mean",
+                 "on_time_rate", "missed", "missed_rate", "exception_rate", "contract_completion", "budget_execution")
+PDF_MAX_GROUPS = 300  # a grouping with more groups than this is left to the XLSX
+MAX_BARS = 25  # bars in one chart: a chart fits on a page
+
+
+@cache
+def _templates() -> Environment:
+    """The Jinja environment of the report templates (package files, autoescaped)."""
+    return Environment(loader=PackageLoader("servicehub.evaluation", "templates"),
+                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def render_pdf(document: dict) -> bytes:
+    """A4 PDF: cover, summary figures, charts, tables by organisation, service type and town, definitions;
+    Chinese fonts embedded. Records are counted, not listed (they are in the XLSX)."""
+    from weasyprint import HTML  # heavy: imported when a PDF is asked for
+
+    html = _templates().get_template(PDF_TEMPLATE).render(**pdf_context(document))
+    return HTML(string=html).write_pdf()
+
+
+def pdf_context(document: dict) -> dict:
+    """Everything the PDF template prints, already in words and formatted."""
+    labels, definitions = labels_of(document), definitions_by_code(document)
+    report = document["report"]
+    tables = [_table(title, document["by"][name], labels, definitions)
+              for name, title in PART_TITLES.items() if name in document.get("by", {})]
+    if is_extra_grouping(report["group_by"]):
+        tables.append(_table(f"按所选分组 As requested: {grouping_in_words(report['group_by'])}", report, labels,
+                             definitions))
+    return {"title": REPORT_TITLE, "document_title": document.get("title") or "",
+            "running": f"{document.get('title') or REPORT_TITLE[0]} · {period_in_words(document)}",
+            "cover": cover_facts(document), "frozen": document.get("frozen"),
+            "summary": _summary_rows(document), "charts": pdf_charts(document, labels),
+            "tables": tables, "definitions": definitions_of(document), "definitions_note": DEFINITIONS_NOTE}
+
+
+def _summary_rows(document: dict) -> list[dict]:
+    """The total figures, one row each, formatted."""
+    total = document["report"]["total"]
+    return [{**d, "value": shown(total.get(d["code"]), d["unit"]), "unit_name": UNIT_NAMES.get(d["unit"], d["unit"])}
+            for d in definitions_of(document)]
+
+
+def _table_figures(report: dict, definitions: dict[str, dict]) -> list[str]:
+    """The main figures a group table shows: those some group has (the total's, when there are no groups)."""
+    rows = [g["figures"] for g in report["groups"]] or [report["total"]]
+    return [c for c in TABLE_FIGURES if c in definitions and any(row.get(c) is not None for row in rows)]
+
+
+def _table(title: str, report: dict, labels: dict, definitions: dict[str, dict]) -> dict:
+    """A group table's title, headers, rows of the main figures and total row, formatted."""
+    codes = _table_figures(report, definitions)
+    units = [definitions[c]["unit"] for c in codes]
+
+    def cells(figures: dict) -> list[str]:
+        return [shown(figures.get(c), unit) for c, unit in zip(codes, units, strict=True)]
+
+    groups = report["groups"]
+    return {"title": title, "key": " / ".join(DIMENSION_NAMES[name][0] for name in report["group_by"]),
+            "figures": [definitions[c] for c in codes],
+            "rows": [[key_in_words(labels, g["key"])] + cells(g["figures"]) for g in groups[:PDF_MAX_GROUPS]],
+            "total": ["合计 Total"] + cells(report["total"]), "left_out": max(0, len(groups) - PDF_MAX_GROUPS)}
+
+
+def _bars(title: str, report: dict, labels: dict, code: str, value_format: str = "{:,.0f}", scale: float = 1,
+          lowest_first: bool = False) -> str:
+    """A bar chart of one figure of a one-dimension report's groups, largest first (or lowest, where low is
+    bad), at most MAX_BARS of them (the title then says so)."""
+    dimension = report["group_by"][0]
+    items = [(name_of(labels, dimension, g["key"][dimension]), g["figures"].get(code)) for g in report["groups"]]
+    items = [(name, None if value is None else value / scale) for name, value in items]
+    items.sort(key=lambda item: (item[1] is None, item[1] or 0) if lowest_first else -(item[1] or 0))
+    if len(items) > MAX_BARS:
+        title += f"（{len(items)} 个中{'最低' if lowest_first else '最高'}的 {MAX_BARS} 个 / " \
+                 f"{'lowest' if lowest_first else 'top'} {MAX_BARS} of {len(items)}）"
+    return charts.bar_chart(title, items[:MAX_BARS], value_format)
+
+
+def pdf_charts(document: dict, labels: dict) -> list[Markup]:
+    """The report's charts as SVG, drawn from its figures."""
+    by = document.get("by", {})
+    drawn = []
+    if "organisation" in by:
+        drawn += [_bars("服务人次（按机构） Person-times by organisation", by["organisation"], labels, "person_times"),
+                  _bars("交付金额（按机构，元） Delivered value by organisation (¥)", by["organisation"], labels,
+                        "delivered_value_fen", "¥{:,.0f}", scale=100)]
+    if "service_type" in by:
+        drawn.append(_bars("服务人次（按服务项目） Person-times by service type", by["service_type"], labels,
+                           "person_times"))
+    distribution = document["report"]["total"].get("satisfaction_distribution") or {}
+    drawn.append(charts.distribution_chart("满意度分布 Satisfaction (person-times per score)",
+                                           {f"{score} 分": count for score, count in distribution.items()}, 400))
+    if "organisation" in by:
+        drawn += [_bars("准时率（按机构） On-time rate by organisation", by["organisation"], labels, "on_time_rate",
+                        "{:.1%}", lowest_first=True),
+                  _bars("漏服务率（按机构） Missed rate by organisation", by["organisation"], labels, "missed_rate",
+                        "{:.1%}")]
+    drawn += _period_chart(document["report"])
+    return [Markup(svg) for svg in drawn]  # the chart functions escape every text they draw
+
+
+def _period_chart(report: dict) -> list[str]:
+    """Person-times per period, when the report is split by a period only."""
+    if len(report["group_by"]) != 1 or report["group_by"][0] not in PERIODS:
+        return []
+    period = report["group_by"][0]
+    name_zh, name_en = DIMENSION_NAMES[period]
+    return [charts.column_chart(f"服务人次（按{name_zh}） Person-times by {name_en.lower()}",
+                                [(g["key"][period], g["figures"]["person_times"]) for g in report["groups"]])]

@@ -302,11 +302,12 @@ def load_line_facts(query: ReportQuery) -> list[kpis.LineFact]:
 # --- reports ----------------------------------------------------------------------------------------------
 
 
-def compute(query: ReportQuery, visits: list[kpis.VisitFact] | None = None) -> kpis.Report:
-    """The query's report from the database (or from the given visit facts)."""
-    visits = load_visit_facts(query) if visits is None else visits
-    return kpis.kpi_report(visits, load_need_facts(query), load_line_facts(query), query.period, query.grouping,
-                           _grace())
+def compute(query: ReportQuery, visits: list[kpis.VisitFact] | None = None, needs: list[kpis.NeedFact] | None = None,
+            lines: list[kpis.LineFact] | None = None) -> kpis.Report:
+    """The query's report from the database (or from the facts given)."""
+    return kpis.kpi_report(load_visit_facts(query) if visits is None else visits,
+                           load_need_facts(query) if needs is None else needs,
+                           load_line_facts(query) if lines is None else lines, query.period, query.grouping, _grace())
 
 
 def kpi_report(principal: Principal, first: date, last: date, group_by=(), **filters) -> dict:
@@ -391,12 +392,15 @@ def _drilled(query: ReportQuery, facts: list[kpis.VisitFact], key: dict) -> dict
             "filters": query.as_dict()["filters"], "records": rows, "sums": sums}
 
 
+FACT_FIELDS = tuple(kpis.VisitFact.__dataclass_fields__)
+
+
 def fact_dict(fact: kpis.VisitFact) -> dict:
     """A visit fact as plain JSON-ready data (what a frozen report stores and a drill-down lists)."""
-    data = asdict(fact)
-    for name, value in data.items():
-        if isinstance(value, (date, datetime)):
-            data[name] = value.isoformat()
+    data = {}
+    for name in FACT_FIELDS:
+        value = getattr(fact, name)
+        data[name] = value.isoformat() if isinstance(value, (date, datetime)) else value
     data["record_ids"] = list(fact.record_ids)
     return data
 
@@ -409,28 +413,34 @@ def fact_from_dict(data: dict) -> kpis.VisitFact:
         if values.get(name) is not None:
             values[name] = datetime.fromisoformat(values[name])
     values["record_ids"] = tuple(values.get("record_ids", ()))
-    names = kpis.VisitFact.__dataclass_fields__
-    return kpis.VisitFact(**{k: v for k, v in values.items() if k in names})
+    return kpis.VisitFact(**{k: v for k, v in values.items() if k in FACT_FIELDS})
 
 
 SHEET_GROUPINGS = ("organisation", "service_type", "town")  # the by-… parts of a downloaded report
 
 
-def build_document(query: ReportQuery, title: str = "") -> dict:
+def build_document(query: ReportQuery, title: str = "", with_records: bool = True) -> dict:
     """Everything a downloaded report shows: the report as asked, the same period by organisation, by service
-    type and by town, the records behind it, the definitions, and when and by which code it was made."""
-    facts = load_visit_facts(query)
-    report = _presented(query, compute(query, facts).as_dict())
-    by = {name: _presented(replace(query, group_by=(name,)),
-                           compute(replace(query, group_by=(name,)), facts).as_dict()) for name in SHEET_GROUPINGS}
-    return {"title": title, "query": query.as_dict(), "report": report, "by": by,
-            "records": _drilled(query, facts, {})["records"], "definitions": definitions(),
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "code_version": code_version()}
+    type and by town, the records behind it (or only their count), the definitions, and when and by which code
+    it was made."""
+    facts, needs, lines = load_visit_facts(query), load_need_facts(query), load_line_facts(query)
+
+    def report(grouped: ReportQuery) -> dict:
+        return _presented(grouped, compute(grouped, facts, needs, lines).as_dict())
+
+    document = {"title": title, "query": query.as_dict(), "report": report(query),
+                "by": {name: report(replace(query, group_by=(name,))) for name in SHEET_GROUPINGS},
+                "record_count": len(facts), "definitions": definitions(),
+                "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "code_version": code_version()}
+    if with_records:
+        document["records"] = _drilled(query, facts, {})["records"]
+    return document
 
 
-def report_document(principal: Principal, first: date, last: date, group_by=(), **filters) -> dict:
+def report_document(principal: Principal, first: date, last: date, group_by=(), with_records: bool = True,
+                    **filters) -> dict:
     """The document of a report the caller may run (see `build_document`)."""
-    return build_document(checked_query(principal, first, last, group_by, **filters))
+    return build_document(checked_query(principal, first, last, group_by, **filters), with_records=with_records)
 
 
 def frozen_document(principal: Principal, frozen_id: int) -> dict:
