@@ -52,6 +52,7 @@ PAGE_BLUEPRINTS = (
     "servicehub.matching.views",
     "servicehub.scheduling.views",
     "servicehub.visits.views",
+    "servicehub.evaluation.views",
 )
 
 

@@ -79,6 +79,7 @@ class DrillDownSchema(ma.Schema):
     filters = fields.Dict()
     records = fields.List(fields.Dict())
     sums = fields.Dict()
+    labels = fields.Dict()
 
     @ma.pre_dump
     def rename(self, data, **kwargs):

@@ -364,7 +364,7 @@ def drill_down(principal: Principal, first: date, last: date, key: dict | None =
     for name, value in key.items():
         if name in FILTER_OF:
             if filters.get(FILTER_OF[name]) not in (None, value):
-                return _drilled(checked_query(principal, first, last, (), **filters), [], key)
+                return _with_labels(_drilled(checked_query(principal, first, last, (), **filters), [], key))
             filters[FILTER_OF[name]] = value
         elif name not in kpis.PERIODS:
             raise ValidationFailed(f"Unknown group key: {name}.", {"key": [f"Unknown: {name}."]})
@@ -375,7 +375,7 @@ def drill_down(principal: Principal, first: date, last: date, key: dict | None =
     if period_names:
         grouping = kpis.Grouping((), period_names[0])
         facts = [f for f in facts if kpis.in_group(f, grouping, (key[period_names[0]],))]
-    return _drilled(query, facts, key)
+    return _with_labels(_drilled(query, facts, key))
 
 
 def _drilled(query: ReportQuery, facts: list[kpis.VisitFact], key: dict) -> dict:
@@ -388,8 +388,17 @@ def _drilled(query: ReportQuery, facts: list[kpis.VisitFact], key: dict) -> dict
         rows.append({**fact_dict(fact), **share})
     sums["service_hours"] = round(sums["service_hours"], 2)
     sums["delivered_units"] = round(sums["delivered_units"], 2)
-    return {"from": query.first.isoformat(), "to": query.last.isoformat(), "key": key,
-            "filters": query.as_dict()["filters"], "records": rows, "sums": sums}
+    drilled = {"from": query.first.isoformat(), "to": query.last.isoformat(), "key": key,
+               "filters": query.as_dict()["filters"], "records": rows, "sums": sums}
+    return drilled
+
+
+def _with_labels(drilled: dict) -> dict:
+    """The drill-down with the names of the organisations, services and workers of its records and filters."""
+    drilled["labels"] = labels_for({"groups": [{"key": {"organisation": r["organisation"],
+                                                        "service_type": r["service_type"], "worker": r["worker"]}}
+                                               for r in drilled["records"]], "filters": drilled["filters"]})
+    return drilled
 
 
 FACT_FIELDS = tuple(kpis.VisitFact.__dataclass_fields__)
@@ -535,10 +544,13 @@ def frozen_visible(principal: Principal):
     return FrozenReport.id.is_not(None)
 
 
-def list_frozen(principal: Principal, contract_id: int | None = None, month: str | None = None) -> list[FrozenReport]:
+def list_frozen(principal: Principal, contract_id: int | None = None, month: str | None = None,
+                organisation_id: int | None = None) -> list[FrozenReport]:
     """Frozen reports, newest month first."""
     require_report_reader(principal)
     stmt = select(FrozenReport).where(frozen_visible(principal))
+    if organisation_id is not None:
+        stmt = stmt.where(FrozenReport.organisation_id == organisation_id)
     if contract_id is not None:
         stmt = stmt.where(FrozenReport.contract_id == contract_id)
     if month is not None:
@@ -658,6 +670,27 @@ def scores_visible(principal: Principal) -> list[OrganisationScore]:
             seen.add(row.organisation_id)
             rows.append(row)
     return rows
+
+
+def budget_burn(principal: Principal, today: date | None = None) -> list[dict]:
+    """Each contract in force today that the caller may see, with the value delivered under it since it began
+    against its whole budget, the most burnt first."""
+    today = today or district_today()
+    stmt = select(Contract).where(Contract.start_date <= today, Contract.end_date >= today).order_by(Contract.code)
+    if principal.is_provider:
+        stmt = stmt.where(Contract.organisation_id == principal.organisation_id)
+    contracts = list(db.session.scalars(stmt))
+    if not contracts:
+        return []
+    require_report_reader(principal)
+    facts = load_visit_facts(ReportQuery(min(c.start_date for c in contracts), today))
+    delivered: dict[int, int] = defaultdict(int)
+    for fact in facts:
+        if fact.contract is not None:
+            delivered[fact.contract] += kpis.contribution(fact)["delivered_value_fen"]
+    rows = [{"contract": c, "budget_fen": c.budget_fen, "value_fen": delivered[c.id],
+             "share": round(delivered[c.id] / c.budget_fen, 4) if c.budget_fen else None} for c in contracts]
+    return sorted(rows, key=lambda row: -(row["share"] or 0))
 
 
 def previous_month(today: date) -> str:
