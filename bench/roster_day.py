@@ -6,15 +6,24 @@ demo generator and the real pipeline: solve time, visits placed, travel minutes 
     .venv/bin/python bench/roster_day.py --case one --time-limit 5 10 --processes 1 2 --keep /tmp/roster_day --markdown
     .venv/bin/python bench/roster_day.py --case district --time-limit 5 10 --processes 1 2 --keep /tmp/roster_day --markdown
     .venv/bin/python bench/roster_day.py --case one --one-shape 3850 800 12 --organisation 9 --keep /tmp/roster_day --markdown
+    # the design's ratio (a meal service of about 300 visits and 25 workers), and the same needs fully staffed:
+    .venv/bin/python bench/roster_day.py --case one --one-shape 875 88 12 --staffing workload --time-limit 5 8 10 \
+        --processes 1 --keep /tmp/roster_day --markdown
+    .venv/bin/python bench/roster_day.py --case one --one-shape 875 140 12 --staffing workload --time-limit 5 8 10 \
+        --processes 1 --keep /tmp/roster_day --markdown
+    .venv/bin/python bench/roster_day.py --case district --district-shape 3200 150 12 --staffing workload \
+        --time-limit 5 --processes 1 2 --keep /tmp/roster_day --markdown
     # defaults: --one-shape 3850 165 12 (recipients, workers, organisations) --district-shape 3200 160 12
-    # --seed 20240601 --weekday wed; --time-limit 5 10 (one), 10 (district, per organisation); --processes 1 2
+    # --staffing profile --seed 20240601 --weekday wed; --time-limit 5 10 (one), 10 (district, per organisation);
+    # --processes 1 2
 
-Preparing a district takes 6-9 minutes a shape (a first `--markdown` run of both cases about 20 minutes);
-with --keep a later invocation the same day reuses it, and the cases themselves take about 5 minutes.
+Preparing a district takes 1-4 minutes a shape (most of it offering the proposals; accepting them is one
+transaction per organisation); with --keep a later invocation the same day reuses it.
 
 Each district is prepared once per shape, in a process of its own (nearly all of the time is
 `serve_demo_district`): a throw-away SQLite database is migrated, gets the catalogue and the demo district's reference parts, the
-scale district written by the code of `servicehub demo generate`, and then
+scale district written by the code of `servicehub demo generate` (`--staffing workload`: the workers shared among the
+organisations by the workload of the needs routed to them, `demo.workload_weights`), and then
 `servicehub.scheduling.demo.serve_demo_district()` (what `servicehub demo serve` runs): matching for every
 open need, every proposal offered and accepted as its organisation, referrals activated, visits generated
 over the 14-day horizon from the district's today. The day is the first
@@ -188,7 +197,8 @@ def prepare(args, path: Path) -> dict:
     from tests.support import load_demo_district
 
     recipients, workers, organisations = args.shape
-    shape = demo.Shape(recipients=recipients, workers=workers, organisations=organisations, scale=True)
+    shape = demo.Shape(recipients=recipients, workers=workers, organisations=organisations, scale=True,
+                       staffing=args.staffing)
     app = make_app(f"sqlite:///{path}", str(path.parent))
     with app.app_context():
         started = time.perf_counter()
@@ -197,7 +207,7 @@ def prepare(args, path: Path) -> dict:
         with acting_as(Actor("cli:bench")):
             written = demo_loader.generate_scale_district(shape, seed=args.seed)
             generated = time.perf_counter()
-            with Timer((matching, "run_matching"), (matching, "offer_many"), (matching, "act"),
+            with Timer((matching, "run_matching"), (matching, "offer_many"), (matching, "act_many"),
                        (matching, "activate_due_referrals"), (scheduling_demo, "generate_visits")) as timer:
                 accepted, report = scheduling_demo.serve_demo_district()
             served = time.perf_counter()
@@ -208,7 +218,8 @@ def prepare(args, path: Path) -> dict:
         db.session.remove()
         db.engine.dispose()
     return {
-        "shape": {"recipients": recipients, "workers": workers, "organisations": organisations, "seed": args.seed},
+        "shape": {"recipients": recipients, "workers": workers, "organisations": organisations, "seed": args.seed,
+                  "staffing": args.staffing},
         "written": written, "accepted": accepted,
         "visits_generated": report.created, "horizon": [report.date_from.isoformat(), report.date_to.isoformat()],
         "prepared_on": today.isoformat(), "day": day.isoformat(), "weekday": args.weekday,
@@ -309,6 +320,7 @@ def case_one(args, meta: dict, url: str, directory: str) -> None:
     day, organisation_id = date.fromisoformat(meta["day"]), args.organisation or meta["one"]["organisation_id"]
     name = next(c["name"] for c in meta["by_organisation"] if c["organisation_id"] == organisation_id)
     limit, processes = args.time_limit[0], args.processes[0]
+    load = os.getloadavg()[0]  # how busy the machine was as the case started (1 minute)
     app = make_app(url, directory, SERVICEHUB_RUN_INLINE=True, SERVICEHUB_SOLVER_PROCESSES=processes)
     with app.app_context():
         rss_before = peak_rss_mb() if reset_peak_rss() else None
@@ -323,7 +335,7 @@ def case_one(args, meta: dict, url: str, directory: str) -> None:
         db.session.remove()
         db.engine.dispose()
     print(json.dumps({"case": "one", "day": meta["day"], "name": name, "time_limit": limit,
-                      "processes": processes, **result}, ensure_ascii=False), flush=True)
+                      "processes": processes, "load_average": round(load, 2), **result}, ensure_ascii=False), flush=True)
 
 
 # --- the district day --------------------------------------------------------------------------------
@@ -351,6 +363,7 @@ def case_district(args, meta: dict, url: str, directory: str) -> None:
     organisations = [c for c in meta["by_organisation"] if c["visits"] and c["workers"]]
     # Longest first (limit by the service's rule, roughly by visits), so that two processes end together.
     organisations.sort(key=lambda c: -c["visits"])
+    load = os.getloadavg()[0]
     reset_peak_rss()
     started = time.perf_counter()
     if processes == 1:
@@ -387,7 +400,7 @@ def case_district(args, meta: dict, url: str, directory: str) -> None:
     for r in results:
         r.pop("pid")
     print(json.dumps({
-        "case": "district", "day": day, "time_limit": limit, "processes": processes,
+        "case": "district", "day": day, "time_limit": limit, "processes": processes, "load_average": round(load, 2),
         "organisations": len(results), "wall_s": round(wall, 1), **totals,
         "peak_rss_mb": round(peak_rss_mb()) if processes == 1 else None,
         "worker_peaks_mb": sorted(peaks.values()) if processes > 1 else None,
@@ -421,6 +434,7 @@ def in_process(args) -> None:
 def child(args, stage: str, extra: list[str]) -> list[dict]:
     """Run one stage in a process of its own; its JSON lines (printed as they come)."""
     command = [sys.executable, __file__, "--stage", stage, "--seed", str(args.seed), "--weekday", args.weekday,
+               "--staffing", args.staffing,
                *(["--organisation", str(args.organisation)] if args.organisation else []), *extra]
     finished = subprocess.run(command, capture_output=True, text=True)
     lines = []
@@ -436,7 +450,7 @@ def child(args, stage: str, extra: list[str]) -> list[dict]:
 def prepared(args, shape: list[int], directory: Path) -> tuple[Path, dict]:
     """The database prepared for a shape: reused from `directory` if it was built for it on the same day."""
     recipients, workers, organisations = shape
-    name = f"district_{recipients}_{workers}_{organisations}_{args.seed}_{args.weekday}"
+    name = f"district_{recipients}_{workers}_{organisations}_{args.staffing}_{args.seed}_{args.weekday}"
     database, meta_path = directory / f"{name}.db", directory / f"{name}.json"
     if database.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -460,7 +474,7 @@ def markdown(results: list[dict]) -> str:
             f"| {plan['placed']} / {r['feasible']} / {r['visits']} (bound {r['bound']}) "
             f"| {first['placed']} in {first['seconds']:.1f} s | {plan['travel_per_visit']} "
             f"| {plan['violations']} | {run['wall_s']:.1f} s, {run['placed']} placed "
-            f"| {r['peak_rss_mb']} MB{_children(r)} |")
+            f"| {r['peak_rss_mb']} MB{_children(r)} | {r['load_average']:.1f} |")
     for r in (r for r in results if r["case"] == "district"):
         memory = (f"{r['peak_rss_mb']} MB" if r["peak_rss_mb"] is not None
                   else " + ".join(f"{m}" for m in r["worker_peaks_mb"]) + " MB")
@@ -469,7 +483,7 @@ def markdown(results: list[dict]) -> str:
             f"| district | {r['organisations']} organisations, {how} | {r['visits']:,} / {r['workers']} "
             f"| {r['time_limit']:g} s each ({r['limits_s']:.0f} in all) | {r['processes']} | {r['load_s']:.1f} "
             f"| **{r['wall_s']:.1f} s** | {r['placed']:,} / {r['feasible']:,} / {r['visits']:,} (bound {r['bound']:,}) "
-            f"| — | {r['travel_per_visit']} | {r['violations']} | — | {memory} |")
+            f"| — | {r['travel_per_visit']} | {r['violations']} | — | {memory} | {r['load_average']:.1f} |")
     return "\n".join(lines)
 
 
@@ -491,6 +505,9 @@ def main() -> None:
                         metavar=("RECIPIENTS", "WORKERS", "ORGANISATIONS"), help="the district case one is taken from")
     parser.add_argument("--district-shape", type=int, nargs=3, default=[3200, 160, 12],
                         metavar=("RECIPIENTS", "WORKERS", "ORGANISATIONS"), help="the district of the district day")
+    parser.add_argument("--staffing", choices=demo.STAFFING, default="profile",
+                        help="share the shapes' workers among the organisations by the profiles' head counts "
+                             "(as the demo) or by the workload of the needs routed to them")
     parser.add_argument("--organisation", type=int, help="case one: this organisation (id) instead of the one "
                         "nearest 300 visits and 25 workers")
     parser.add_argument("--weekday", choices=WEEKDAYS[:5], default="wed", help="plan the first such day after today")

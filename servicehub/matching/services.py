@@ -28,6 +28,7 @@ from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import ServiceType
 from servicehub.database import paginate, utcnow
 from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from servicehub.evaluation.services import latest_scores
 from servicehub.extensions import db
 from servicehub.matching import assignment, eligibility, scoring
 from servicehub.matching.models import (
@@ -132,8 +133,9 @@ def _line_options(today: date, line_id: int | None = None) -> list[LineOption]:
 
 
 def organisation_performance() -> dict[int, float]:
-    """Each organisation's evaluated performance (0..1); empty until evaluation has scored them."""
-    return {}
+    """Each organisation's evaluated performance (0..1): its latest composite score (docs/kpis.md); organisations
+    not scored yet are left out (neutral)."""
+    return latest_scores()
 
 
 def _organisation_profiles(today: date, organisation_id: int | None = None) -> dict[int, OrganisationProfile]:
@@ -705,11 +707,15 @@ def _check_actor(principal: Principal, referral: Referral, who: str) -> None:
         scope.require_town(principal, referral.need.recipient.town_id)
 
 
-def _refuse_if_ineligible(referral: Referral, today: date) -> None:
-    """Re-check the hard rules at offer time (the line may have been used up since the proposal)."""
+def _refuse_if_ineligible(referral: Referral, today: date, profiles: dict[int, OrganisationProfile] | None = None) -> None:
+    """Re-check the hard rules at offer time (the line may have been used up since the proposal); `profiles`
+    keeps the organisations' profiles across a batch of offers (offering changes none of them)."""
     case = _need_cases([referral.need])[0]
     line = next(iter(_line_options(today, referral.contract_line_id)), None)
-    org = _organisation_profiles(today, referral.organisation_id)[referral.organisation_id]
+    profiles = {} if profiles is None else profiles
+    if referral.organisation_id not in profiles:
+        profiles.update(_organisation_profiles(today, referral.organisation_id))
+    org = profiles[referral.organisation_id]
     if line is None:
         raise Conflict("The contract is no longer active.", {"contract_line_id": ["contract_inactive"]})
     refusal = eligibility.first_refusal(case, line, org, today)
@@ -721,6 +727,45 @@ def act(principal: Principal, referral_id: int, action_name: str, *, reason: str
     """Take a lifecycle step on a referral (offer, withdraw, accept, decline, suspend, resume, close)."""
     action = ACTIONS[action_name]
     referral = get_referral(principal, referral_id, for_update=True)
+    _take_step(principal, referral, action, reason, utcnow(), district_today())
+    db.session.commit()
+    return referral
+
+
+def act_many(principal: Principal, referral_ids: list[int], action_name: str, *, reason: str = "") -> list[Referral]:
+    """Take the same lifecycle step on several referrals in one transaction: all or none (the first refusal
+    names its referral). The rules, states and audit entries are those of `act`; a provider admin accepts a
+    day's offers this way."""
+    action = ACTIONS[action_name]
+    ids = list(dict.fromkeys(referral_ids))
+    found = _referrals_for_update(principal, ids)
+    now, today = utcnow(), district_today()
+    for referral_id in ids:
+        try:
+            if referral_id not in found:
+                raise NotFound(f"No referral with id {referral_id}.")
+            _take_step(principal, found[referral_id], action, reason, now, today)
+        except (Conflict, NotFound, PermissionDenied, ValidationFailed) as exc:
+            db.session.rollback()
+            raise type(exc)(f"Referral {referral_id}: {exc.message}", {"referral_ids": [f"{referral_id}: {exc.message}"]},
+                            code=exc.code) from exc
+    db.session.commit()
+    return [found[referral_id] for referral_id in ids]
+
+
+def _referrals_for_update(principal: Principal, referral_ids: list[int]) -> dict[int, Referral]:
+    """The referrals the caller may see among `referral_ids`, locked for update, by id (loaded in slices)."""
+    found: dict[int, Referral] = {}
+    for first in range(0, len(referral_ids), 10_000):  # long IN lists pass the drivers' parameter limits
+        stmt = (_referral_query().where(Referral.id.in_(referral_ids[first:first + 10_000]), referrals_visible(principal))
+                .with_for_update(of=Referral))
+        found.update((r.id, r) for r in db.session.scalars(stmt))
+    return found
+
+
+def _take_step(principal: Principal, referral: Referral, action: Action, reason: str, now: datetime,
+               today: date) -> None:
+    """Move one referral (locked for update) by an action if the caller and its state allow; log the event."""
     _check_actor(principal, referral, action.actor)
     if referral.status not in action.sources:
         raise Conflict(
@@ -730,7 +775,6 @@ def act(principal: Principal, referral_id: int, action_name: str, *, reason: str
         )
     if action.needs_reason and not reason.strip():
         raise ValidationFailed("Give a reason.", {"reason": ["Required for this step."]})
-    now, today = utcnow(), district_today()
     if action.name == "offer":
         _refuse_if_ineligible(referral, today)
         referral.offered_at = now
@@ -751,21 +795,23 @@ def act(principal: Principal, referral_id: int, action_name: str, *, reason: str
     referral.need.status = NEED_STATUS_FOR[target]
     record_event(db.session, action.name, "referrals", referral.id, reason=reason.strip() or None,
                  status=target.value, need_id=referral.need_id, organisation_id=referral.organisation_id)
-    db.session.commit()
-    return referral
 
 
 def offer_many(principal: Principal, referral_ids: list[int]) -> list[Referral]:
     """Offer several proposals at once; all or none (the first refusal names the referral)."""
+    found = _referrals_for_update(principal, list(dict.fromkeys(referral_ids)))
+    profiles: dict[int, OrganisationProfile] = {}
     offered = []
     for referral_id in referral_ids:
         try:
-            referral = get_referral(principal, referral_id, for_update=True)
+            referral = found.get(referral_id)
+            if referral is None:
+                raise NotFound(f"No referral with id {referral_id}.")
             _check_actor(principal, referral, MANAGER)
             if referral.status != ReferralStatus.PROPOSED:
                 raise Conflict(f"Referral {referral_id} is {referral.status}, not a proposal.",
                                {"status": [referral.status]})
-            _refuse_if_ineligible(referral, district_today())
+            _refuse_if_ineligible(referral, district_today(), profiles)
         except (Conflict, NotFound, PermissionDenied) as exc:
             db.session.rollback()
             raise type(exc)(exc.message, {"referral_ids": [f"{referral_id}: {exc.message}"]}, code=exc.code) from exc

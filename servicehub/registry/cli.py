@@ -51,14 +51,18 @@ def seed_demo_command() -> None:
 @click.option("--workers", type=click.IntRange(1, 100_000), default=1_500, show_default=True)
 @click.option("--organisations", type=click.IntRange(1, 10_000), default=60, show_default=True)
 @click.option("--seed", type=int, default=demo.DEMO_SEED, show_default=True, help="Random seed")
+@click.option("--staffing", type=click.Choice(demo.STAFFING), default="profile", show_default=True,
+              help="Share the workers by the profiles' head counts (the demo's proportions) or by the workload of "
+                   "the needs routed to each organisation")
 @app_command
-def generate_command(recipients: int, workers: int, organisations: int, seed: int) -> None:
+def generate_command(recipients: int, workers: int, organisations: int, seed: int, staffing: str) -> None:
     """Write a bigger district of the demo's shape straight into the database, for load and benchmark work.
 
     It refuses a database that holds recipients other than the demo district's: use a fresh database.
     """
     started = time.perf_counter()
-    shape = demo.Shape(recipients=recipients, workers=workers, organisations=organisations, scale=True)
+    shape = demo.Shape(recipients=recipients, workers=workers, organisations=organisations, scale=True,
+                       staffing=staffing)
     counts = demo_loader.generate_scale_district(shape, seed)
     elapsed = time.perf_counter() - started
     click.echo(", ".join(f"{n} {part}" for part, n in counts.items()) + f" written in {elapsed:.1f} s")

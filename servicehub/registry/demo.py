@@ -280,6 +280,14 @@ NOTES = {
 }
 
 
+STAFFING = ("profile", "workload")
+# Workload staffing: the travel planned per visit, and the share of their working minutes workers are planned
+# for (the slack). The slack does not change how the workers are shared, only how many the needs ask for.
+TRAVEL_ALLOWANCE_MIN = 5
+UTILISATION = 0.85
+MAX_MINUTES_PER_DAY = 480
+
+
 @dataclass(frozen=True)
 class Shape:
     """How big a district to build; the demo is Shape() — 147 recipients, 60 workers, 8 organisations."""
@@ -288,6 +296,13 @@ class Shape:
     workers: int = 60
     organisations: int = len(ORGANISATIONS)
     scale: bool = False  # scale runs use their own code ranges, so they can sit beside the demo
+    # How the workers are shared among the organisations' contracts: by the profiles' head counts (the demo's
+    # proportions), or by workload (the workers the needs routed to each contract keep busy).
+    staffing: str = "profile"
+
+    def __post_init__(self) -> None:
+        if self.staffing not in STAFFING:
+            raise ValueError(f"staffing must be one of {STAFFING}, not {self.staffing!r}")
 
     @property
     def budget_fen(self) -> int:
@@ -508,6 +523,11 @@ def build_organisations(rng: random.Random, shape: Shape = Shape()) -> list[Org]
     return orgs
 
 
+def deals_of(orgs: list[Org]) -> list[tuple[Org, Profile]]:
+    """The contracts to be: one (organisation, profile) deal for each profile an organisation works under."""
+    return [(org, profile) for org in orgs for profile in org.profiles]
+
+
 def orgs_with_profile(orgs: list[Org], key: str) -> list[Org]:
     """The organisations working under a profile."""
     return [o for o in orgs if any(p.key == key for p in o.profiles)]
@@ -566,12 +586,30 @@ def availability(rng: random.Random, shift: str) -> dict[str, list[list[str]]]:
     return week
 
 
-def build_workers(rng: random.Random, orgs: list[Org], spots: list[Place], shape: Shape) -> list[dict]:
-    """Workers of each organisation, sized by its profiles; qualifications fitting the profile."""
-    blocks = [(org, profile) for org in orgs for profile in org.profiles]
-    sizes = apportion(shape.workers, [profile.worker_weight for _, profile in blocks], minimum=1)
+def visit_caps(profile: Profile) -> tuple[int, ...]:
+    """The most visits a day a worker of the profile takes (one of these)."""
+    return (10,) if profile.key == "meals" else (8, 9, 10)
+
+
+def head_count_weights(orgs: list[Org]) -> list[float]:
+    """Each deal's share of the workers by its profile's head count in the demo."""
+    return [profile.worker_weight for _, profile in deals_of(orgs)]
+
+
+def workload_weights(orgs: list[Org], recipients: list[dict], needs: list[dict]) -> list[float]:
+    """Each deal's share of the workers by its workload: the workers the needs routed to it keep busy."""
+    routed = route_to_deals(deals_of(orgs), recipients, needs)
+    return [workers_needed(deal_needs, profile) for (_, profile), deal_needs in zip(deals_of(orgs), routed, strict=True)]
+
+
+def build_workers(rng: random.Random, orgs: list[Org], spots: list[Place], shape: Shape,
+                  weights: list[float]) -> list[dict]:
+    """Workers of each organisation, its deals' shares of the workers by `weights`; qualifications fitting the profile."""
+    blocks = deals_of(orgs)
+    sizes = apportion(shape.workers, weights, minimum=1)
     workers, held = [], []
     for (org, profile), size in zip(blocks, sizes, strict=True):
+        caps = visit_caps(profile)
         holders: dict[int, list[str]] = {}
         first = 0
         for code, share in profile.qualifications:
@@ -606,8 +644,8 @@ def build_workers(rng: random.Random, orgs: list[Org], spots: list[Place], shape
                 "start_lon": lon,
                 "travel_mode": weighted(rng, modes),
                 "availability": availability(rng, profile.shift),
-                "max_minutes_per_day": 480,
-                "max_visits_per_day": 10 if profile.key == "meals" else rng.choice((8, 9, 10)),
+                "max_minutes_per_day": MAX_MINUTES_PER_DAY,
+                "max_visits_per_day": caps[0] if len(caps) == 1 else rng.choice(caps),
                 "languages": ["普通话", "镇江话"] if rng.random() < 0.7 else ["普通话"],
                 "qualifications": qualifications,
             })
@@ -766,6 +804,20 @@ def route(recipient: dict, code: str) -> str:
     raise ValueError(f"no demo contract offers {code} to {recipient['assistance_class']}")
 
 
+def route_to_deals(deals: list[tuple[Org, Profile]], recipients: list[dict], needs: list[dict]) -> list[list[dict]]:
+    """The needs meant for each deal: routed to a profile, then shared among its organisations by recipient."""
+    by_profile: dict[str, list[int]] = {}
+    for index, (_, profile) in enumerate(deals):
+        by_profile.setdefault(profile.key, []).append(index)
+    ordinal = {r["id_number"]: n for n, r in enumerate(recipients)}
+    classes = {r["id_number"]: r for r in recipients}
+    routed: list[list[dict]] = [[] for _ in deals]
+    for need in needs:
+        candidates = by_profile[route(classes[need["recipient"]], need["service_type"])]
+        routed[candidates[ordinal[need["recipient"]] % len(candidates)]].append(need)
+    return routed
+
+
 def build_recipients(rng: random.Random, spots: list[Place], shape: Shape,
                      avoid: frozenset[str] = frozenset()) -> tuple[list[dict], list[dict]]:
     """Recipients of every class with their need lists; `avoid`: ID numbers already taken."""
@@ -781,6 +833,52 @@ def build_recipients(rng: random.Random, spots: list[Place], shape: Shape,
             recipients.append(recipient)
             needs.extend(build_need(rng, recipient, code) for code in codes)
     return recipients, needs
+
+
+# --- workload staffing ---------------------------------------------------------------------------
+
+
+def clock_minutes(value: str) -> int:
+    """A clock time "HH:MM" as minutes from midnight."""
+    hours, minutes = value.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def working_minutes(shift: str) -> int:
+    """A worker's working minutes on a weekday of the shift (its intervals, at most the longest working day)."""
+    weekday, _ = SHIFTS[shift]
+    return min(MAX_MINUTES_PER_DAY, sum(clock_minutes(b) - clock_minutes(a) for a, b in weekday))
+
+
+def weekday_deliveries(need: dict, on: date = REFERENCE_DATE) -> float:
+    """Deliveries of a need on an average weekday (Monday to Friday) around `on`; none once it has ended."""
+    ended = need["end_date"] is not None and date.fromisoformat(need["end_date"]) < on
+    if ended or date.fromisoformat(need["start_date"]) > on:
+        return 0.0
+    if need["period"] == "week":
+        return sum(1 for day in need["preferred_days"] if day <= 5) / 5
+    return need["quantity"] * 12 / 52 / 5
+
+
+def workers_needed(needs: list[dict], profile: Profile) -> float:
+    """Workers a deal's needs keep busy on an average weekday, with UTILISATION slack.
+
+    The most of three lower bounds: the visits' minutes (with TRAVEL_ALLOWANCE_MIN each) against a worker's
+    working minutes; the minutes that must fall inside each window against the window (ten lunches between
+    10:30 and 12:30 need more hands than their minutes over the day say); the visits against the cap a day.
+    """
+    working = working_minutes(profile.shift)
+    minutes: Counter[tuple[int, int]] = Counter()  # window -> minutes of the visits that must start in it
+    visits = 0.0
+    for need in needs:
+        deliveries = weekday_deliveries(need)
+        visits += deliveries
+        window = (clock_minutes(need["window_start"]), clock_minutes(need["window_end"]))
+        minutes[window] += deliveries * (need["duration_min"] + TRAVEL_ALLOWANCE_MIN)
+    by_window = max((sum(m for (a, b), m in minutes.items() if start <= a and b <= end) / min(end - start, working)
+                     for start, end in minutes), default=0.0)
+    by_visits = visits / (sum(visit_caps(profile)) / len(visit_caps(profile)))
+    return max(sum(minutes.values()) / working, by_window, by_visits) / UTILISATION
 
 
 # --- contracts -----------------------------------------------------------------------------------
@@ -814,18 +912,11 @@ def fundings(rng: random.Random, budget: int, organisation: dict) -> list[dict]:
 def build_contracts(rng: random.Random, orgs: list[Org], recipients: list[dict], needs: list[dict],
                     shape: Shape) -> list[dict]:
     """One contract per organisation and profile for 2026, its lines sized to the needs meant for it."""
-    deals = [(org, profile) for org in orgs for profile in org.profiles]
-    by_profile: dict[str, list[int]] = {}
-    for index, (_, profile) in enumerate(deals):
-        by_profile.setdefault(profile.key, []).append(index)
-    ordinal = {r["id_number"]: n for n, r in enumerate(recipients)}
-    classes = {r["id_number"]: r for r in recipients}
-    demand: list[dict[str, int]] = [{} for _ in deals]
-    for need in needs:
-        recipient = classes[need["recipient"]]
-        candidates = by_profile[route(recipient, need["service_type"])]
-        deal = demand[candidates[ordinal[need["recipient"]] % len(candidates)]]
-        deal[need["service_type"]] = deal.get(need["service_type"], 0) + need_demand(need)
+    deals = deals_of(orgs)
+    demand: list[Counter[str]] = [Counter() for _ in deals]
+    for deal, deal_needs in zip(demand, route_to_deals(deals, recipients, needs), strict=True):
+        for need in deal_needs:
+            deal[need["service_type"]] += need_demand(need)
     types = catalogue()["types"]
     all_lines = []
     for (_, profile), wanted in zip(deals, demand, strict=True):
@@ -870,8 +961,12 @@ def build_district(seed: int = DEMO_SEED, shape: Shape = Shape(), avoid: frozens
     areas = build_areas()
     spots = places(areas)
     stations = build_stations(rng, orgs, spots, shape)
-    workers = build_workers(rng, orgs, spots, shape)
-    recipients, needs = build_recipients(rng, spots, shape, avoid)
+    if shape.staffing == "workload":  # the workers follow the needs: those are drawn first
+        recipients, needs = build_recipients(rng, spots, shape, avoid)
+        workers = build_workers(rng, orgs, spots, shape, workload_weights(orgs, recipients, needs))
+    else:
+        workers = build_workers(rng, orgs, spots, shape, head_count_weights(orgs))
+        recipients, needs = build_recipients(rng, spots, shape, avoid)
     contracts = build_contracts(rng, orgs, recipients, needs, shape)
     return {
         "areas": areas,

@@ -27,8 +27,6 @@ def serve_demo_district() -> tuple[int, GenerationReport]:
     for organisation_id, referral_ids in sorted(by_org.items()):
         matching.offer_many(COMMAND_LINE, referral_ids)
         provider = Principal(user_id=None, username="demo", role=Role.PROVIDER_ADMIN, organisation_id=organisation_id)
-        for referral_id in referral_ids:
-            matching.act(provider, referral_id, "accept")
-            accepted += 1
+        accepted += len(matching.act_many(provider, referral_ids, "accept"))  # one transaction per organisation
     matching.activate_due_referrals()
     return accepted, generate_visits(COMMAND_LINE)

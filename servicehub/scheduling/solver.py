@@ -48,6 +48,14 @@ FIRST_SOLUTIONS = {
 }
 
 
+# A rush (see `rush_visits`): a start window at most this share of the longest shift, long enough for this many
+# of its visits one after another, and holding that many for every worker.
+RUSH_WINDOW_SHARE = 0.25
+RUSH_VISITS_IN_A_ROW = 3
+# The status of a plan whose search was stopped by its time limit before the first plan was complete.
+NO_FIRST_PLAN = "FAILED_NO_FIRST_PLAN"
+
+
 @dataclass(frozen=True)
 class SolveOptions:
     """How long and how to search."""
@@ -378,25 +386,80 @@ def _why_left_out(problem: Problem, visit: Visit, loads: dict) -> str:
 def _initial_assignment(model: _Model, initial_routes: dict | None):
     if not initial_routes:
         return None
-    node_of = {visit.id: len(model.depot_nodes) + k for k, visit in enumerate(model.visits)}
+    index_of = _index_of(model)
     routes = []
     for worker in model.problem.workers:
         visits = initial_routes.get(worker.id, [])
-        routes.append([model.manager.NodeToIndex(node_of[v]) for v in visits if v in node_of])
+        routes.append([index_of[v] for v in visits if v in index_of])
     model.routing.CloseModelWithParameters(pywrapcp.DefaultRoutingSearchParameters())
     return model.routing.ReadAssignmentFromRoutes(routes, True)
+
+
+def rush_visits(problem: Problem) -> list[Visit]:
+    """The visits of a rush: one start window, narrow against the day but long enough for a worker to do several
+    of its visits in a row, holds that many for every worker (lunches between 10:30 and 12:30).
+
+    Cheapest insertion over the whole day lets the flexible visits take the rush's hours first, and the local
+    search cannot undo it in seconds; so `_solve_once` plans the rush first (see `_rush_routes`). Not on a day
+    with visits done, under way or moved by hand: the rush, locked at the start of the routes, could shut them out.
+    """
+    pinned = any(v.fixed_worker is not None or v.locked_worker is not None for v in problem.visits)
+    if not problem.workers or pinned:
+        return []
+    longest = max(w.shift[1] - w.shift[0] for w in problem.workers)
+    by_window: dict[tuple[int, int], list[Visit]] = {}
+    for visit in problem.visits:
+        width = visit.window[1] - visit.window[0]
+        if visit.pair is None and RUSH_VISITS_IN_A_ROW * visit.duration <= width <= RUSH_WINDOW_SHARE * longest:
+            by_window.setdefault(visit.window, []).append(visit)
+    rush = [visit for group in by_window.values() if len(group) >= RUSH_VISITS_IN_A_ROW * len(problem.workers)
+            for visit in group]
+    return rush if len(rush) < len(problem.visits) else []
+
+
+def _rush_routes(problem: Problem, options: SolveOptions) -> dict | None:
+    """Worker id -> the rush visits of a first plan of the rush alone, in route order; None without a rush (or a
+    warm start, or when no plan of the rush is found in half the time)."""
+    rush = rush_visits(problem)
+    if not rush or options.initial_routes:
+        return None
+    plan = _solve_once(replace(problem, visits=tuple(rush)),
+                       replace(options, time_limit_s=options.time_limit_s / 2, solution_limit=1))
+    if plan.status != "SOLVED":
+        return None
+    return {worker: [stop.visit_id for stop in route.stops] for worker, route in plan.routes.items()}
+
+
+def _index_of(model: _Model) -> dict[int | str, int]:
+    """Visit id -> its routing index in the model."""
+    first_visit_node = len(model.depot_nodes)
+    return {visit.id: model.manager.NodeToIndex(first_visit_node + k) for k, visit in enumerate(model.visits)}
+
+
+def _lock_rush(model: _Model, routes: dict) -> bool:
+    """Start each worker's route with its rush visits, in the rush plan's order (OR-Tools locks, which hold through
+    the search: the rest of the day is planned after them); False if OR-Tools refuses the chains."""
+    index_of = _index_of(model)
+    chains = [[index_of[v] for v in routes.get(worker.id, []) if v in index_of] for worker in model.problem.workers]
+    return model.routing.ApplyLocksToAllVehicles(chains, False)
 
 
 def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
     started = time.perf_counter()
     if not problem.workers:
         return Plan(unplaced={v.id: NO_QUALIFIED_WORKER for v in problem.visits}, status="NO_WORKERS")
+    rush = _rush_routes(problem, options)
+    left = options.time_limit_s - (time.perf_counter() - started)
     model = _build(problem)
-    params = _parameters(options)
+    params = _parameters(replace(options, time_limit_s=max(left, 0.001)))
     initial = None
     if options.initial_routes:
         model.routing.CloseModelWithParameters(params)
         initial = _initial_assignment(model, options.initial_routes)
+    elif rush:
+        model.routing.CloseModelWithParameters(params)
+        if not _lock_rush(model, rush):
+            model = _build(problem)
     if initial is not None:
         solution = model.routing.SolveFromAssignmentWithParameters(initial, params)
     else:
@@ -406,9 +469,15 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
         plan = Plan(unplaced={**model.unplaced, **{v.id: NO_ROOM for v in model.visits}}, status=f"FAILED_{status}")
     else:
         plan = _read_plan(model, solution)
-        plan.status = "SOLVED"
+        plan.status = "SOLVED" if _placed_any(plan) or all(v.pair for v in model.visits) else NO_FIRST_PLAN
     plan.seconds = round(time.perf_counter() - started, 3)
     return plan
+
+
+def _placed_any(plan: Plan) -> bool:
+    """Whether the plan holds a visit. Every modelled visit but a double-up fits some route alone, so a plan of
+    empty routes is what OR-Tools returns when its time limit stops the insertion heuristic, not a full day."""
+    return any(route.stops for route in plan.routes.values())
 
 
 def _variants(options: SolveOptions) -> list[SolveOptions]:

@@ -11,6 +11,7 @@ from servicehub.auth.permissions import COMMAND_LINE, Principal, Role
 from servicehub.evaluation import services
 from servicehub.evaluation.models import FrozenReport
 from servicehub.extensions import db
+from servicehub.matching.services import organisation_performance
 from servicehub.scheduling.models import Visit
 from servicehub.visits.models import RecordKind, ServiceRecord
 from tests.registry import factories as f
@@ -186,5 +187,6 @@ def test_the_monthly_close_freezes_once_and_scores_the_organisations(app, runner
     assert 0 < ours[0]["score"] <= 1 and ours[0]["components"]["on_time"] is not None
     with app.app_context():
         assert services.latest_scores()[history["org"]] == ours[0]["score"]
+        assert organisation_performance()[history["org"]] == ours[0]["score"]  # matching's performance factor
     own = client.get("/api/v1/reports/scores", headers=history["provider"]).get_json()
     assert {s["organisation_id"] for s in own} == {history["org"]}

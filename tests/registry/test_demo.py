@@ -1,9 +1,11 @@
 """The demo district: reproducible, valid, realistic in its counts, and the committed files match the generator."""
 
 import math
+import random
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -273,3 +275,40 @@ def test_scaled_districts_are_valid_and_shaped_like_the_demo(shape):
     assert not {s["code"] for s in data["stations"]} & {s["code"] for s in DEMO["stations"]}
     assert data["areas"] == DEMO["areas"]
     assert sum(c["budget_fen"] for c in data["contracts"]) >= shape.budget_fen
+
+
+# --- staffing by workload ----------------------------------------------------------------------
+
+
+def lunches(count: int) -> list[dict]:
+    """`count` lunch needs, Monday to Friday, in the catalogue's 10:30-12:30 window."""
+    return [{"service_type": "LC01", "quantity": 5, "period": "week", "preferred_days": [1, 2, 3, 4, 5],
+             "window_start": "10:30", "window_end": "12:30", "duration_min": 15, "start_date": "2026-01-05",
+             "end_date": None}] * count
+
+
+def test_a_narrow_window_asks_for_more_workers_than_its_minutes_over_the_day():
+    meals = demo.PROFILE_BY_KEY["meals"]
+    # 12 lunches a day, 20 minutes each with travel: 240 minutes inside a 120-minute window (not 240 of 420 a day)
+    assert demo.workers_needed(lunches(12), meals) == pytest.approx(240 / 120 / demo.UTILISATION)
+    ended = [{**need, "end_date": "2026-06-30"} for need in lunches(12)]
+    assert demo.workers_needed(ended, meals) == 0  # courses that have ended keep nobody busy
+
+
+def test_workload_staffing_shares_the_workers_by_what_the_needs_ask_for():
+    shape = demo.Shape(2000, 150, 8, scale=True, staffing="workload")
+    data = demo.build_district(11, shape)
+    orgs = demo.build_organisations(random.Random(11), shape)
+    needed = demo.workload_weights(orgs, data["recipients"], data["needs"])
+    staffed = Counter(w["organisation"] for w in data["workers"])
+    assert demo.district_problems(data, BOX) == [] and sum(staffed.values()) == 150
+    assert [staffed[org.record["credit_code"]] for org, _ in demo.deals_of(orgs)] == demo.apportion(150, needed, 1)
+    by_profile = {profile.key: staffed[org.record["credit_code"]] for org, profile in demo.deals_of(orgs)}
+    head_counts = Counter(w["organisation"] for w in demo.build_district(11, replace(shape, staffing="profile"))["workers"])
+    meal_service = next(org.record["credit_code"] for org, p in demo.deals_of(orgs) if p.key == "meals")
+    assert by_profile["meals"] > 2 * head_counts[meal_service]  # the lunch rush needs hands
+    # The needs are drawn before the workers: more or fewer workers, the same recipients and needs.
+    other = demo.build_district(11, replace(shape, workers=90))
+    assert (other["recipients"], other["needs"]) == (data["recipients"], data["needs"])
+    with pytest.raises(ValueError):
+        demo.Shape(staffing="by_hand")

@@ -18,7 +18,7 @@ from servicehub.scheduling.problem import (
     Weights,
     Worker,
 )
-from servicehub.scheduling.solver import SolveOptions, solve
+from servicehub.scheduling.solver import SolveOptions, rush_visits, solve
 from servicehub.scheduling.validate import plan_violations
 
 FAST = SolveOptions(time_limit_s=2, solution_limit=200)
@@ -126,6 +126,20 @@ def test_meal_box_capacity():
     assert solved(too_big).unplaced == {"crate": CAPACITY}
 
 
+def test_a_lunch_rush_is_planned_first_and_the_day_around_it():
+    # eight 15-minute lunches to start between 10:30 and 12:15 for two workers, and six checks any time
+    lunches = [visit(f"lunch{i}", 1 + i % 4, window=(630, 735), duration=15, demand=1) for i in range(8)]
+    checks = [visit(f"check{i}", i % 6, duration=30) for i in range(6)]
+    p = problem(lunches + checks, [worker("A", shift=(570, 1050), capacity=8), worker("B", at=5, shift=(570, 1050))],
+                step=2)
+    assert {v.id for v in rush_visits(p)} == {v.id for v in lunches}
+    plan = solved(p)
+    assert plan.unplaced == {}
+    assert rush_visits(problem(lunches[:5] + checks, [worker("A"), worker("B")])) == []  # fewer than three each
+    done = replace(checks[0], fixed_worker="A", fixed_start=600)  # a day under way is planned in one step
+    assert rush_visits(replace(p, visits=(*lunches, done, *checks[1:]))) == []
+
+
 def test_a_visit_longer_than_any_stretch_between_fixed_breaks_is_unplaceable_with_the_reason():
     # 08:00-12:00 and 13:30-17:30 with the gap a fixed break: a 240-minute stay fits in neither half
     split = worker(shift=(480, 1050), breaks=(Break(720, 720, 90),))
@@ -190,6 +204,13 @@ def test_no_workers_and_no_visits():
     assert solve(problem([visit("v", 1)], [])).unplaced == {"v": NO_QUALIFIED_WORKER}
     plan = solve(problem([], [worker()]))
     assert plan.unplaced == {} and plan.routes["A"].stops == []
+
+
+def test_a_search_stopped_before_its_first_plan_fails_rather_than_placing_nothing():
+    # 600 visits for 30 workers: far more than insertion can place in the tenth of a second left to it
+    visits = [visit(i, i % 6, window=(480 + i % 300, 900), duration=5) for i in range(600)]
+    plan = solve(problem(visits, [worker(f"W{w}", at=w % 6) for w in range(30)]), SolveOptions(time_limit_s=0.001))
+    assert plan.status.startswith("FAILED") and len(plan.unplaced) == 600
 
 
 def test_same_problem_same_budget_same_plan():
