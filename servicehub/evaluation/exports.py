@@ -33,8 +33,8 @@ MIMETYPES = {
 
 def export_report(principal: Principal, fmt: str, first: date, last: date, group_by=(), **filters) -> tuple[bytes, str]:
     """A report the caller may run, as a file: (content, file name without extension)."""
-    # A PDF counts the records but does not list them: it need not build them.
-    document = services.report_document(principal, first, last, group_by, with_records=fmt != "pdf", **filters)
+    # Only the XLSX lists the records; CSV and PDF count them at most, so they need not be built.
+    document = services.report_document(principal, first, last, group_by, with_records=fmt == "xlsx", **filters)
     return render(document, fmt), f"servicehub-kpis-{first.isoformat()}-{last.isoformat()}"
 
 
