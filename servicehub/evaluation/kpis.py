@@ -8,7 +8,9 @@ Three kinds of plain record come in, each loaded by `servicehub.evaluation.servi
 - `LineFact`: one contracted line (service type, price, quantity) of a contract.
 
 `kpi_report` groups them by any of `DIMENSIONS` (and a period granularity) and computes every figure of
-`DEFINITIONS` per group and for the whole. Every figure that sums records can be traced: `in_group` says
+`DEFINITIONS` per group and for the whole. It works on `VisitBlock`s: the visits that share everything a report
+splits by (and their need), with what they add summed (`visit_sums` says what one visit adds). `blocks_from_facts`
+makes them from visit facts; the database can sum them itself for a large period (`report_from_blocks`). Every figure that sums records can be traced: `in_group` says
 which facts a group holds and `contribution` what each one adds. "Late" and "missed" are the alerts'
 definitions (`servicehub.visits.alerts`), so a report and the inbox never disagree.
 """
@@ -342,6 +344,78 @@ def _value_fen(fact: VisitFact) -> int:
     return round(fact.units * fact.unit_price_fen) if fact.line is not None else 0
 
 
+# --- blocks of visits -------------------------------------------------------------------------------------
+
+SCORES = (1, 2, 3, 4, 5)
+# What a block sums, in this order.
+SUMS = ("visits", "person_times", "missed", "service_s", "units", "value_fen", *(f"score_{k}" for k in SCORES), "exceptions",
+        "corrected", "certified", "on_time", "late", "within_24h", "travel_min")
+# What a block is keyed by: the dimensions, the need (for coverage) and the period bucket.
+BLOCK_KEYS = (*DIMENSIONS, "need", "bucket")
+_NOTHING = dict.fromkeys(SUMS, 0)
+_PERSON_TIMES = SUMS.index("person_times")
+
+
+@dataclass(frozen=True)
+class VisitBlock:
+    """Visits that share everything a report splits by (organisation, contract in force, service type, category,
+    town, recipient class, worker, recipient), their need and their period bucket, with the sums of `SUMS`."""
+
+    organisation: int
+    contract: int | None
+    service_type: str
+    category: str
+    town: int
+    recipient_class: str
+    worker: int | None
+    recipient: int
+    need: int | None
+    bucket: str | None
+    sums: tuple  # in the order of SUMS
+
+
+def visit_sums(fact: VisitFact, grace: Grace = Grace()) -> dict:
+    """What one visit adds to each of `SUMS`. These are the figures' definitions; the database's sums
+    (`servicehub.evaluation.services.load_visit_blocks`) follow them and a test holds the two equal."""
+    if fact.outcome != DELIVERED:
+        return {**_NOTHING, "visits": 1, "missed": int(fact.outcome == MISSED)}
+    share = contribution(fact)
+    started, ended = fact.started_at, fact.ended_at
+    late = started is not None and arrived_late(fact.expected_start, started, fact.meal, grace)
+    return {
+        **_NOTHING,
+        "visits": 1,
+        "person_times": 1,
+        "service_s": max(0.0, (ended - started).total_seconds()) if started and ended else 0.0,
+        "units": share["delivered_units"],
+        "value_fen": share["delivered_value_fen"],
+        **({f"score_{fact.satisfaction}": 1} if fact.satisfaction in SCORES else {}),
+        "exceptions": int(fact.exception),
+        "corrected": int(fact.corrected),
+        "certified": int(fact.certified),
+        "on_time": int(started is not None and not late),
+        "late": int(late),
+        "within_24h": int(fact.received_at is not None and ended is not None
+                          and fact.received_at - ended <= SUBMITTED_WITHIN),
+        "travel_min": fact.travel_min,
+    }
+
+
+def blocks_from_facts(visits: Iterable[VisitFact], period: Period, grouping: Grouping,
+                      grace: Grace = Grace()) -> list[VisitBlock]:
+    """The period's visits summed into blocks (the bucket is the grouping's period bucket, or None)."""
+    summed: dict[tuple, list] = {}
+    for fact in visits:
+        if not period.first <= fact.service_date <= period.last:
+            continue
+        key = (*(getattr(fact, name) for name in DIMENSIONS), fact.need, _label(fact.service_date, grouping))
+        values = visit_sums(fact, grace)
+        total = summed.setdefault(key, [0] * len(SUMS))
+        for index, name in enumerate(SUMS):
+            total[index] += values[name]
+    return [VisitBlock(*key, sums=tuple(values)) for key, values in summed.items()]
+
+
 # --- the figures -----------------------------------------------------------------------------------------
 
 
@@ -349,21 +423,8 @@ def _value_fen(fact: VisitFact) -> int:
 class _Tally:
     """Running sums for one group."""
 
-    person_times: int = 0
-    missed: int = 0
-    hours: float = 0.0
-    units: float = 0.0
-    value_fen: int = 0
+    sums: list = field(default_factory=lambda: [0] * len(SUMS))
     recipients: set = field(default_factory=set)
-    satisfaction: Counter = field(default_factory=Counter)
-    exceptions: int = 0
-    corrected: int = 0
-    certified: int = 0
-    on_time: int = 0
-    late: int = 0
-    within_24h: int = 0
-    travel_min: int = 0
-    service_min: float = 0.0
     by_recipient_worker: dict = field(default_factory=lambda: defaultdict(Counter))
     contracted_units: float = 0.0
     has_lines: bool = False
@@ -373,68 +434,53 @@ class _Tally:
     has_needs: bool = False
     days_to_first: list = field(default_factory=list)
 
-    def add_visit(self, fact: VisitFact, grace: Grace) -> None:
-        """Count one visit."""
-        if fact.outcome == MISSED:
-            self.missed += 1
-            return
-        if fact.outcome != DELIVERED:
-            return
-        share = contribution(fact)
-        self.person_times += 1
-        self.hours += share["service_hours"]
-        self.units += share["delivered_units"]
-        self.value_fen += share["delivered_value_fen"]
-        self.recipients.add(fact.recipient)
-        if fact.satisfaction is not None:
-            self.satisfaction[fact.satisfaction] += 1
-        self.exceptions += fact.exception
-        self.corrected += fact.corrected
-        self.certified += fact.certified
-        late = fact.started_at is not None and arrived_late(fact.expected_start, fact.started_at, fact.meal, grace)
-        self.late += late
-        self.on_time += fact.started_at is not None and not late
-        self.within_24h += (fact.received_at is not None and fact.ended_at is not None
-                            and fact.received_at - fact.ended_at <= SUBMITTED_WITHIN)
-        self.travel_min += fact.travel_min
-        self.service_min += share["service_hours"] * 60
-        self.by_recipient_worker[fact.recipient][fact.worker] += 1
+    def add_block(self, block: VisitBlock) -> None:
+        """Count a block of visits."""
+        sums = self.sums
+        for index, value in enumerate(block.sums):
+            sums[index] += value
+        delivered = block.sums[_PERSON_TIMES]
+        if delivered:
+            self.recipients.add(block.recipient)
+            self.by_recipient_worker[block.recipient][block.worker] += delivered
 
     def figures(self) -> dict:
         """Every figure of DEFINITIONS from the sums (None where its denominator is zero)."""
-        n = self.person_times
-        scored = sum(self.satisfaction.values())
+        v = dict(zip(SUMS, self.sums, strict=True))
+        n, value_fen = v["person_times"], v["value_fen"]
+        scores = {k: v[f"score_{k}"] for k in SCORES}
+        scored = sum(scores.values())
         continuity = sum(sum(c for _, c in workers.most_common(CONTINUITY_WORKERS))
                          for workers in self.by_recipient_worker.values())
         covered = sum(self.need_recipients.values())
-        paid = self.travel_min + self.service_min
+        paid = v["travel_min"] + v["service_s"] / 60
         return {
             "person_times": n,
             "recipients": len(self.recipients),
-            "service_hours": round(self.hours, 2),
-            "delivered_units": round(self.units, 2),
+            "service_hours": round(v["service_s"] / 3600, 2),
+            "delivered_units": round(v["units"], 2),
             "contracted_units": round(self.contracted_units, 2) if self.has_lines else None,
-            "contract_completion": _ratio(self.units, self.contracted_units) if self.has_lines else None,
+            "contract_completion": _ratio(v["units"], self.contracted_units) if self.has_lines else None,
             "coverage": _ratio(covered, len(self.need_recipients)) if self.has_needs else None,
-            "satisfaction_mean": round(sum(k * v for k, v in self.satisfaction.items()) / scored, 3) if scored else None,
-            "satisfaction_distribution": {str(k): self.satisfaction.get(k, 0) for k in range(1, 6)},
-            "exception_rate": _ratio(self.exceptions, n),
-            "corrected_rate": _ratio(self.corrected, n),
+            "satisfaction_mean": round(sum(k * c for k, c in scores.items()) / scored, 3) if scored else None,
+            "satisfaction_distribution": {str(k): c for k, c in scores.items()},
+            "exception_rate": _ratio(v["exceptions"], n),
+            "corrected_rate": _ratio(v["corrected"], n),
             "continuity": _ratio(continuity, n),
-            "certified_share": _ratio(self.certified, n),
-            "on_time_rate": _ratio(self.on_time, n),
-            "late_rate": _ratio(self.late, n),
-            "missed": self.missed,
-            "missed_rate": _ratio(self.missed, n + self.missed),
+            "certified_share": _ratio(v["certified"], n),
+            "on_time_rate": _ratio(v["on_time"], n),
+            "late_rate": _ratio(v["late"], n),
+            "missed": v["missed"],
+            "missed_rate": _ratio(v["missed"], n + v["missed"]),
             "days_to_first_visit": round(sum(self.days_to_first) / len(self.days_to_first), 2)
             if self.days_to_first else None,
-            "submitted_24h_rate": _ratio(self.within_24h, n),
-            "delivered_value_fen": self.value_fen,
+            "submitted_24h_rate": _ratio(v["within_24h"], n),
+            "delivered_value_fen": value_fen,
             "budget_fen": round(self.budget_fen) if self.has_budget else None,
-            "budget_execution": _ratio(self.value_fen, self.budget_fen) if self.has_budget else None,
-            "cost_per_person_time_fen": round(self.value_fen / n) if n else None,
-            "cost_per_recipient_fen": round(self.value_fen / len(self.recipients)) if self.recipients else None,
-            "travel_share": _ratio(self.travel_min, paid),
+            "budget_execution": _ratio(value_fen, self.budget_fen) if self.has_budget else None,
+            "cost_per_person_time_fen": round(value_fen / n) if n else None,
+            "cost_per_recipient_fen": round(value_fen / len(self.recipients)) if self.recipients else None,
+            "travel_share": _ratio(v["travel_min"], paid),
         }
 
 
@@ -544,6 +590,7 @@ class Report:
     grouping: Grouping
     groups: list[tuple[tuple, dict]]  # (key, figures), keys in sorted order
     total: dict
+    visits: int = 0  # delivered, missed and cancelled visits behind it
 
     def as_dict(self) -> dict:
         """Plain JSON-ready data."""
@@ -560,23 +607,29 @@ class Report:
 def kpi_report(visits: Iterable[VisitFact], needs: Iterable[NeedFact], lines: Iterable[LineFact], period: Period,
                grouping: Grouping = Grouping(), grace: Grace = Grace()) -> Report:
     """Every figure of DEFINITIONS for each group of `grouping` and for the whole period."""
+    return report_from_blocks(blocks_from_facts(visits, period, grouping, grace), needs, lines, period, grouping)
+
+
+def report_from_blocks(blocks: Iterable[VisitBlock], needs: Iterable[NeedFact], lines: Iterable[LineFact],
+                       period: Period, grouping: Grouping = Grouping()) -> Report:
+    """`kpi_report` from the period's visits already summed into blocks (bucketed by the grouping's period)."""
     tallies: dict[tuple, _Tally] = defaultdict(_Tally)
     total = _Tally()
     served: set[tuple] = set()
-    for fact in visits:
-        if not period.first <= fact.service_date <= period.last:
-            continue
-        total.add_visit(fact, grace)
+    dimensions = grouping.dimensions
+    for block in blocks:
+        total.add_block(block)
         if grouping.names:
-            tallies[visit_key(fact, grouping)].add_visit(fact, grace)
-        if fact.outcome == DELIVERED and fact.need is not None:
-            served.add((fact.need, None))
+            key = tuple(getattr(block, d) for d in dimensions)
+            tallies[key + (block.bucket,) if grouping.period else key].add_block(block)
+        if block.sums[_PERSON_TIMES] and block.need is not None:
+            served.add((block.need, None))
             if grouping.period:
-                served.add((fact.need, _label(fact.service_date, grouping)))
+                served.add((block.need, block.bucket))
     _add_lines(tallies, total, lines, period, grouping)
     _add_needs(tallies, total, needs, served, period, grouping)
     groups = sorted(((key, tally.figures()) for key, tally in tallies.items()), key=lambda item: _sort_key(item[0]))
-    return Report(period, grouping, groups, total.figures())
+    return Report(period, grouping, groups, total.figures(), total.sums[SUMS.index("visits")])
 
 
 def _sort_key(key: tuple) -> tuple:

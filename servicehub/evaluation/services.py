@@ -13,12 +13,13 @@ import subprocess
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Integer, and_, case, exists, func, literal, null, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from servicehub.auth.audit import record_event
@@ -46,7 +47,7 @@ from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.timeutil import district_today, district_tz
 from servicehub.visits import alerts as alert_rules
 from servicehub.visits import ledger
-from servicehub.visits.models import RecordKind, ServiceRecord
+from servicehub.visits.models import DeliveryInForce, RecordKind, ServiceRecord
 
 MAX_DAYS = 5 * 366  # a report spans at most five years
 FILTERS = ("organisation_id", "contract_id", "service_type", "category", "town_id", "recipient_class", "worker_id",
@@ -188,6 +189,78 @@ def load_visit_facts(query: ReportQuery) -> list[kpis.VisitFact]:
     return facts
 
 
+def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
+    """The period's visits under the query's filters summed into blocks by the database, from the deliveries
+    in force: the sums of `kpis.visit_sums`, written in SQL (one row per block, not one fact per visit)."""
+    grace = _grace()
+    delivered = Visit.status == VisitStatus.COMPLETED
+    in_force = and_(Contract.start_date <= Visit.service_date, Contract.end_date >= Visit.service_date)
+    units = case((ServiceType.unit == "hour", (Visit.duration_min + 59) // literal(60, Integer)), else_=1)
+    grace_s = case((ServiceType.unit == "meal", grace.meal * 60), else_=grace.default * 60)
+    certified = exists().where(WorkerQualification.worker_id == Visit.worker_id,
+                               or_(WorkerQualification.expires_on.is_(None),
+                                   WorkerQualification.expires_on >= Visit.service_date))
+    d = DeliveryInForce
+
+    def when(condition, value=1):
+        return case((condition, value), else_=0)
+
+    sums = {
+        "visits": literal(1, Integer),
+        "person_times": when(delivered),
+        "missed": when(Visit.status == VisitStatus.MISSED),
+        "service_s": when(delivered, d.service_s),
+        "units": when(and_(delivered, in_force), units),
+        "value_fen": when(and_(delivered, in_force), units * ContractLine.unit_price_fen),
+        **{f"score_{k}": when(and_(delivered, d.satisfaction == k)) for k in kpis.SCORES},
+        "exceptions": when(and_(delivered, d.exception)),
+        "corrected": when(and_(delivered, d.corrected)),
+        "certified": when(and_(delivered, certified)),
+        "on_time": when(and_(delivered, d.late_s <= grace_s)),
+        "late": when(and_(delivered, d.late_s > grace_s)),
+        "within_24h": when(and_(delivered, d.submit_s <= kpis.SUBMITTED_WITHIN.total_seconds())),
+        "travel_min": when(delivered, func.coalesce(Visit.travel_min, 0)),
+    }
+    period = query.grouping.period
+    if period is None:
+        bucket = null()
+    elif period == "day":
+        bucket = Visit.service_date
+    else:
+        bucket = case(*((Visit.service_date.between(b.first, b.last), b.label)
+                        for b in kpis.buckets_between(query.first, query.last, period)))
+    keys = {"organisation": Visit.organisation_id, "contract": case((in_force, Referral.contract_id)),
+            "service_type": ServiceType.code, "category": ServiceCategory.code, "town": Recipient.town_id,
+            "recipient_class": AssistanceClass.code, "worker": Visit.worker_id, "recipient": Visit.recipient_id,
+            "need": Referral.need_id, "bucket": bucket}
+    rows = (select(*(keys[name].label(name) for name in kpis.BLOCK_KEYS),
+                   *(sums[name].label(name) for name in kpis.SUMS))
+            .select_from(Visit)
+            .join(Referral, Referral.id == Visit.referral_id)
+            .join(ContractLine, ContractLine.id == Referral.contract_line_id)
+            .join(Contract, Contract.id == Referral.contract_id)
+            .join(ServiceType, ServiceType.id == Visit.service_type_id)
+            .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
+            .join(Recipient, Recipient.id == Visit.recipient_id)
+            .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
+            .outerjoin(d, d.visit_id == Visit.id)
+            .where(*_visit_filters(query), or_(~delivered, d.visit_id.is_not(None))))
+    if query.filters.get("contract_id") is not None:
+        rows = rows.where(in_force)
+    inner = rows.subquery()
+    key_columns = [inner.c[name] for name in kpis.BLOCK_KEYS]
+    stmt = select(*key_columns, *(func.sum(inner.c[name]) for name in kpis.SUMS)).group_by(*key_columns)
+    width = len(kpis.BLOCK_KEYS)
+    blocks = []
+    for row in db.session.execute(stmt):
+        key = list(row[:width])
+        if period == "day":
+            key[-1] = key[-1].isoformat()
+        blocks.append(kpis.VisitBlock(*key, sums=tuple(float(v) if isinstance(v, Decimal) else v
+                                                       for v in row[width:])))
+    return blocks
+
+
 def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
@@ -304,10 +377,13 @@ def load_line_facts(query: ReportQuery) -> list[kpis.LineFact]:
 
 def compute(query: ReportQuery, visits: list[kpis.VisitFact] | None = None, needs: list[kpis.NeedFact] | None = None,
             lines: list[kpis.LineFact] | None = None) -> kpis.Report:
-    """The query's report from the database (or from the facts given)."""
-    return kpis.kpi_report(load_visit_facts(query) if visits is None else visits,
-                           load_need_facts(query) if needs is None else needs,
-                           load_line_facts(query) if lines is None else lines, query.period, query.grouping, _grace())
+    """The query's report from the visit facts given, else from blocks the database sums (the same figures:
+    a test holds them equal); needs and lines loaded unless given."""
+    needs = load_need_facts(query) if needs is None else needs
+    lines = load_line_facts(query) if lines is None else lines
+    if visits is not None:
+        return kpis.kpi_report(visits, needs, lines, query.period, query.grouping, _grace())
+    return kpis.report_from_blocks(load_visit_blocks(query), needs, lines, query.period, query.grouping)
 
 
 def kpi_report(principal: Principal, first: date, last: date, group_by=(), **filters) -> dict:
@@ -431,15 +507,17 @@ SHEET_GROUPINGS = ("organisation", "service_type", "town")  # the by-… parts o
 def build_document(query: ReportQuery, title: str = "", with_records: bool = True) -> dict:
     """Everything a downloaded report shows: the report as asked, the same period by organisation, by service
     type and by town, the records behind it (or only their count), the definitions, and when and by which code
-    it was made."""
-    facts, needs, lines = load_visit_facts(query), load_need_facts(query), load_line_facts(query)
+    it was made. Without the records, the database sums the visits (see `compute`)."""
+    facts = load_visit_facts(query) if with_records else None
+    needs, lines = load_need_facts(query), load_line_facts(query)
 
     def report(grouped: ReportQuery) -> dict:
         return _presented(grouped, compute(grouped, facts, needs, lines).as_dict())
 
-    document = {"title": title, "query": query.as_dict(), "report": report(query),
+    asked = compute(query, facts, needs, lines)
+    document = {"title": title, "query": query.as_dict(), "report": _presented(query, asked.as_dict()),
                 "by": {name: report(replace(query, group_by=(name,))) for name in SHEET_GROUPINGS},
-                "record_count": len(facts), "definitions": definitions(),
+                "record_count": asked.visits, "definitions": definitions(),
                 "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "code_version": code_version()}
     if with_records:
         document["records"] = _drilled(query, facts, {})["records"]
@@ -683,11 +761,9 @@ def budget_burn(principal: Principal, today: date | None = None) -> list[dict]:
     if not contracts:
         return []
     require_report_reader(principal)
-    facts = load_visit_facts(ReportQuery(min(c.start_date for c in contracts), today))
-    delivered: dict[int, int] = defaultdict(int)
-    for fact in facts:
-        if fact.contract is not None:
-            delivered[fact.contract] += kpis.contribution(fact)["delivered_value_fen"]
+    by_contract = compute(ReportQuery(min(c.start_date for c in contracts), today, ("contract",)), needs=[], lines=[])
+    delivered = {key[0]: figures["delivered_value_fen"] for key, figures in by_contract.groups}
+    delivered = defaultdict(int, {k: v for k, v in delivered.items() if k is not None})
     rows = [{"contract": c, "budget_fen": c.budget_fen, "value_fen": delivered[c.id],
              "share": round(delivered[c.id] / c.budget_fen, 4) if c.budget_fen else None} for c in contracts]
     return sorted(rows, key=lambda row: -(row["share"] or 0))

@@ -95,6 +95,7 @@ class Visit(Audited, TimestampMixin, db.Model):
         CheckConstraint("slot IN (0, 1)", name="slot"),
         Index("ix_visits_org_date", "organisation_id", "service_date"),
         Index("ix_visits_worker_date", "worker_id", "service_date"),
+        Index("ix_visits_date_status", "service_date", "status"),  # district-wide reports of a period
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,5 +1,6 @@
-"""`servicehub audit verify`: recompute every organisation's service-record chain; `servicehub demo history`:
-two years of service records for the demo district."""
+"""`servicehub audit verify`: recompute every organisation's service-record chain; `servicehub audit
+rebuild-deliveries`: rebuild the deliveries in force from the ledger; `servicehub demo history`: two years of
+service records for the demo district."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ def verify_command(organisation_id: int | None) -> None:
                        f"(id {link.record_id}): {link.problem}")
     if broken:
         sys.exit(1)
+
+
+@audit_cli.command("rebuild-deliveries")
+@app_command
+def rebuild_deliveries_command() -> None:
+    """Rebuild every visit's delivery in force (what reports sum) from the ledger, in one transaction."""
+    from servicehub.auth.audit import record_event
+    from servicehub.extensions import db
+    from servicehub.visits.deliveries import rebuild_deliveries
+
+    delivered = rebuild_deliveries(db.session)
+    record_event(db.session, "deliveries_rebuilt", "deliveries_in_force", None, delivered=delivered)
+    db.session.commit()
+    click.echo(f"{delivered} delivered visits: deliveries in force rebuilt from the ledger")
 
 
 @demo_cli.command("history")

@@ -84,6 +84,7 @@ from servicehub.scheduling.services import travel_source
 from servicehub.scheduling.travel import haversine_m
 from servicehub.timeutil import district_today, local_midnight
 from servicehub.visits import ledger
+from servicehub.visits.deliveries import refresh_deliveries
 from servicehub.visits.models import CorrectionReason, MissedReason, RecordKind, ServiceRecord
 
 DEFAULT_SEED = 20241201
@@ -914,6 +915,7 @@ def write_demo_history(years: float = TARGET_YEARS, seed: int = DEFAULT_SEED,
     rows = _chain(writer.entries, now)
     for chunk in range(0, len(rows), 5000):
         db.session.execute(ServiceRecord.__table__.insert(), rows[chunk:chunk + 5000])
+    refresh_deliveries(db.session, {r["visit_id"] for r in rows if r["kind"] == RecordKind.DELIVERY})
     counts = writer.counts
     report = HistoryReport(
         True, f"Wrote {years:g} years of service history for the demo district.", date_from=first, date_to=last,

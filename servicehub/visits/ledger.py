@@ -84,3 +84,27 @@ def effective_delivery(entries: Iterable) -> object | None:
                                         and ("pending_approval" not in entry.flags or entry.id in approved)):
             current = entry
     return current
+
+
+def delivery_figures(entries: Iterable, expected_start: datetime) -> dict | None:
+    """Of one visit's entries in sequence order (objects as for `effective_delivery`, with `started_at`,
+    `ended_at`, `received_at` and `satisfaction` too), the delivery in force as the numbers reports sum:
+    seconds late against `expected_start`, seconds of service, seconds from check-out to the ledger, the
+    score, whether it is flagged and whether a correction is in force. None if the visit was not delivered."""
+    current = effective_delivery(entries)
+    if current is None:
+        return None
+    started, ended, received = (_utc(current.started_at), _utc(current.ended_at), _utc(current.received_at))
+    return {
+        "record_id": current.id,
+        "late_s": (started - _utc(expected_start)).total_seconds() if started else None,
+        "service_s": max(0.0, (ended - started).total_seconds()) if started and ended else 0.0,
+        "submit_s": (received - ended).total_seconds() if received and ended else None,
+        "satisfaction": current.satisfaction,
+        "exception": bool(set(current.flags or ()) - {"pending_approval"}),
+        "corrected": current.kind == "correction",
+    }
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

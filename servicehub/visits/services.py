@@ -28,7 +28,7 @@ from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.scheduling.travel import haversine_m
 from servicehub.timeutil import district_tz
 from servicehub.visits import alerts as alerts_rules
-from servicehub.visits import ledger
+from servicehub.visits import deliveries, ledger
 from servicehub.visits.models import (
     Alert,
     AlertKind,
@@ -82,6 +82,8 @@ def _append(organisation_id: int, **fields) -> ServiceRecord:
     record = ServiceRecord(**values)
     db.session.add(record)
     db.session.flush()
+    if record.kind in deliveries.DELIVERY_KINDS:
+        deliveries.refresh_deliveries(db.session, [record.visit_id])
     return record
 
 

@@ -1,0 +1,109 @@
+"""The database's sums (blocks summed in SQL from the deliveries in force) give exactly the figures of the pure
+reference (`kpis.kpi_report` over one fact per visit), for every grouping and filter, on both engines, before
+and after corrections; and the deliveries in force always equal a rebuild from the ledger."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from servicehub.auth.permissions import Principal, Role
+from servicehub.catalog.models import AssistanceClass
+from servicehub.evaluation import kpis, services
+from servicehub.extensions import db
+from servicehub.registry.models import Recipient
+from servicehub.visits import services as records
+from servicehub.visits.deliveries import rebuild_deliveries
+from servicehub.visits.models import DeliveryInForce, RecordKind, ServiceRecord
+
+GROUPINGS = [(), *((d,) for d in kpis.DIMENSIONS), ("organisation", "week"), ("service_type", "month"),
+             ("worker", "day"), ("contract", "quarter"), ("town", "year"), ("recipient_class", "organisation", "month"),
+             ("recipient", "worker", "week")]
+
+
+def both_ways(query: services.ReportQuery) -> tuple[dict, dict]:
+    """The report summed by the database, and the reference over the visit facts."""
+    summed = services.compute(query).as_dict()
+    reference = services.compute(query, services.load_visit_facts(query)).as_dict()
+    return summed, reference
+
+
+@pytest.mark.parametrize("names", GROUPINGS, ids=lambda names: "+".join(names) or "total")
+def test_the_database_sums_give_the_reference_figures(app, history, names):
+    with app.test_request_context():
+        query = services.ReportQuery(history["first"], history["last"], names)
+        summed, reference = both_ways(query)
+    assert reference["total"]["person_times"] > 50
+    assert summed == reference
+
+
+@pytest.mark.parametrize("filters", [{"contract_id": "contract"}, {"worker_id": "worker"}, {"town_id": "town"},
+                                     {"service_type": "LC02"}, {"recipient_class": "class"}])
+def test_filters_select_the_same_visits_both_ways(app, history, filters):
+    with app.test_request_context():
+        some = db.session.execute(select(ServiceRecord.worker_id, ServiceRecord.recipient_id)
+                                  .where(ServiceRecord.kind == RecordKind.DELIVERY).limit(1)).one()
+        recipient = db.session.get(Recipient, some.recipient_id)
+        values = {"contract": history["contract"], "worker": some.worker_id, "town": recipient.town_id,
+                  "class": db.session.get(AssistanceClass, recipient.assistance_class_id).code}
+        filters = {name: values.get(value, value) for name, value in filters.items()}
+        query = services.ReportQuery(history["first"], history["last"], ("service_type", "week"), filters)
+        summed, reference = both_ways(query)
+    assert reference["total"]["person_times"] > 0
+    assert summed == reference
+
+
+def test_corrections_and_approvals_reach_the_sums_at_once(app, history):
+    with app.test_request_context():
+        deliveries = db.session.scalars(select(ServiceRecord).where(ServiceRecord.kind == RecordKind.DELIVERY)
+                                        .order_by(ServiceRecord.id).limit(3)).all()
+        provider = Principal(user_id=None, username="p", role=Role.PROVIDER_ADMIN, organisation_id=history["org"])
+        query = services.ReportQuery(history["first"], history["last"], ("worker",))
+        before = services.compute(query).total
+        # a provider admin's change of times counts at once; a caregiver's waits for approval
+        records.correct(provider, deliveries[0].id, str(uuid.uuid4()), {
+            "reason_code": "wrong_time", "notes": "晚到一小时", "started_at": deliveries[0].started_at + timedelta(hours=1),
+            "ended_at": deliveries[0].ended_at + timedelta(hours=1)})
+        records.correct(provider, deliveries[1].id, str(uuid.uuid4()),
+                        {"reason_code": "wrong_satisfaction", "notes": "家属更正", "satisfaction": 5})
+        caregiver = Principal(user_id=None, username="c", role=Role.CAREGIVER, organisation_id=history["org"],
+                              worker_id=deliveries[2].worker_id)
+        waiting = records.correct(caregiver, deliveries[2].id, str(uuid.uuid4()), {
+            "reason_code": "wrong_time", "notes": "忘记签出", "ended_at": deliveries[2].ended_at - timedelta(minutes=20)})
+        pending = services.compute(query)
+        assert pending.total["corrected_rate"] > (before["corrected_rate"] or 0)
+        records.approve(provider, waiting.id, str(uuid.uuid4()))
+        summed, reference = both_ways(query)
+        rows = {r.visit_id: r for r in db.session.scalars(select(DeliveryInForce))}
+        assert rows[deliveries[2].visit_id].record_id == waiting.id and rows[deliveries[2].visit_id].corrected
+    assert summed == reference
+    assert summed["total"]["service_hours"] != before["service_hours"]
+    assert summed["total"]["person_times"] == before["person_times"]
+
+
+def test_the_deliveries_in_force_equal_a_rebuild_from_the_ledger(app, history):
+    def snapshot():
+        return {r.visit_id: (r.record_id, r.late_s, r.service_s, r.submit_s, r.satisfaction, r.exception, r.corrected)
+                for r in db.session.scalars(select(DeliveryInForce))}
+
+    with app.test_request_context():
+        delivery = db.session.scalars(select(ServiceRecord).where(ServiceRecord.kind == RecordKind.DELIVERY)).first()
+        provider = Principal(user_id=None, username="p", role=Role.PROVIDER_ADMIN, organisation_id=history["org"])
+        correction = records.correct(provider, delivery.id, str(uuid.uuid4()),
+                                     {"reason_code": "wrong_satisfaction", "notes": "更正", "satisfaction": 2})
+        kept = snapshot()
+        delivered = set(db.session.scalars(select(ServiceRecord.visit_id)
+                                           .where(ServiceRecord.kind == RecordKind.DELIVERY)))
+        assert set(kept) == delivered and kept[delivery.visit_id][0] == correction.id
+        assert rebuild_deliveries(db.session) == len(delivered)
+        db.session.commit()
+        assert snapshot() == kept
+
+
+def test_rebuilding_from_the_command_line(app, runner, history):
+    result = runner.invoke(args=["audit", "rebuild-deliveries"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        count = len(db.session.scalars(select(DeliveryInForce.visit_id)).all())
+    assert f"{count} delivered visits" in result.output and count > 50
