@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import functools
 import io
 import json
 import os
@@ -51,7 +50,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -60,8 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import flask_migrate
 import sqlalchemy as sa
 from memory import peak_rss_mb, reset_peak_rss
+from support import Timer, make_app
 
-from servicehub import create_app
 from servicehub.auth.audit import Actor, acting_as
 from servicehub.auth.permissions import Principal, Role
 from servicehub.extensions import db
@@ -114,43 +112,6 @@ def _cpu() -> str:
 def load() -> list[float]:
     """The 1, 5 and 15 minute load averages."""
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def make_app(url: str, directory: str):
-    """The app on a given database (its instance folder holds the data key the district is encrypted with)."""
-    return create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
-                       "INSTANCE_PATH": directory})
-
-
-class Timer:
-    """Wraps module functions for the duration of a block and adds up the seconds and calls of each."""
-
-    def __init__(self, *targets: tuple[object, str]) -> None:
-        self.targets, self.seconds, self.calls, self._undo = targets, Counter(), Counter(), []
-
-    def __enter__(self) -> Timer:
-        for owner, name in self.targets:
-            original = getattr(owner, name)
-
-            @functools.wraps(original)
-            def timed(*args, _original=original, _name=name, **kwargs):
-                started = time.perf_counter()
-                try:
-                    return _original(*args, **kwargs)
-                finally:
-                    self.seconds[_name] += time.perf_counter() - started
-                    self.calls[_name] += 1
-
-            self._undo.append((owner, name, original))
-            setattr(owner, name, timed)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for owner, name, original in reversed(self._undo):
-            setattr(owner, name, original)
-
-    def rounded(self) -> dict:
-        return {name: round(s, 1) for name, s in self.seconds.items()}
 
 
 # --- preparing the district ---------------------------------------------------------------------------

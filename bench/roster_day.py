@@ -58,7 +58,6 @@ bench/README.md. The generator's contracts are for 2026: the benchmark needs a d
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import multiprocessing
@@ -81,8 +80,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import flask_migrate
 import sqlalchemy as sa
 from memory import peak_rss_mb, reset_peak_rss
+from support import Timer, make_app
 
-from servicehub import create_app
 from servicehub.auth.audit import Actor, acting_as
 from servicehub.auth.permissions import COMMAND_LINE
 from servicehub.config import DEFAULT_TIMEZONE
@@ -123,44 +122,7 @@ def district_today() -> date:
     return datetime.now(ZoneInfo(DEFAULT_TIMEZONE)).date()
 
 
-def make_app(url: str, directory: str, **config):
-    """The app on a given database, as the command line would run it."""
-    return create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
-                       "INSTANCE_PATH": directory, **config})
-
-
 # --- preparing the district ----------------------------------------------------------------------
-
-
-class Timer:
-    """Wraps module functions for the duration of a block and adds up the seconds each takes."""
-
-    def __init__(self, *targets: tuple[object, str]) -> None:
-        self.targets, self.seconds, self.calls, self._undo = targets, {}, Counter(), []
-
-    def __enter__(self) -> Timer:
-        for owner, name in self.targets:
-            original = getattr(owner, name)
-
-            @functools.wraps(original)
-            def timed(*args, _original=original, _name=name, **kwargs):
-                started = time.perf_counter()
-                try:
-                    return _original(*args, **kwargs)
-                finally:
-                    self.seconds[_name] = self.seconds.get(_name, 0.0) + time.perf_counter() - started
-                    self.calls[_name] += 1
-
-            self._undo.append((owner, name, original))
-            setattr(owner, name, timed)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for owner, name, original in reversed(self._undo):
-            setattr(owner, name, original)
-
-    def rounded(self) -> dict:
-        return {name: round(s, 1) for name, s in self.seconds.items()}
 
 
 def the_day(today: date, weekday: str) -> date:
