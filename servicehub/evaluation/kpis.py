@@ -17,10 +17,12 @@ definitions (`servicehub.visits.alerts`), so a report and the inbox never disagr
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from heapq import nlargest
+from operator import add
 
 from servicehub.visits.alerts import Grace, arrived_late
 
@@ -424,8 +426,7 @@ class _Tally:
     """Running sums for one group."""
 
     sums: list = field(default_factory=lambda: [0] * len(SUMS))
-    recipients: set = field(default_factory=set)
-    by_recipient_worker: dict = field(default_factory=lambda: defaultdict(Counter))
+    by_recipient_worker: dict = field(default_factory=dict)  # recipient -> worker -> person-times
     contracted_units: float = 0.0
     has_lines: bool = False
     budget_fen: float = 0.0
@@ -434,15 +435,18 @@ class _Tally:
     has_needs: bool = False
     days_to_first: list = field(default_factory=list)
 
-    def add_block(self, block: VisitBlock) -> None:
-        """Count a block of visits."""
-        sums = self.sums
-        for index, value in enumerate(block.sums):
-            sums[index] += value
+    def add_block(self, block: VisitBlock, sums: bool = True) -> None:
+        """Count a block of visits (without its sums: only who served whom, the sums added elsewhere)."""
+        if sums:
+            self.sums = list(map(add, self.sums, block.sums))
         delivered = block.sums[_PERSON_TIMES]
         if delivered:
-            self.recipients.add(block.recipient)
-            self.by_recipient_worker[block.recipient][block.worker] += delivered
+            workers = self.by_recipient_worker.setdefault(block.recipient, {})
+            workers[block.worker] = workers.get(block.worker, 0) + delivered
+
+    def add_sums(self, other: _Tally) -> None:
+        """Add another tally's sums to this one's."""
+        self.sums = list(map(add, self.sums, other.sums))
 
     def figures(self) -> dict:
         """Every figure of DEFINITIONS from the sums (None where its denominator is zero)."""
@@ -450,13 +454,14 @@ class _Tally:
         n, value_fen = v["person_times"], v["value_fen"]
         scores = {k: v[f"score_{k}"] for k in SCORES}
         scored = sum(scores.values())
-        continuity = sum(sum(c for _, c in workers.most_common(CONTINUITY_WORKERS))
+        continuity = sum(sum(nlargest(CONTINUITY_WORKERS, workers.values()))
                          for workers in self.by_recipient_worker.values())
+        recipients = len(self.by_recipient_worker)
         covered = sum(self.need_recipients.values())
         paid = v["travel_min"] + v["service_s"] / 60
         return {
             "person_times": n,
-            "recipients": len(self.recipients),
+            "recipients": recipients,
             "service_hours": round(v["service_s"] / 3600, 2),
             "delivered_units": round(v["units"], 2),
             "contracted_units": round(self.contracted_units, 2) if self.has_lines else None,
@@ -479,7 +484,7 @@ class _Tally:
             "budget_fen": round(self.budget_fen) if self.has_budget else None,
             "budget_execution": _ratio(value_fen, self.budget_fen) if self.has_budget else None,
             "cost_per_person_time_fen": round(value_fen / n) if n else None,
-            "cost_per_recipient_fen": round(value_fen / len(self.recipients)) if self.recipients else None,
+            "cost_per_recipient_fen": round(value_fen / recipients) if recipients else None,
             "travel_share": _ratio(v["travel_min"], paid),
         }
 
@@ -618,7 +623,8 @@ def report_from_blocks(blocks: Iterable[VisitBlock], needs: Iterable[NeedFact], 
     served: set[tuple] = set()
     dimensions = grouping.dimensions
     for block in blocks:
-        total.add_block(block)
+        # Every block is in exactly one group: the total's sums are the groups' (added below).
+        total.add_block(block, sums=not grouping.names)
         if grouping.names:
             key = tuple(getattr(block, d) for d in dimensions)
             tallies[key + (block.bucket,) if grouping.period else key].add_block(block)
@@ -626,6 +632,8 @@ def report_from_blocks(blocks: Iterable[VisitBlock], needs: Iterable[NeedFact], 
             served.add((block.need, None))
             if grouping.period:
                 served.add((block.need, block.bucket))
+    for tally in tallies.values():
+        total.add_sums(tally)
     _add_lines(tallies, total, lines, period, grouping)
     _add_needs(tallies, total, needs, served, period, grouping)
     groups = sorted(((key, tally.figures()) for key, tally in tallies.items()), key=lambda item: _sort_key(item[0]))

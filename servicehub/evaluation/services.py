@@ -13,7 +13,6 @@ import subprocess
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -251,14 +250,10 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
     key_columns = [inner.c[name] for name in kpis.BLOCK_KEYS]
     stmt = select(*key_columns, *(func.sum(inner.c[name]) for name in kpis.SUMS)).group_by(*key_columns)
     width = len(kpis.BLOCK_KEYS)
-    blocks = []
-    for row in db.session.execute(stmt):
-        key = list(row[:width])
-        if period == "day":
-            key[-1] = key[-1].isoformat()
-        blocks.append(kpis.VisitBlock(*key, sums=tuple(float(v) if isinstance(v, Decimal) else v
-                                                       for v in row[width:])))
-    return blocks
+    rows = db.session.execute(stmt).all()
+    if period == "day":
+        return [kpis.VisitBlock(*row[:width - 1], row[width - 1].isoformat(), sums=row[width:]) for row in rows]
+    return [kpis.VisitBlock(*row[:width], sums=row[width:]) for row in rows]
 
 
 def _aware(moment: datetime | None) -> datetime | None:
