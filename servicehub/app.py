@@ -29,6 +29,7 @@ MODEL_MODULES = (
     "servicehub.visits.models",
     "servicehub.jobs.models",
     "servicehub.evaluation.models",
+    "servicehub.intake.models",
 )
 
 # Every flask-smorest blueprint of the /api/v1 surface, in the order they appear in the docs.
@@ -41,6 +42,7 @@ API_BLUEPRINTS = (
     "servicehub.scheduling.api",
     "servicehub.visits.api",
     "servicehub.evaluation.api",
+    "servicehub.intake.api",
 )
 
 # Every page blueprint (a domain's views.py); the shell's own pages are registered by web.shell.

@@ -148,6 +148,16 @@ STATIC_SETTINGS: dict = {
     "SERVICEHUB_LOGIN_MAX_FAILURES_PER_IP": 30,
     "SERVICEHUB_LOGIN_WINDOW_MINUTES": 15,
     "SERVICEHUB_TOKEN_TTL_DAYS": 30,
+    # Applications: the first contact is due within the hour for an emergency, within three working days
+    # otherwise; documents owed after emergency help are due in 15 days, reminded every 3 days; the public
+    # form takes 5 tries per address in 10 minutes and 3 applications per phone number a day.
+    "SERVICEHUB_INTAKE_EMERGENCY_HOURS": 1,
+    "SERVICEHUB_INTAKE_WORKING_DAYS": 3,
+    "SERVICEHUB_INTAKE_DOCUMENT_DAYS": 15,
+    "SERVICEHUB_INTAKE_REMIND_DAYS": 3,
+    "SERVICEHUB_INTAKE_WINDOW_MINUTES": 10,
+    "SERVICEHUB_INTAKE_MAX_PER_ADDRESS": 5,
+    "SERVICEHUB_INTAKE_MAX_PER_PHONE": 3,
     # Matching: hours an organisation has to answer an offer; solver time limit; score weights
     # (None: the defaults in servicehub.matching.scoring.Weights).
     "SERVICEHUB_OFFER_HOURS": 48,

@@ -139,9 +139,13 @@ def enforce_access():
     return None
 
 
+# Token creation takes credentials in the body and sets no cookie; the public application endpoints act for
+# nobody (anyone may call them, signed in or not, and they use no session): there is nothing to forge.
+CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.TokenList", "intake.PublicApplications", "intake.PublicStatus"})
+
+
 def _csrf_exempt() -> bool:
-    # Token creation takes credentials in the body and sets no cookie, so there is nothing to forge.
-    return request.endpoint == "auth.TokenList"
+    return request.endpoint in CSRF_EXEMPT_ENDPOINTS
 
 
 def register_access(app: Flask) -> None:

@@ -79,6 +79,12 @@ def build_scheduler(app) -> BackgroundScheduler:
                       id="daily_alerts", replace_existing=True)
     scheduler.add_job("servicehub.jobs.tasks:monthly_close", CronTrigger(day=1, hour=2, minute=30),
                       id="monthly_close", replace_existing=True)
+    scheduler.add_job("servicehub.jobs.tasks:escalate_applications", IntervalTrigger(seconds=tasks.ESCALATION_SECONDS),
+                      id="escalate_applications", replace_existing=True)
+    scheduler.add_job("servicehub.jobs.tasks:active_discovery", CronTrigger(hour=5, minute=30),
+                      id="active_discovery", replace_existing=True)
+    scheduler.add_job("servicehub.jobs.tasks:application_reminders", CronTrigger(hour=8, minute=0),
+                      id="application_reminders", replace_existing=True)
     return scheduler
 
 

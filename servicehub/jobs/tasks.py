@@ -93,3 +93,32 @@ def monthly_close() -> None:
             return close(Principal(user_id=None, username="scheduler", role=Role.ADMIN))
 
     run_in_slot("monthly_close", 24 * 3600, work)
+
+
+ESCALATION_SECONDS = 300
+
+
+def escalate_applications() -> None:
+    """Every five minutes: applications nobody contacted by their deadline go to the district."""
+    from servicehub.intake.services import escalate_overdue
+
+    run_in_slot("escalate_applications", ESCALATION_SECONDS, lambda: {"escalated": escalate_overdue()})
+
+
+def application_reminders() -> None:
+    """Daily: remind of documents owed after emergency help, until they are in or the case is closed."""
+    from servicehub.intake.services import remind_documents
+
+    run_in_slot("application_reminders", 24 * 3600, lambda: {"reminded": remind_documents()})
+
+
+def active_discovery() -> None:
+    """Daily: the discovery rules file work-queue items for people at risk who did not apply."""
+    from servicehub.auth.audit import Actor, acting_as
+    from servicehub.intake.services import run_discovery
+
+    def work():
+        with acting_as(Actor("scheduler")):
+            return {"filed": len(run_discovery())}
+
+    run_in_slot("active_discovery", 24 * 3600, work)

@@ -1,0 +1,1 @@
+"""Applications for help, the town work queue, emergency help first, active discovery."""
