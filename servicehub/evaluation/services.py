@@ -371,14 +371,16 @@ def load_line_facts(query: ReportQuery) -> list[kpis.LineFact]:
 
 
 def compute(query: ReportQuery, visits: list[kpis.VisitFact] | None = None, needs: list[kpis.NeedFact] | None = None,
-            lines: list[kpis.LineFact] | None = None) -> kpis.Report:
+            lines: list[kpis.LineFact] | None = None, blocks: list[kpis.VisitBlock] | None = None) -> kpis.Report:
     """The query's report from the visit facts given, else from blocks the database sums (the same figures:
-    a test holds them equal); needs and lines loaded unless given."""
+    a test holds them equal) — those given, bucketed by the query's period granularity, or loaded; needs and
+    lines loaded unless given."""
     needs = load_need_facts(query) if needs is None else needs
     lines = load_line_facts(query) if lines is None else lines
     if visits is not None:
         return kpis.kpi_report(visits, needs, lines, query.period, query.grouping, _grace())
-    return kpis.report_from_blocks(load_visit_blocks(query), needs, lines, query.period, query.grouping)
+    blocks = load_visit_blocks(query) if blocks is None else blocks
+    return kpis.report_from_blocks(blocks, needs, lines, query.period, query.grouping)
 
 
 def kpi_report(principal: Principal, first: date, last: date, group_by=(), **filters) -> dict:
@@ -502,14 +504,17 @@ SHEET_GROUPINGS = ("organisation", "service_type", "town")  # the by-… parts o
 def build_document(query: ReportQuery, title: str = "", with_records: bool = True) -> dict:
     """Everything a downloaded report shows: the report as asked, the same period by organisation, by service
     type and by town, the records behind it (or only their count), the definitions, and when and by which code
-    it was made. Without the records, the database sums the visits (see `compute`)."""
+    it was made. Without the records, the database sums the visits once for every grouping without a period
+    (a block holds every dimension; see `compute`)."""
     facts = load_visit_facts(query) if with_records else None
     needs, lines = load_need_facts(query), load_line_facts(query)
+    unbucketed = None if with_records else load_visit_blocks(replace(query, group_by=()))
 
     def report(grouped: ReportQuery) -> dict:
-        return _presented(grouped, compute(grouped, facts, needs, lines).as_dict())
+        blocks = unbucketed if grouped.grouping.period is None else None
+        return _presented(grouped, compute(grouped, facts, needs, lines, blocks).as_dict())
 
-    asked = compute(query, facts, needs, lines)
+    asked = compute(query, facts, needs, lines, unbucketed if query.grouping.period is None else None)
     document = {"title": title, "query": query.as_dict(), "report": _presented(query, asked.as_dict()),
                 "by": {name: report(replace(query, group_by=(name,))) for name in SHEET_GROUPINGS},
                 "record_count": asked.visits, "definitions": definitions(),

@@ -107,3 +107,13 @@ def test_rebuilding_from_the_command_line(app, runner, history):
     with app.app_context():
         count = len(db.session.scalars(select(DeliveryInForce.visit_id)).all())
     assert f"{count} delivered visits" in result.output and count > 50
+
+
+@pytest.mark.parametrize("names", [("organisation",), ("service_type", "week")], ids=lambda n: "+".join(n))
+def test_a_document_without_records_sums_once_and_reads_the_same(app, history, names):
+    with app.test_request_context():
+        query = services.ReportQuery(history["first"], history["last"], names)
+        summed = services.build_document(query, with_records=False)
+        reference = services.build_document(query, with_records=True)
+    assert summed["report"] == reference["report"] and summed["by"] == reference["by"]
+    assert summed["record_count"] == reference["record_count"] == len(reference["records"])
