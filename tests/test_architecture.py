@@ -41,6 +41,8 @@ PURE_MODULES = [
     "servicehub.evaluation.score",
     "servicehub.visits.alerts",
     "servicehub.evaluation.charts",
+    "servicehub.intake",
+    "servicehub.intake.rules",
 ]
 FORBIDDEN = ("flask", "flask_sqlalchemy", "flask_smorest", "sqlalchemy", "marshmallow", "werkzeug")
 
