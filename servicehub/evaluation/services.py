@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import Integer, and_, case, exists, func, literal, null, or_, select
+from sqlalchemy import Integer, and_, case, exists, func, join, literal, null, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from servicehub.auth.audit import record_event
@@ -140,6 +140,18 @@ def _visit_filters(query: ReportQuery) -> list:
     return conditions
 
 
+def _reported_visits():
+    """Visits joined to what a report splits them by: referral, contract line and contract, service type and
+    category, recipient and assistance class."""
+    return (join(Visit, Referral, Referral.id == Visit.referral_id)
+            .join(ContractLine, ContractLine.id == Referral.contract_line_id)
+            .join(Contract, Contract.id == Referral.contract_id)
+            .join(ServiceType, ServiceType.id == Visit.service_type_id)
+            .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
+            .join(Recipient, Recipient.id == Visit.recipient_id)
+            .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id))
+
+
 def load_visit_facts(query: ReportQuery) -> list[kpis.VisitFact]:
     """The period's delivered, missed and cancelled visits under the query's filters, as the ledger has them."""
     rows = db.session.execute(
@@ -148,13 +160,7 @@ def load_visit_facts(query: ReportQuery) -> list[kpis.VisitFact]:
                Visit.recipient_id, AssistanceClass.code, Visit.worker_id, Visit.service_date, Visit.status,
                Visit.planned_start, Visit.window_start, Visit.travel_min, ContractLine.unit_price_fen,
                Contract.start_date, Contract.end_date)
-        .join(Referral, Referral.id == Visit.referral_id)
-        .join(ContractLine, ContractLine.id == Referral.contract_line_id)
-        .join(Contract, Contract.id == Referral.contract_id)
-        .join(ServiceType, ServiceType.id == Visit.service_type_id)
-        .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
-        .join(Recipient, Recipient.id == Visit.recipient_id)
-        .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
+        .select_from(_reported_visits())
         .where(*_visit_filters(query))
     ).all()
     deliveries = _deliveries(query, {row[0] for row in rows if row[14] == VisitStatus.COMPLETED})
@@ -234,15 +240,7 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
             "need": Referral.need_id, "bucket": bucket}
     rows = (select(*(keys[name].label(name) for name in kpis.BLOCK_KEYS),
                    *(sums[name].label(name) for name in kpis.SUMS))
-            .select_from(Visit)
-            .join(Referral, Referral.id == Visit.referral_id)
-            .join(ContractLine, ContractLine.id == Referral.contract_line_id)
-            .join(Contract, Contract.id == Referral.contract_id)
-            .join(ServiceType, ServiceType.id == Visit.service_type_id)
-            .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
-            .join(Recipient, Recipient.id == Visit.recipient_id)
-            .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
-            .outerjoin(d, d.visit_id == Visit.id)
+            .select_from(_reported_visits().outerjoin(d, d.visit_id == Visit.id))
             .where(*_visit_filters(query), or_(~delivered, d.visit_id.is_not(None))))
     if query.filters.get("contract_id") is not None:
         rows = rows.where(in_force)
