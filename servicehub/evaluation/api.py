@@ -62,7 +62,7 @@ class DrillDown(MethodView):
         """The visits behind a group's figures (its key given as filters), each with what it adds; the sums
         equal the group's figures."""
         granularity, bucket = args.pop("granularity"), args.pop("bucket")
-        key = {granularity: bucket} if granularity else {}
+        key = {**({granularity: bucket} if granularity else {}), **dict.fromkeys(args.pop("unassigned"))}
         return services.drill_down(current_principal(), key=key, **_query(args))
 
 

@@ -8,7 +8,7 @@ PermissionDenied whose field errors the views put back onto the form.
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, IntegerField, SelectField, StringField
+from wtforms import DateField, IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
@@ -144,15 +144,17 @@ class RecordsForm(Period):
     worker_id = _id()
     granularity = SelectField(choices=[SelectChoice("", ""), *(SelectChoice(p, p) for p in kpis.PERIODS)], default="")
     bucket = StringField(validators=[Optional(), Length(min=4, max=10)])
+    unassigned = SelectMultipleField(choices=[SelectChoice(name, name) for name in ("contract", "worker")])
 
     FILTERS = ("organisation_id", "contract_id", "service_type", "category", "town_id", "recipient_class",
                "worker_id")
 
     def key(self) -> dict:
-        """The group's period part, as the service takes it ({} when the group has none)."""
+        """The group's period part and what it has none of, as the service takes it ({}: neither)."""
+        key = dict.fromkeys(self.unassigned.data or ())
         if self.granularity.data and self.bucket.data:
-            return {self.granularity.data: self.bucket.data}
-        return {}
+            key[self.granularity.data] = self.bucket.data
+        return key
 
 
 class ScorecardForm(GetForm):

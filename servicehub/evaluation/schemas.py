@@ -40,12 +40,18 @@ class ExportArgs(ReportArgs):
     format = fields.String(required=True, validate=validate.OneOf(FORMATS))
 
 
+UNASSIGNABLE = ("contract", "worker")  # the dimensions a visit can have none of
+
+
 class DrillDownArgs(ReportFilterArgs):
     """The records behind a group: the group's key as filters, and its period bucket if it has one."""
 
     granularity = fields.String(load_default=None, validate=validate.OneOf(PERIODS))
     bucket = fields.String(load_default=None, validate=validate.Length(min=4, max=10),
                            metadata={"description": "The group's period label: 2026-11, 2026-W47, 2026-Q4 …"})
+    unassigned = fields.List(fields.String(validate=validate.OneOf(UNASSIGNABLE)), load_default=list, metadata={
+        "description": "What the group has none of: contract (visits on days outside any contract in force), "
+                       "worker (visits no worker was assigned to)"})
 
     @ma.validates_schema
     def both_or_neither(self, data, **kwargs):

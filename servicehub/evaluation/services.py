@@ -429,10 +429,14 @@ def _names(dimension: str, values: set) -> dict:
 
 def drill_down(principal: Principal, first: date, last: date, key: dict | None = None, **filters) -> dict:
     """The records behind a group's figures: each visit with what it adds, and the sums (which equal the
-    group's figures). `key` is the group's key (dimension -> value, a period name -> its bucket label)."""
+    group's figures). `key` is the group's key (dimension -> value, None for a group of visits with no contract
+    in force or no worker; a period name -> its bucket label)."""
     key = dict(key or {})
     period_names = [name for name in key if name in kpis.PERIODS]
+    unset = tuple(name for name, value in key.items() if name in FILTER_OF and value is None)
     for name, value in key.items():
+        if name in unset:
+            continue  # no filter selects "none": the facts are picked below
         if name in FILTER_OF:
             if filters.get(FILTER_OF[name]) not in (None, value):
                 return _with_labels(_drilled(checked_query(principal, first, last, (), **filters), [], key))
@@ -443,9 +447,10 @@ def drill_down(principal: Principal, first: date, last: date, key: dict | None =
         raise ValidationFailed("A group has at most one period.", {"key": ["At most one period."]})
     query = checked_query(principal, first, last, tuple(period_names), **filters)
     facts = load_visit_facts(query)
-    if period_names:
-        grouping = kpis.Grouping((), period_names[0])
-        facts = [f for f in facts if kpis.in_group(f, grouping, (key[period_names[0]],))]
+    if period_names or unset:
+        grouping = kpis.Grouping(unset, period_names[0] if period_names else None)
+        wanted = (None,) * len(unset) + ((key[period_names[0]],) if period_names else ())
+        facts = [f for f in facts if kpis.in_group(f, grouping, wanted)]
     return _with_labels(_drilled(query, facts, key))
 
 

@@ -163,14 +163,14 @@ def _link_args(report: dict) -> dict:
     return args
 
 
-def records_url(report: dict, key: dict, back: str | None = None) -> str | None:
-    """The drill-down page of a group, coming back to `back` (None for a group of visits with no contract or
-    no worker: no filter selects those)."""
+def records_url(report: dict, key: dict, back: str | None = None) -> str:
+    """The drill-down page of a group, coming back to `back` (a group of visits with no contract or no worker
+    says so with `unassigned`)."""
     args = _link_args(report)
     for name, value in key.items():
         if value is None:
-            return None
-        if name in kpis.PERIODS:
+            args.setdefault("unassigned", []).append(name)
+        elif name in kpis.PERIODS:
             args["granularity"], args["bucket"] = name, value
         else:
             args[services.FILTER_OF[name]] = value

@@ -190,3 +190,23 @@ def test_the_monthly_close_freezes_once_and_scores_the_organisations(app, runner
         assert organisation_performance()[history["org"]] == ours[0]["score"]  # matching's performance factor
     own = client.get("/api/v1/reports/scores", headers=history["provider"]).get_json()
     assert {s["organisation_id"] for s in own} == {history["org"]}
+
+
+def test_a_group_of_visits_without_a_worker_drills_down_to_them(app, client, history):
+    with app.app_context():
+        missed = db.session.scalars(select(Visit.id).where(
+            Visit.status == "missed", Visit.service_date.between(history["first"], history["last"]))
+            .order_by(Visit.id).limit(2)).all()
+        assert missed
+        db.session.execute(sa.update(Visit).where(Visit.id.in_(missed)).values(worker_id=None))
+        db.session.commit()
+    report = kpis(client, "auditor", history, group_by="worker", **period(history)).get_json()
+    nobody = next(g for g in report["groups"] if g["key"]["worker"] is None)
+    assert nobody["figures"]["missed"] == len(missed)
+    drilled = client.get("/api/v1/reports/records", headers=history["auditor"],
+                         query_string={**period(history), "unassigned": "worker"}).get_json()
+    assert {r["visit_id"] for r in drilled["records"]} == set(missed)
+    assert drilled["sums"]["missed"] == len(missed) and drilled["sums"]["person_times"] == 0
+    page = client.get("/reports", query_string={**period(history), "group_by": "worker"},
+                      headers=history["auditor"])
+    assert "unassigned=worker" in page.get_data(as_text=True)
