@@ -43,6 +43,7 @@ seed: migrate
 	$(BIN)/servicehub demo serve
 	$(BIN)/servicehub demo history
 	$(BIN)/servicehub reports close-month
+	$(BIN)/servicehub demo applications
 	$(BIN)/servicehub demo users
 
 run: seed

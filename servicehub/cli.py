@@ -20,6 +20,7 @@ CLI_MODULES = (
     "servicehub.visits.cli",
     "servicehub.jobs.cli",
     "servicehub.evaluation.cli",
+    "servicehub.intake.cli",
 )
 
 
@@ -83,9 +84,10 @@ def _domain_groups():
     from servicehub.catalog.cli import catalog_cli
     from servicehub.evaluation.cli import reports_cli
     from servicehub.imports.cli import import_command, imports_cli
+    from servicehub.intake.cli import intake_cli
     from servicehub.jobs.cli import scheduler_command
     from servicehub.scheduling.cli import schedule_cli
     from servicehub.visits.cli import audit_cli
 
     return (catalog_cli, users_cli, import_command, imports_cli, schedule_cli, audit_cli, scheduler_command,
-            reports_cli)
+            reports_cli, intake_cli)
