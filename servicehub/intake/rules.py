@@ -30,7 +30,7 @@ def new_reference(rng: random.Random | None = None) -> str:
 def normal_reference(text: str) -> str:
     """A reference as typed (lower case, spaces, without the dashes) in its one written form."""
     compact = re.sub(r"[\s\-]", "", text or "").upper()
-    if compact.startswith("SQ"):
+    if len(compact) == 10 and compact.startswith("SQ"):
         compact = compact[2:]
     return f"SQ-{compact[:4]}-{compact[4:]}" if len(compact) == 8 else ""
 
@@ -153,7 +153,7 @@ def checked_params(code: str, params: dict) -> tuple[dict, dict[str, str]]:
             if isinstance(value, bool) or not isinstance(value, int) or not limit[0] <= value <= limit[1]:
                 problems[name] = f"A whole number from {limit[0]} to {limit[1]}."
                 continue
-        elif not isinstance(value, str) or not limit.match(value):
+        elif not isinstance(value, str) or not limit.fullmatch(value):
             problems[name] = "A service type code like PS03."
             continue
         merged[name] = value

@@ -392,9 +392,12 @@ def approve(principal: Principal, application_id: int, data: dict) -> dict:
     source = NeedSource.ACTIVE_DISCOVERY if application.source == Source.DISCOVERY else NeedSource.APPLICATION
     needs = []
     for index, line in enumerate(lines):
+        line = {"period": "week", **line}
+        if urgent and line["period"] == "week" and not line.get("preferred_days"):
+            line["preferred_days"] = days_from(today, line.get("quantity") or 1)  # the first visit today
         try:
             needs.append(registry.add_need(principal, {
-                "period": "week", "start_date": today, **line, "recipient_id": recipient.id,
+                "start_date": today, **line, "recipient_id": recipient.id,
                 "priority": Priority.URGENT.value if urgent else line.get("priority", Priority.NORMAL.value),
                 "source": source.value, "notes": f"{application.reference} {line.get('notes', '')}".strip()}))
         except ValidationFailed as exc:
@@ -418,6 +421,12 @@ def approve(principal: Principal, application_id: int, data: dict) -> dict:
     run = run_matching(principal, need_ids=[n.id for n in needs])
     return {"application": application, "recipient": recipient, "needs": needs, "matching_run": run,
             "recipient_created": created}
+
+
+def days_from(today: date, per_week: int) -> list[int]:
+    """`per_week` ISO weekdays spread over the week, the first one today: when an emergency's visits fall."""
+    first = today.isoweekday() - 1
+    return sorted({(first + round(k * 7 / per_week)) % 7 + 1 for k in range(min(per_week, 7))})
 
 
 def receive_document(principal: Principal, application_id: int, document_id: int) -> Application:
@@ -519,17 +528,28 @@ def update_discovery_rule(principal: Principal, code: str, enabled: bool | None,
     return next(r for r in discovery_rules() if r["code"] == code)
 
 
-def _people(today: date, days: int) -> list[rules.PersonFacts]:
-    """Every active recipient as the rules see them, with their visits of the last `days` days."""
-    visits: dict[int, list] = {}
-    for recipient_id, day, code, status in db.session.execute(
-            select(Visit.recipient_id, Visit.service_date, ServiceType.code, Visit.status)
-            .join(ServiceType, ServiceType.id == Visit.service_type_id)
-            .where(Visit.service_date.between(today - timedelta(days=days), today),
-                   Visit.status.in_((VisitStatus.COMPLETED, VisitStatus.MISSED)))
-            .order_by(Visit.recipient_id, Visit.service_date)):
-        visits.setdefault(recipient_id, []).append((day, code, status))
-    return [rules.PersonFacts(recipient_id, _age(birth, today), lives_alone, valid_until, tuple(visits.get(rid, ())))
+def _people(today: date, enabled: dict[str, dict]) -> list[rules.PersonFacts]:
+    """Every active recipient as the rules see them, with the visits the enabled rules look at: every visit
+    of the last days `all_visits_missed` counts, and the welfare checks of as many months back as
+    `lives_alone_missed_checks` wants checks in a row (a monthly check missed twice is two months)."""
+    windows = []  # (first day, service type or None for any)
+    if "all_visits_missed" in enabled:
+        windows.append((today - timedelta(days=enabled["all_visits_missed"]["days"]), None))
+    if "lives_alone_missed_checks" in enabled:
+        params = enabled["lives_alone_missed_checks"]
+        windows.append((today - timedelta(days=31 * params["in_a_row"]), params["service_type"]))
+    seen: dict[int, set] = {}
+    for first, code in windows:
+        stmt = (select(Visit.recipient_id, Visit.id, Visit.service_date, ServiceType.code, Visit.status)
+                .join(ServiceType, ServiceType.id == Visit.service_type_id)
+                .where(Visit.service_date.between(first, today),
+                       Visit.status.in_((VisitStatus.COMPLETED, VisitStatus.MISSED))))
+        if code is not None:
+            stmt = stmt.where(ServiceType.code == code)
+        for recipient_id, visit_id, day, type_code, status in db.session.execute(stmt):
+            seen.setdefault(recipient_id, set()).add((day, visit_id, type_code, status))
+    visits = {rid: tuple((day, code, status) for day, _, code, status in sorted(found)) for rid, found in seen.items()}
+    return [rules.PersonFacts(rid, _age(birth, today), lives_alone, valid_until, visits.get(rid, ()))
             for rid, birth, lives_alone, valid_until in db.session.execute(
                 select(Recipient.id, Recipient.birth_date, Recipient.lives_alone, Recipient.class_valid_until)
                 .where(Recipient.status == RecipientStatus.ACTIVE))]
@@ -546,15 +566,13 @@ def run_discovery_as(principal: Principal) -> list[Application]:
     return run_discovery()
 
 
-LOOKBACK_DAYS = 92  # how far back the rules look at visits (enough for a weekly check missed twice … and more)
-
 
 def run_discovery(today: date | None = None) -> list[Application]:
     """Run the enabled discovery rules and file a work-queue item for each person at risk who has no open
     item of the same rule; each item says which rule raised it and why."""
     today = today or district_today()
     enabled = {r["code"]: r["params"] for r in discovery_rules() if r["enabled"]}
-    hits = rules.discover(_people(today, LOOKBACK_DAYS), today, enabled)
+    hits = rules.discover(_people(today, enabled), today, enabled)
     open_items = set(db.session.execute(
         select(Application.rule_code, Application.recipient_id)
         .where(Application.source == Source.DISCOVERY, Application.status.in_(OPEN_STATUSES))).all())

@@ -71,19 +71,20 @@ def build_scheduler(app) -> BackgroundScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=app.config["SERVICEHUB_TIMEZONE"],
     )
+    zone = app.config["SERVICEHUB_TIMEZONE"]  # a trigger made here keeps its own zone, not the scheduler's
     scheduler.add_job("servicehub.jobs.tasks:detect_visits", IntervalTrigger(
         seconds=app.config["SERVICEHUB_DETECT_SECONDS"]), id="detect_visits", replace_existing=True)
-    scheduler.add_job("servicehub.jobs.tasks:nightly_generation", CronTrigger(hour=1, minute=0),
+    scheduler.add_job("servicehub.jobs.tasks:nightly_generation", CronTrigger(hour=1, minute=0, timezone=zone),
                       id="nightly_generation", replace_existing=True)
-    scheduler.add_job("servicehub.jobs.tasks:daily_alerts", CronTrigger(hour=6, minute=0),
+    scheduler.add_job("servicehub.jobs.tasks:daily_alerts", CronTrigger(hour=6, minute=0, timezone=zone),
                       id="daily_alerts", replace_existing=True)
-    scheduler.add_job("servicehub.jobs.tasks:monthly_close", CronTrigger(day=1, hour=2, minute=30),
+    scheduler.add_job("servicehub.jobs.tasks:monthly_close", CronTrigger(day=1, hour=2, minute=30, timezone=zone),
                       id="monthly_close", replace_existing=True)
     scheduler.add_job("servicehub.jobs.tasks:escalate_applications", IntervalTrigger(seconds=tasks.ESCALATION_SECONDS),
                       id="escalate_applications", replace_existing=True)
-    scheduler.add_job("servicehub.jobs.tasks:active_discovery", CronTrigger(hour=5, minute=30),
+    scheduler.add_job("servicehub.jobs.tasks:active_discovery", CronTrigger(hour=5, minute=30, timezone=zone),
                       id="active_discovery", replace_existing=True)
-    scheduler.add_job("servicehub.jobs.tasks:application_reminders", CronTrigger(hour=8, minute=0),
+    scheduler.add_job("servicehub.jobs.tasks:application_reminders", CronTrigger(hour=8, minute=0, timezone=zone),
                       id="application_reminders", replace_existing=True)
     return scheduler
 
