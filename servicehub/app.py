@@ -55,6 +55,7 @@ PAGE_BLUEPRINTS = (
     "servicehub.scheduling.views",
     "servicehub.visits.views",
     "servicehub.evaluation.views",
+    "servicehub.intake.views",
 )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from servicehub.database import UTCDateTime, enum_check, utcnow
 from servicehub.extensions import db
+from servicehub.intake import rules
 
 
 class Source(enum.StrEnum):
@@ -112,6 +113,10 @@ class Application(db.Model):
     steps: Mapped[list[ApplicationStep]] = relationship(order_by="ApplicationStep.id", back_populates="application")
     documents: Mapped[list[MissingDocument]] = relationship(order_by="MissingDocument.id",
                                                             back_populates="application")
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Nobody has been in touch and the deadline has passed (`services.overdue_clause` in SQL)."""
+        return self.status == Status.NEW and rules.is_overdue(self.due_at, self.first_contact_at, now)
 
 
 class ApplicationStep(db.Model):

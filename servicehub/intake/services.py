@@ -92,10 +92,9 @@ def submit_public(data: dict, client: str) -> Application:
     to the town of the address."""
     phone = rules.normal_phone(data.get("phone", ""))
     _throttle(client, phone)
-    if not rules.challenge_passed(_secret(), data.get("challenge_token", ""), data.get("challenge_answer"), utcnow()):
-        raise ValidationFailed("The answer to the sum is wrong or too old.",
-                               {"challenge_answer": ["Wrong or expired answer; try the new sum."]})
-    return _file(data, Source.PUBLIC, created_by="", client=client)
+    wrong_sum = {} if rules.challenge_passed(_secret(), data.get("challenge_token", ""), data.get("challenge_answer"),
+                                             utcnow()) else {"challenge_answer": ["Wrong or expired answer; try the new sum."]}
+    return _file(data, Source.PUBLIC, created_by="", client=client, problems=wrong_sum)
 
 
 def register_application(principal: Principal, data: dict) -> Application:
@@ -146,9 +145,10 @@ def _problems(data: dict, phone: str, source: Source) -> dict[str, list[str]]:
 
 
 def _file(data: dict, source: Source, created_by: str, client: str = "", principal: Principal | None = None,
-          recipient_id: int | None = None, rule_code: str | None = None) -> Application:
+          recipient_id: int | None = None, rule_code: str | None = None, problems: dict | None = None) -> Application:
+    """File an application; `problems` already found (a wrong sum) are refused with the fields' own."""
     phone = rules.normal_phone(data.get("phone", ""))
-    problems = _problems(data, phone, source)
+    problems = {**_problems(data, phone, source), **(problems or {})}
     try:
         town, community = _routing(data)
     except ValidationFailed as exc:
@@ -226,7 +226,7 @@ def applications_visible(principal: Principal):
 
 
 def overdue_clause(now: datetime):
-    """Open, nobody in touch yet, and past the deadline."""
+    """Open, nobody in touch yet, and past the deadline (`Application.is_overdue` in Python)."""
     return and_(Application.status == Status.NEW, Application.first_contact_at.is_(None), Application.due_at < now)
 
 
@@ -508,9 +508,14 @@ def discovery_rules() -> list[dict]:
     return found
 
 
+def may_set_rules(principal: Principal) -> bool:
+    """Whether the caller sets the discovery rules and runs them by hand: the district's managers and admins."""
+    return principal.role == Role.ADMIN or (principal.role == Role.MANAGER and principal.town_id is None)
+
+
 def update_discovery_rule(principal: Principal, code: str, enabled: bool | None, params: dict | None) -> dict:
     """Switch a rule on or off or change its thresholds (district managers and admins)."""
-    if not (principal.role == Role.ADMIN or (principal.role == Role.MANAGER and principal.town_id is None)):
+    if not may_set_rules(principal):
         raise PermissionDenied("Discovery rules are set by the district.")
     if code not in rules.RULE_BY_CODE:
         raise NotFound("No such discovery rule.")
@@ -561,7 +566,7 @@ def _age(birth: date, today: date) -> int:
 
 def run_discovery_as(principal: Principal) -> list[Application]:
     """Run the discovery rules now, by hand (the district)."""
-    if not principal.is_district_wide or principal.role == Role.AUDITOR:
+    if not may_set_rules(principal):
         raise PermissionDenied("Discovery is run by the district.")
     return run_discovery()
 

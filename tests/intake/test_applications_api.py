@@ -72,10 +72,13 @@ def test_a_malformed_application_is_refused_naming_the_field_and_nothing_is_stor
         assert db.session.scalar(select(Application.id)) is None
 
 
-def test_a_wrong_answer_to_the_sum_is_refused(client, demo):
+def test_a_wrong_answer_to_the_sum_is_refused_with_the_other_fields_problems(client, demo):
     response = client.post("/api/v1/public/applications",
                            json={**form(), **answer(client), "challenge_answer": "99"})
-    assert response.status_code == 422 and "challenge_answer" in response.get_json()["errors"]
+    assert response.status_code == 422 and set(response.get_json()["errors"]) == {"challenge_answer"}
+    both = client.post("/api/v1/public/applications",
+                       json={**form(name=" "), **answer(client), "challenge_answer": "99"})
+    assert set(both.get_json()["errors"]) == {"challenge_answer", "name"}
 
 
 def test_a_flood_from_one_address_is_slowed_down(app, client, demo):
