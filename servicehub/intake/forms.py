@@ -248,7 +248,9 @@ class ApproveForm(PageForm):
     def service_data(self) -> dict:
         """What services.approve takes."""
         recipient = {"id_number": self.id_number.data or None, "assistance_class": self.assistance_class.data or None,
-                     "area": self.area.data or None, "lives_alone": bool(self.lives_alone.data)}
+                     "area": self.area.data or None,
+                     # only ticked is said: an unticked box must not clear it on someone already registered
+                     "lives_alone": True if self.lives_alone.data else None}
         codes = list(dict.fromkeys(self.service_types.data or []))
         return {
             "provisional": bool(self.provisional.data),

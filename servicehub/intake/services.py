@@ -357,8 +357,8 @@ def _prefixed(exc: ValidationFailed, prefix: str) -> ValidationFailed:
 
 def approve(principal: Principal, application_id: int, data: dict) -> dict:
     """Approve help. `provisional`: at once, as emergency help, the documents listed to follow by a deadline
-    (先救助后补材料). The application becomes a recipient (found in the registry, else registered) with urgent or
-    normal needs that start today, all in one transaction; the needs are then handed to matching. Returns the
+    (先救助后补材料). The application becomes a recipient (found in the registry and updated with the details
+    given, else registered) with urgent or normal needs that start today, all in one transaction; the needs are then handed to matching. Returns the
     application, the recipient, the needs and the matching run."""
     from servicehub.matching.services import run_matching
 
@@ -382,7 +382,13 @@ def approve(principal: Principal, application_id: int, data: dict) -> dict:
             raise _prefixed(exc, "recipient") from None
         created = True
     else:
-        registry.scope.require_town(principal, recipient.town_id)
+        # Found in the registry: what the manager gave (a new address, phone, class …) updates it.
+        changes = {k: v for k, v in given.items() if v not in (None, "") and k != "id_number"}
+        try:
+            registry.change_recipient(principal, recipient, changes)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            raise _prefixed(exc, "recipient") from None
         created = False
     urgent = provisional or application.urgency == Urgency.EMERGENCY
     lines = data.get("needs") or [{"service_type": code, "quantity": 1} for code in application.service_types]

@@ -720,15 +720,21 @@ def create_recipient(principal: Principal, data: dict) -> Recipient:
     return present_recipient(principal, _committed(add_recipient(principal, data)))
 
 
-def update_recipient(principal: Principal, recipient_id: int, changes: dict) -> Recipient:
-    """Change a recipient's details or status (a town manager: in their town, to their town)."""
-    recipient = get_recipient(principal, recipient_id)
+def change_recipient(principal: Principal, recipient: Recipient, changes: dict) -> Recipient:
+    """Validate and apply changes to a recipient in the session, without committing (a town manager: in their
+    town, to their town)."""
     scope.require_town(principal, recipient.town_id)
     values = _recipient_values(principal, changes, recipient)
     if "id_number_hash" in values:
         _refuse_duplicate(principal, values["id_number_hash"], recipient.id)
     for name, value in values.items():
         setattr(recipient, name, value)
+    return recipient
+
+
+def update_recipient(principal: Principal, recipient_id: int, changes: dict) -> Recipient:
+    """Change a recipient's details or status (a town manager: in their town, to their town)."""
+    recipient = change_recipient(principal, get_recipient(principal, recipient_id), changes)
     db.session.commit()
     return present_recipient(principal, recipient)
 

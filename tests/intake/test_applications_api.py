@@ -159,3 +159,24 @@ def test_emergency_help_at_once_then_documents_then_approved(app, client, auth_h
         with pytest.raises(Exception):  # noqa: B017 - the database refuses, whatever the driver calls it
             db.session.commit()
         db.session.rollback()
+
+
+def test_an_application_of_someone_registered_updates_them_and_adds_needs_without_a_duplicate(app, client,
+                                                                                             auth_headers, filed):
+    with app.app_context():
+        existing = f.recipient(name="王阿姨", phone="13800138000", lives_alone=False)
+        existing_id, before = existing.id, existing.address
+    headers = auth_headers("manager.dagang")
+    queue = client.get("/api/v1/applications", headers=headers).get_json()
+    approved = client.post(f"/api/v1/applications/{queue[0]['id']}/approve", headers=headers, json={
+        "recipient": {"lives_alone": True, "address": "大港街道幸福路12号（新址）"}})
+    assert approved.status_code == 200, approved.get_json()
+    result = approved.get_json()
+    assert result["recipient_id"] == existing_id and not result["recipient_created"]
+    with app.app_context():
+        from servicehub.registry.models import Recipient
+
+        recipient = db.session.get(Recipient, existing_id)
+        assert recipient.lives_alone and recipient.address != before
+        assert db.session.query(Recipient).filter_by(name="王阿姨").count() == 1
+        assert {n.recipient_id for n in db.session.scalars(select(Need))} == {existing_id}
