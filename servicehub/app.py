@@ -8,11 +8,15 @@ from importlib import import_module
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from servicehub.config import (
+    ENVIRONMENTS,
     STATIC_SETTINGS,
+    ConfigError,
     data_key_from_instance,
     decode_data_key,
+    production_problems,
     secret_key_from_instance,
     settings_from_env,
 )
@@ -70,6 +74,7 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder="web/templates",
     )
     configure(app, config or {})
+    register_proxies(app)
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
@@ -84,6 +89,13 @@ def configure(app: Flask, overrides: dict) -> None:
     app.config.update(STATIC_SETTINGS)
     app.config.update({k: v for k, v in settings_from_env(app.instance_path).items() if v is not None})
     app.config.update(overrides)
+    if app.config["SERVICEHUB_ENV"] not in ENVIRONMENTS:
+        raise ConfigError(f"SERVICEHUB_ENV={app.config['SERVICEHUB_ENV']!r}: one of {', '.join(ENVIRONMENTS)}")
+    problems = production_problems(app.config, secret_given=bool(app.config.get("SECRET_KEY")),
+                                   data_key_given=bool(app.config.get("SERVICEHUB_DATA_KEY")))
+    app.config["SERVICEHUB_PRODUCTION_PROBLEMS"] = problems
+    if app.config["SERVICEHUB_ENV"] == "production" and problems:
+        raise ConfigError("Refusing to start in production:\n" + "\n".join(f"  - {p}" for p in problems))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secret_key_from_instance(app.instance_path)
     app.config["SERVICEHUB_DATA_KEY"] = decode_data_key(
@@ -98,6 +110,13 @@ def configure(app: Flask, overrides: dict) -> None:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     app.json.ensure_ascii = False  # Chinese names readable in responses
     app.json.sort_keys = False  # fields in the order the schema declares them
+
+
+def register_proxies(app: Flask) -> None:
+    """Trust X-Forwarded-For/-Proto from SERVICEHUB_PROXIES reverse proxies (none by default)."""
+    hops = app.config.get("SERVICEHUB_PROXIES") or 0
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_logging(app: Flask) -> None:

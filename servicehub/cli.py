@@ -26,8 +26,12 @@ CLI_MODULES = (
 
 def _create_app():
     from servicehub.app import create_app
+    from servicehub.config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:  # a clear message and exit status 1, not a traceback
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
@@ -69,13 +73,40 @@ def app_command(func):
     return wrapper
 
 
+@click.command("check-config")
+@with_appcontext
+def check_config_command() -> None:
+    """Check the settings against what production needs (PostgreSQL, secrets from the environment, no debug,
+    secure cookies) and that the database answers; exit status 1 when anything is missing.
+
+    With SERVICEHUB_ENV=production the app refuses to start on the same problems."""
+    from flask import current_app
+    from sqlalchemy import text
+
+    from servicehub.extensions import db
+
+    config = current_app.config
+    try:
+        db.session.execute(text("SELECT 1"))
+        click.echo(f"database: {db.engine.dialect.name}, answering")
+    except Exception as exc:  # any driver error: the message says which
+        raise click.ClickException(f"The database does not answer: {exc}") from exc
+    problems = config["SERVICEHUB_PRODUCTION_PROBLEMS"]
+    if problems:
+        click.echo(f"SERVICEHUB_ENV={config['SERVICEHUB_ENV']}: not fit for production:")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+        raise SystemExit(1)
+    click.echo(f"SERVICEHUB_ENV={config['SERVICEHUB_ENV']}: fit for production")
+
+
 def register_cli(app) -> None:
     """Attach the ServiceHub command groups to the app's CLI."""
     from importlib import import_module
 
     for module_name in CLI_MODULES:
         import_module(module_name)
-    for group in (seed_cli, demo_cli, bench_cli, *_domain_groups()):
+    for group in (seed_cli, demo_cli, bench_cli, check_config_command, *_domain_groups()):
         app.cli.add_command(group)
 
 

@@ -99,7 +99,49 @@ def settings_from_env(instance_path: str, environ: dict[str, str] | None = None)
         "SESSION_COOKIE_SECURE": env.get("SERVICEHUB_SECURE_COOKIES", "").lower() in {"1", "true", "yes"},
         "SERVICEHUB_DETECT_SECONDS": int(env["SERVICEHUB_DETECT_SECONDS"]) if env.get("SERVICEHUB_DETECT_SECONDS") else None,
         "SERVICEHUB_SCORE_WEIGHTS": score_weights(env.get("SERVICEHUB_SCORE_WEIGHTS", "")),
+        # Reverse proxies in front of the app (nginx …) whose X-Forwarded-For/-Proto to trust: the client's
+        # address is what sign-in and the public form's flood limits count.
+        "SERVICEHUB_PROXIES": _count("SERVICEHUB_PROXIES", env.get("SERVICEHUB_PROXIES", "0")),
     }
+
+
+def _count(name: str, value: str) -> int:
+    if not value.strip().isdigit():
+        raise ConfigError(f"{name}={value!r}: a whole number (0 or more)")
+    return int(value)
+
+
+ENVIRONMENTS = ("development", "production")
+# Secrets that are somebody's example, not a secret.
+WEAK_SECRETS = frozenset({"dev", "development", "secret", "secret-key", "change-me", "changeme", "test-secret-key",
+                          "bench", "servicehub"})
+
+
+def production_problems(config: dict, *, secret_given: bool, data_key_given: bool) -> list[str]:
+    """What keeps these settings from running in production (none: they may). `secret_given`/`data_key_given`:
+    whether SECRET_KEY and SERVICEHUB_DATA_KEY came from the environment rather than the instance folder."""
+    problems = []
+    secret = config.get("SECRET_KEY") or ""
+    if not secret_given:
+        problems.append("SECRET_KEY is not set: each machine would generate its own (instance/secret_key), so "
+                        "sessions and tokens would not hold across machines. Set 32 or more random characters.")
+    elif len(secret) < 32 or secret.lower() in WEAK_SECRETS:
+        problems.append("SECRET_KEY is a default or shorter than 32 characters: set 32 or more random characters "
+                        "(python -c 'import secrets; print(secrets.token_hex(32))').")
+    if not data_key_given:
+        problems.append("SERVICEHUB_DATA_KEY is not set: each machine would generate its own (instance/data_key) "
+                        "and could not read the ID numbers another one encrypted. Set it, and back it up.")
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        problems.append("DATABASE_URL is SQLite: production runs on PostgreSQL (several processes and machines "
+                        "write at once).")
+    if config.get("DEBUG"):
+        problems.append("Debug is on (FLASK_DEBUG): it shows tracebacks and offers a debugger. Turn it off.")
+    if config.get("TESTING"):
+        problems.append("TESTING is on. Turn it off.")
+    if not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("SERVICEHUB_SECURE_COOKIES is off: production is served over HTTPS, so session cookies "
+                        "must be Secure. Set it to 1.")
+    return problems
 
 
 def score_weights(value: str) -> dict[str, float]:
