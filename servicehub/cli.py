@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 from functools import wraps
+from pathlib import Path
 
 import click
 from flask.cli import FlaskGroup, with_appcontext
@@ -100,13 +101,59 @@ def check_config_command() -> None:
     click.echo(f"SERVICEHUB_ENV={config['SERVICEHUB_ENV']}: fit for production")
 
 
+@click.command("backup")
+@click.option("--directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write it (default: instance/backups)")
+@click.option("--keep", type=click.IntRange(min=1), default=None, help="Then delete all but the newest N backups there")
+@app_command
+def backup_command(directory: Path | None, keep: int | None) -> None:
+    """Back the whole database up (pg_dump on PostgreSQL, the online backup on SQLite) with a manifest of its
+    schema revision, row counts and SHA-256. The data key is not in it: keep that apart (docs/deploy.md)."""
+    from servicehub.auth.audit import record_event
+    from servicehub.backup import make_backup
+    from servicehub.extensions import db
+
+    manifest = make_backup(directory, keep)
+    record_event(db.session, "backup_made", "database", None, file=manifest["file"], sha256=manifest["sha256"],
+                 removed=manifest["removed"])
+    db.session.commit()
+    click.echo(f"{manifest['file']}: {manifest['bytes']:,} bytes, revision {manifest['revision']}, "
+               f"{manifest['counts'].get('service_records', 0):,} service records, sha256 {manifest['sha256']}")
+    for name in manifest["removed"]:
+        click.echo(f"  removed {name}")
+
+
+@click.command("restore")
+@click.argument("backup", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Yes, replace the whole database with the backup")
+@app_command
+def restore_command(backup: Path, yes: bool) -> None:
+    """Replace the whole database with a backup, after checking it against its manifest; the restored rows are
+    checked against the manifest too. Stop the web and scheduler processes first."""
+    from servicehub.auth.audit import record_event
+    from servicehub.backup import read_manifest, restore_backup
+    from servicehub.extensions import db
+
+    manifest = read_manifest(backup)
+    if not yes:
+        raise click.ClickException(f"This replaces the whole database with {manifest['file']} of "
+                                   f"{manifest['created_at']}; say --yes.")
+    restored = restore_backup(backup)
+    record_event(db.session, "backup_restored", "database", None, file=restored["file"],
+                 revision=restored["revision"])
+    db.session.commit()
+    click.echo(f"restored {restored['file']} (revision {restored['revision']}): "
+               + ", ".join(f"{name} {count:,}" for name, count in restored["counts"].items()))
+
+
 def register_cli(app) -> None:
     """Attach the ServiceHub command groups to the app's CLI."""
     from importlib import import_module
 
     for module_name in CLI_MODULES:
         import_module(module_name)
-    for group in (seed_cli, demo_cli, bench_cli, check_config_command, *_domain_groups()):
+    for group in (seed_cli, demo_cli, bench_cli, check_config_command, backup_command, restore_command,
+                  *_domain_groups()):
         app.cli.add_command(group)
 
 
