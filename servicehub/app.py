@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from importlib import import_module
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from servicehub.config import (
     ENVIRONMENTS,
@@ -20,8 +22,10 @@ from servicehub.config import (
     secret_key_from_instance,
     settings_from_env,
 )
+from servicehub.errors import DomainError, ValidationFailed
 from servicehub.extensions import api, babel, csrf, db, login_manager, migrate
 from servicehub.i18n import select_locale
+from servicehub.validators import MAX_ID
 
 # Every domain's models, imported so that the metadata (and Alembic) sees all tables.
 MODEL_MODULES = (
@@ -73,8 +77,10 @@ def create_app(config: dict | None = None) -> Flask:
         static_folder="web/static",
         template_folder="web/templates",
     )
+    app.url_map.converters["int"] = IdConverter
     configure(app, config or {})
     register_proxies(app)
+    register_request_guards(app)
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
@@ -110,6 +116,54 @@ def configure(app: Flask, overrides: dict) -> None:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     app.json.ensure_ascii = False  # Chinese names readable in responses
     app.json.sort_keys = False  # fields in the order the schema declares them
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in a route: a row's id, at most MAX_ID. A larger number matches no route (404) instead of
+    overflowing the database's integer (and the API documents the maximum)."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):
+        super().__init__(map, fixed_digits, min, MAX_ID if max is None else max, signed)
+
+
+# Text no database stores: NUL (PostgreSQL refuses it) and unpaired UTF-16 surrogates (not Unicode at all).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value) -> bool:
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+MAX_PAGE = 100_000  # past any list; larger numbers overflow the database's integers
+
+
+def register_request_guards(app: Flask) -> None:
+    """Refuse what no endpoint can answer, before it reaches one: a page number past any list, and text no
+    database can store (a NUL character, an unpaired UTF-16 surrogate such as "\\udb39") in the query string,
+    a form or a JSON body."""
+
+    @app.before_request
+    def _page_in_range():
+        page = request.args.get("page", "")
+        if page.isdigit() and int(page) > MAX_PAGE:
+            raise ValidationFailed("The page is past any list.", {"page": [f"At most {MAX_PAGE}."]})
+
+    @app.before_request
+    def _text_is_storable():
+        sent = [dict(request.args.lists())]
+        if request.is_json:
+            sent.append(request.get_json(silent=True))
+        elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            sent.append(dict(request.form.lists()))
+        if _unstorable(sent):
+            raise DomainError("The request holds text that cannot be stored (a NUL character or an unpaired "
+                              "surrogate).", code="invalid_text")
 
 
 def register_proxies(app: Flask) -> None:

@@ -8,6 +8,7 @@ from marshmallow import fields, validate
 from servicehub.auth.permissions import ROLE_PERMISSIONS, Role
 from servicehub.auth.services import MIN_PASSWORD_LENGTH
 from servicehub.config import LANGUAGES
+from servicehub.validators import ID
 
 ROLES = [r.value for r in Role]
 USERNAME = validate.Regexp(
@@ -55,7 +56,7 @@ class UserCreateSchema(ma.Schema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     display_name = fields.String(load_default="", validate=validate.Length(max=100))
     organisation_id = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=1),
+        load_default=None, allow_none=True, validate=ID,
         metadata={"description": "Required for provider_admin and caregiver"},
     )
     town = fields.String(
@@ -70,7 +71,7 @@ class UserUpdateSchema(ma.Schema):
 
     display_name = fields.String(validate=validate.Length(max=100))
     role = fields.String(validate=validate.OneOf(ROLES))
-    organisation_id = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    organisation_id = fields.Integer(allow_none=True, validate=ID)
     town = fields.String(allow_none=True, validate=validate.Length(max=12))
     active = fields.Boolean()
     language = fields.String(allow_none=True, validate=validate.OneOf(LANGUAGES))

@@ -8,6 +8,7 @@ from webargs.fields import DelimitedList
 
 from servicehub.evaluation.kpis import DIMENSIONS, PERIODS
 from servicehub.i18n import LanguageArgsSchema
+from servicehub.validators import ID
 
 MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Not a month (YYYY-MM).")
 FORMATS = ("csv", "xlsx", "pdf")
@@ -18,14 +19,14 @@ class ReportFilterArgs(LanguageArgsSchema):
 
     first = fields.Date(data_key="from", required=True, metadata={"description": "First day (YYYY-MM-DD)"})
     last = fields.Date(data_key="to", required=True, metadata={"description": "Last day, at most five years on"})
-    organisation_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
-    contract_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    organisation_id = fields.Integer(load_default=None, validate=ID)
+    contract_id = fields.Integer(load_default=None, validate=ID)
     service_type = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Z]{2}\d{2}$"))
     category = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Z]{2}$"))
-    town_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    town_id = fields.Integer(load_default=None, validate=ID)
     recipient_class = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
-    worker_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
-    recipient_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    worker_id = fields.Integer(load_default=None, validate=ID)
+    recipient_id = fields.Integer(load_default=None, validate=ID)
 
 
 class ReportArgs(ReportFilterArgs):
@@ -103,12 +104,12 @@ class DefinitionSchema(ma.Schema):
 
 
 class FreezeSchema(ma.Schema):
-    contract_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    contract_id = fields.Integer(required=True, validate=ID)
     month = fields.String(required=True, validate=MONTH)
 
 
 class FrozenListArgs(LanguageArgsSchema):
-    contract_id = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    contract_id = fields.Integer(load_default=None, validate=ID)
     month = fields.String(load_default=None, validate=MONTH)
 
 

@@ -10,6 +10,7 @@ from servicehub.database import utcnow
 from servicehub.i18n import LanguageArgsSchema, Localized
 from servicehub.matching.models import ReferralStatus
 from servicehub.registry.schemas import AREA_CODE, sort_field, values
+from servicehub.validators import ID
 
 
 class MatchingRunCreateSchema(ma.Schema):
@@ -17,7 +18,7 @@ class MatchingRunCreateSchema(ma.Schema):
 
     town = fields.String(load_default=None, allow_none=True, validate=AREA_CODE,
                          metadata={"description": "Only needs of recipients in this town (镇/街道 code)"})
-    need_ids = fields.List(fields.Integer(validate=validate.Range(min=1)), load_default=None, allow_none=True,
+    need_ids = fields.List(fields.Integer(validate=ID), load_default=None, allow_none=True,
                            validate=validate.Length(min=1, max=10000))
     time_limit_s = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=1, max=600))
 
@@ -143,9 +144,9 @@ class UnmetNeedArgs(LanguageArgsSchema):
 
 class ReferralListArgs(LanguageArgsSchema):
     status = fields.String(validate=validate.OneOf(values(ReferralStatus)))
-    organisation_id = fields.Integer(validate=validate.Range(min=1))
-    need_id = fields.Integer(validate=validate.Range(min=1))
-    recipient_id = fields.Integer(validate=validate.Range(min=1))
+    organisation_id = fields.Integer(validate=ID)
+    need_id = fields.Integer(validate=ID)
+    recipient_id = fields.Integer(validate=ID)
     town = fields.String(validate=AREA_CODE)
     service_type = fields.String(validate=validate.OneOf(SERVICE_TYPE_CODES))
     overdue = fields.Boolean(metadata={"description": "Offers past their answer deadline"})
@@ -155,8 +156,8 @@ class ReferralListArgs(LanguageArgsSchema):
 class ReferralCreateSchema(ma.Schema):
     """A manager's own choice of contract line for a need (locked against the next run)."""
 
-    need_id = fields.Integer(required=True, validate=validate.Range(min=1))
-    contract_line_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    need_id = fields.Integer(required=True, validate=ID)
+    contract_line_id = fields.Integer(required=True, validate=ID)
 
 
 class ReasonSchema(ma.Schema):
@@ -168,5 +169,5 @@ class ReasonSchema(ma.Schema):
 class BulkOfferSchema(ma.Schema):
     """Proposals to offer at once (all or none)."""
 
-    referral_ids = fields.List(fields.Integer(validate=validate.Range(min=1)), required=True,
+    referral_ids = fields.List(fields.Integer(validate=ID), required=True,
                                validate=validate.Length(min=1, max=1000))

@@ -31,6 +31,7 @@ from servicehub.registry.models import (
     TravelMode,
 )
 from servicehub.registry.rules import WEEKDAYS
+from servicehub.validators import ID
 
 
 def values(enum_cls) -> list[str]:
@@ -86,7 +87,8 @@ class AreaSchema(ma.Schema):
     name = Localized("name")
     names = AllLanguages("name")
     level = fields.String(dump_only=True, metadata={"enum": values(AreaLevel)})
-    parent = fields.Function(lambda a: a.parent.code if a.parent else None, dump_only=True, metadata={"type": "string"})
+    parent = fields.Function(lambda a: a.parent.code if a.parent else None, dump_only=True, allow_none=True,
+                             metadata={"type": "string"})
     lat = fields.Float(attribute="centroid_lat", dump_only=True)
     lon = fields.Float(attribute="centroid_lon", dump_only=True)
     active = fields.Boolean(dump_only=True)
@@ -142,7 +144,7 @@ class StationCreateSchema(ma.Schema):
     name_en = fields.String(load_default="", validate=validate.Length(max=200))
     kind = fields.String(required=True, validate=validate.OneOf(values(StationKind)))
     area = fields.String(required=True, validate=AREA_CODE)
-    organisation_id = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    organisation_id = fields.Integer(load_default=None, allow_none=True, validate=ID)
     address = fields.String(load_default="", validate=validate.Length(max=200))
     lat = fields.Float(required=True, validate=LAT)
     lon = fields.Float(required=True, validate=LON)
@@ -154,7 +156,7 @@ class StationUpdateSchema(ma.Schema):
     name_en = fields.String(validate=validate.Length(max=200))
     kind = fields.String(validate=validate.OneOf(values(StationKind)))
     area = fields.String(validate=AREA_CODE)
-    organisation_id = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    organisation_id = fields.Integer(allow_none=True, validate=ID)
     address = fields.String(validate=validate.Length(max=200))
     lat = fields.Float(validate=LAT)
     lon = fields.Float(validate=LON)
@@ -165,7 +167,7 @@ class StationUpdateSchema(ma.Schema):
 class StationListArgs(ListArgs):
     kind = fields.String(validate=validate.OneOf(values(StationKind)))
     town = fields.String(validate=AREA_CODE)
-    organisation_id = fields.Integer(validate=validate.Range(min=1))
+    organisation_id = fields.Integer(validate=ID)
     active = fields.Boolean()
     sort = sort_field("code", "name", "kind", default="code")
 
@@ -270,7 +272,7 @@ class ContractCreateSchema(ma.Schema):
     code = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9-]{3,32}$"))
     name_zh = fields.String(required=True, validate=LONG_NAME)
     name_en = fields.String(load_default="", validate=validate.Length(max=200))
-    organisation_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    organisation_id = fields.Integer(required=True, validate=ID)
     start_date = fields.Date(required=True)
     end_date = fields.Date(required=True)
     budget_fen = fields.Integer(required=True, validate=MONEY)
@@ -301,7 +303,7 @@ class ContractUpdateSchema(ma.Schema):
 
 
 class ContractListArgs(ListArgs):
-    organisation_id = fields.Integer(validate=validate.Range(min=1))
+    organisation_id = fields.Integer(validate=ID)
     status = fields.String(validate=validate.OneOf(values(ContractStatus)))
     active_on = fields.Date(metadata={"description": "Contracts whose period includes this day"})
     service_type = fields.String(validate=validate.OneOf(SERVICE_TYPE_CODES))
@@ -353,13 +355,13 @@ class WorkerSchema(ma.Schema):
 
 
 class WorkerCreateSchema(ma.Schema):
-    organisation_id = fields.Integer(load_default=None, validate=validate.Range(min=1),
+    organisation_id = fields.Integer(load_default=None, validate=ID,
                                      metadata={"description": "Defaults to the provider's own organisation"})
     employee_no = fields.String(required=True, validate=validate.Length(min=1, max=32))
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
     gender = fields.String(required=True, validate=validate.OneOf(values(Gender)))
     phone = fields.String(load_default="", validate=PHONE)
-    start_station_id = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    start_station_id = fields.Integer(load_default=None, allow_none=True, validate=ID)
     start_lat = fields.Float(load_default=None, allow_none=True, validate=LAT)
     start_lon = fields.Float(load_default=None, allow_none=True, validate=LON)
     travel_mode = fields.String(load_default="ebike", validate=validate.OneOf(values(TravelMode)))
@@ -377,7 +379,7 @@ class WorkerUpdateSchema(ma.Schema):
     name = fields.String(validate=validate.Length(min=1, max=50))
     gender = fields.String(validate=validate.OneOf(values(Gender)))
     phone = fields.String(validate=PHONE)
-    start_station_id = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    start_station_id = fields.Integer(allow_none=True, validate=ID)
     start_lat = fields.Float(allow_none=True, validate=LAT)
     start_lon = fields.Float(allow_none=True, validate=LON)
     travel_mode = fields.String(validate=validate.OneOf(values(TravelMode)))
@@ -390,7 +392,7 @@ class WorkerUpdateSchema(ma.Schema):
 
 
 class WorkerListArgs(ListArgs):
-    organisation_id = fields.Integer(validate=validate.Range(min=1))
+    organisation_id = fields.Integer(validate=ID)
     qualification = fields.String(validate=validate.OneOf(QUALIFICATION_CODES))
     gender = fields.String(validate=validate.OneOf(values(Gender)))
     active = fields.Boolean()
@@ -513,7 +515,7 @@ class NeedSchema(ma.Schema):
 
 
 class NeedCreateSchema(ma.Schema):
-    recipient_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    recipient_id = fields.Integer(required=True, validate=ID)
     service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPE_CODES))
     quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=93))
     period = fields.String(load_default="week", validate=validate.OneOf(values(NeedPeriod)))
@@ -548,7 +550,7 @@ class NeedUpdateSchema(ma.Schema):
 
 
 class NeedListArgs(ListArgs):
-    recipient_id = fields.Integer(validate=validate.Range(min=1))
+    recipient_id = fields.Integer(validate=ID)
     town = fields.String(validate=AREA_CODE)
     service_type = fields.String(validate=validate.OneOf(SERVICE_TYPE_CODES))
     category = fields.String(validate=validate.OneOf(CATEGORY_CODES))

@@ -8,8 +8,8 @@ from marshmallow import fields, validate
 from servicehub.i18n import LanguageArgsSchema, Localized
 from servicehub.registry.schemas import HHMM, values
 from servicehub.scheduling.models import RunKind, RunStatus, VisitStatus
+from servicehub.validators import ID
 
-ID = validate.Range(min=1)
 TIME_LIMIT = validate.Range(min=0.1, max=300)
 
 
@@ -210,9 +210,9 @@ class RosterStopSchema(ma.Schema):
     phone = fields.String(attribute="phone_shown", metadata={"description": "Masked unless you serve the recipient"})
     service_type = fields.String(attribute="service_type.code")
     service_type_name = Localized("name", attribute="service_type")
-    planned_arrival = fields.Function(lambda v: _hhmm(v.planned_arrival), metadata={"type": "string"})
-    planned_start = fields.Function(lambda v: _hhmm(v.planned_start), metadata={"type": "string"})
-    planned_end = fields.Function(lambda v: _hhmm(v.planned_end), metadata={"type": "string"})
+    planned_arrival = fields.Function(lambda v: _hhmm(v.planned_arrival), allow_none=True, metadata={"type": "string"})
+    planned_start = fields.Function(lambda v: _hhmm(v.planned_start), allow_none=True, metadata={"type": "string"})
+    planned_end = fields.Function(lambda v: _hhmm(v.planned_end), allow_none=True, metadata={"type": "string"})
     travel_min = fields.Integer(allow_none=True)
     window = fields.Function(lambda v: {"start": v.window_start.strftime(HHMM), "end": v.window_end.strftime(HHMM)},
                              metadata={"type": "object"})

@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from servicehub.i18n import LanguageArgsSchema
 from servicehub.registry.schemas import values
+from servicehub.validators import ID
 from servicehub.visits.models import AlertKind, CorrectionReason, MissedReason, RecordKind
 
 LAT = validate.Range(min=-90, max=90)
@@ -76,7 +77,8 @@ class RecordSchema(ma.Schema):
     lon = fields.Float(allow_none=True)
     distance_m = fields.Float(allow_none=True, metadata={"description": "From the recipient's address"})
     tasks = fields.List(fields.String())
-    confirmation_method = fields.Function(lambda r: (r.confirmation or {}).get("method"), metadata={"type": "string"})
+    confirmation_method = fields.Function(lambda r: (r.confirmation or {}).get("method"), allow_none=True,
+                             metadata={"type": "string"})
     satisfaction = fields.Integer(allow_none=True)
     notes = fields.String()
     outcome_reason = fields.String()
@@ -92,8 +94,8 @@ class RecordSchema(ma.Schema):
 
 
 class RecordListArgs(LanguageArgsSchema):
-    visit_id = fields.Integer(validate=validate.Range(min=1))
-    organisation_id = fields.Integer(validate=validate.Range(min=1))
+    visit_id = fields.Integer(validate=ID)
+    organisation_id = fields.Integer(validate=ID)
     kind = fields.String(validate=validate.OneOf(values(RecordKind)))
     date_from = fields.Date()
     date_to = fields.Date()

@@ -3,6 +3,8 @@
 from datetime import date, time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from servicehub.registry import rules
 
@@ -68,3 +70,39 @@ def test_need_frequency():
     assert "quantity" in rules.need_frequency_problems(3, "week", [1, 4])
     assert rules.need_frequency_problems(8, "month", [1]) == {}
     assert "preferred_days" in rules.need_frequency_problems(1, "week", [1, 1])
+
+
+# --- properties of the time-window and period rules --------------------------------------------------------
+
+times = st.times().map(lambda t: t.replace(second=0, microsecond=0))
+
+
+@given(times, times, st.integers(min_value=1, max_value=24 * 60))
+def test_a_window_is_refused_exactly_when_it_is_empty_or_too_short(start, end, duration):
+    problems = rules.window_problems(start, end, duration)
+    minutes = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+    if start >= end:
+        assert set(problems) == {"window"}
+    elif duration > minutes:
+        assert set(problems) == {"duration_min"} and str(duration) in problems["duration_min"][0]
+    else:
+        assert problems == {}
+    if start < end:
+        assert rules.window_problems(start, end, duration, must_fit=False) == {}
+
+
+@given(st.dates(), st.one_of(st.none(), st.dates()))
+def test_a_period_is_refused_exactly_when_it_ends_before_it_starts(start, end):
+    assert bool(rules.period_problems(start, end)) == (end is not None and end < start)
+
+
+@given(st.dictionaries(st.sampled_from(["mon", "tue", "sun", "xyz"]),
+                       st.lists(st.tuples(times, times).map(lambda p: [p[0].strftime("%H:%M"), p[1].strftime("%H:%M")]),
+                                max_size=4)))
+def test_availability_is_refused_exactly_when_a_day_is_unknown_or_its_intervals_do_not_follow_each_other(week):
+    def fine(intervals):
+        ends = [None, *(i[1] for i in intervals)]
+        return all(i[0] < i[1] and (prev is None or i[0] >= prev) for i, prev in zip(intervals, ends, strict=False))
+
+    expected_ok = all(day != "xyz" and fine(intervals) for day, intervals in week.items())
+    assert (rules.availability_problems(week) == {}) == expected_ok
