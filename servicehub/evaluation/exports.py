@@ -57,8 +57,17 @@ def render(document: dict, fmt: str) -> bytes:
 def group_label(report: dict, key: dict, lang: str = "zh") -> list[str]:
     """A group's key in words: the names of its organisation, service type … and its period label."""
     labels = report.get("labels", {})
-    return [labels.get(name, {}).get(str(value), {}).get(lang, str(value)) if value is not None else "—"
+    return [no_formula(labels.get(name, {}).get(str(value), {}).get(lang, str(value))) if value is not None else "—"
             for name, value in key.items()]
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def no_formula(text: str) -> str:
+    """A name as a spreadsheet cell shows it, never as a formula: a name typed as '=HYPERLINK(…)' gets a
+    leading apostrophe (CSV and XLSX would otherwise run it)."""
+    return f"'{text}" if isinstance(text, str) and text.startswith(FORMULA_STARTS) else text
 
 
 def render_csv(document: dict) -> bytes:
@@ -133,7 +142,7 @@ def name_of(labels: dict, dimension: str, value, lang: str = "zh") -> str:
     """The name of a group's key part (a period label or an unknown key as it is)."""
     if value is None:
         return "—"
-    return labels.get(dimension, {}).get(str(value), {}).get(lang, str(value))
+    return no_formula(labels.get(dimension, {}).get(str(value), {}).get(lang, str(value)))
 
 
 def key_in_words(labels: dict, key: dict) -> str:

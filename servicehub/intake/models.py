@@ -9,9 +9,11 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from servicehub.audit_policy import Audited
 from servicehub.database import UTCDateTime, enum_check, utcnow
 from servicehub.extensions import db
 from servicehub.intake import rules
+from servicehub.registry.identifiers import mask_phone
 
 
 class Source(enum.StrEnum):
@@ -68,9 +70,11 @@ class StepKind(enum.StrEnum):
     NOTE = "note"
 
 
-class Application(db.Model):
+class Application(Audited, db.Model):
     """A request for help: who, where, what happened, what help; routed to the town of the address, with a
     deadline for the first contact. Its history is its steps."""
+
+    __audit_mask__ = {"phone": mask_phone, "contact_phone": mask_phone, "situation": None, "client_hash": None}
 
     __tablename__ = "applications"
     __table_args__ = (
@@ -137,7 +141,7 @@ class ApplicationStep(db.Model):
     application: Mapped[Application] = relationship(back_populates="steps")
 
 
-class MissingDocument(db.Model):
+class MissingDocument(Audited, db.Model):
     """A document an application still owes (emergency help started before the paperwork), with its deadline
     and the reminders sent."""
 
@@ -155,7 +159,7 @@ class MissingDocument(db.Model):
     application: Mapped[Application] = relationship(back_populates="documents")
 
 
-class DiscoveryRule(db.Model):
+class DiscoveryRule(Audited, db.Model):
     """A rule of active discovery, as data: whether it runs and its thresholds (the code says what it looks
     at; the numbers are here)."""
 

@@ -72,6 +72,11 @@ def register_web(app: Flask) -> None:
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        # the phone's location for check-in (this site only); no camera, microphone or payment
+        headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(), microphone=(), payment=()")
+        if app.config.get("SESSION_COOKIE_SECURE"):  # served over HTTPS: browsers must not fall back to HTTP
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")
         return response

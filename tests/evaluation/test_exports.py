@@ -269,3 +269,17 @@ def test_a_chart_of_many_organisations_shows_the_top_ones_and_says_so():
     assert person_times.count('class="bar"') == exports.MAX_BARS and "机构60" in person_times and "机构35" not in person_times
     on_time = drawn["准时率（按机构） On-time rate by organisation（60 个中最低的 25 个 / lowest 25 of 60）"]
     assert "机构1<" in on_time and "1.0%" in on_time and "机构60" not in on_time
+
+
+def test_a_name_that_looks_like_a_formula_stays_text_in_csv_and_xlsx(app, client, two_organisations):
+    data = two_organisations
+    with app.app_context():
+        db.session.get(Organisation, data["other"]).name_zh = '=HYPERLINK("http://evil.example","点我")'
+        db.session.commit()
+    rows = csv_rows(download(client, data, "auditor", "csv", group_by="organisation"))
+    assert "'=HYPERLINK(\"http://evil.example\",\"点我\")" in [row[0] for row in rows]
+    book = workbook(download(client, data, "auditor", "xlsx"))
+    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
+    assert not any(cell.data_type == "f" for cell in cells)
+    assert any(cell.value == "'=HYPERLINK(\"http://evil.example\",\"点我\")" for cell in cells)
+    assert exports.no_formula("-1 组") == "'-1 组" and exports.no_formula("乐龄") == "乐龄"

@@ -91,6 +91,14 @@ def test_security_headers_and_cookie_flags(client, demo):
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert "<script>" not in page.get_data(as_text=True)  # no inline scripts anywhere
+    assert "geolocation=(self)" in page.headers["Permissions-Policy"]
+    assert "Strict-Transport-Security" not in page.headers  # plain HTTP in development
+
+
+def test_https_deployments_tell_browsers_to_stay_on_https(make_app):
+    app = make_app(SESSION_COOKIE_SECURE=True)
+    page = app.test_client().get("/login")
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
 def test_language_switch_sticks_to_the_session(client, demo):
