@@ -8,7 +8,7 @@ import re
 from importlib import import_module
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -22,6 +22,7 @@ from servicehub.config import (
     secret_key_from_instance,
     settings_from_env,
 )
+from servicehub.database import IMMEDIATE
 from servicehub.errors import DomainError, ValidationFailed
 from servicehub.extensions import api, babel, csrf, db, login_manager, migrate
 from servicehub.i18n import select_locale
@@ -147,6 +148,19 @@ def register_request_guards(app: Flask) -> None:
     """Refuse what no endpoint can answer, before it reaches one: a page number past any list, and text no
     database can store (a NUL character, an unpaired UTF-16 surrogate such as "\\udb39") in the query string,
     a form or a JSON body."""
+
+    @app.before_request
+    def _writes_take_the_write_lock_first():
+        # SQLite: a request that writes takes the write lock when its transaction begins, so that two writes at
+        # once queue (busy_timeout) and the second sees what the first did (a 409, not "database is locked").
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            g.immediate_token = IMMEDIATE.set(True)
+
+    @app.teardown_request
+    def _release_immediate(_exc):
+        token = g.pop("immediate_token", None)
+        if token is not None:
+            IMMEDIATE.reset(token)
 
     @app.before_request
     def _page_in_range():

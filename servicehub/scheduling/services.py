@@ -27,7 +27,7 @@ from servicehub.database import paginate, utcnow
 from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.extensions import db
 from servicehub.matching.models import Referral, ReferralStatus
-from servicehub.registry.models import Need, Recipient, RecipientStatus, Worker
+from servicehub.registry.models import Need, Organisation, Recipient, RecipientStatus, Worker
 from servicehub.scheduling import day as day_problem
 from servicehub.scheduling import moves, recurrence
 from servicehub.scheduling.models import (
@@ -696,6 +696,9 @@ def run_progress(run: ScheduleRun) -> float:
 def publish_run(principal: Principal, run_id: int) -> list[RosterVersion]:
     """Write a solved run's plan to its visits, and a new roster version per day, in one transaction."""
     run = get_run(principal, run_id, for_update=True)
+    # One publication of an organisation's rosters at a time: a second one waits here and then finds the basis
+    # it was planned on changed (stale_run), instead of both passing the check before either commits.
+    db.session.execute(select(Organisation.id).where(Organisation.id == run.organisation_id).with_for_update())
     if run.status == RunStatus.PUBLISHED:
         raise Conflict("This run is already published.", {"status": [run.status]}, code="already_published")
     if run.status != RunStatus.SOLVED:

@@ -137,6 +137,14 @@ def _visit_for_recording(principal: Principal, visit_id: int) -> Visit:
     return visit
 
 
+def _visit_or_earlier(principal: Principal, visit_id: int, key: str, kind: str) -> tuple[Visit, ServiceRecord | None]:
+    """The visit, locked for recording, and the record an earlier request with this key wrote, if any. The key
+    is looked up once the lock is held, so a retry running beside its original waits for it and returns its
+    record instead of refusing the visit's new status."""
+    visit = _visit_for_recording(principal, visit_id)
+    return visit, _replayed(key, principal, kind, visit_id)
+
+
 def _event_time(at: datetime | None, visit: Visit) -> datetime:
     """When it happened: the phone's time (offline records keep their real time), checked for sense."""
     now = utcnow()
@@ -184,9 +192,9 @@ def _common(visit: Visit, principal: Principal) -> dict:
 def check_in(principal: Principal, visit_id: int, key: str, lat: float, lon: float,
              at: datetime | None = None) -> ServiceRecord:
     """The caregiver is at the door: where and when. Farther than the tolerance from the address is flagged."""
-    if (earlier := _replayed(key, principal, RecordKind.CHECK_IN, visit_id)) is not None:
+    visit, earlier = _visit_or_earlier(principal, visit_id, key, RecordKind.CHECK_IN)
+    if earlier is not None:
         return earlier
-    visit = _visit_for_recording(principal, visit_id)
     if visit.status != VisitStatus.PUBLISHED:
         raise Conflict(f"Only a published visit can be started; this one is {visit.status}.",
                        {"status": [visit.status]}, code="not_startable")
@@ -205,9 +213,9 @@ def check_in(principal: Principal, visit_id: int, key: str, lat: float, lon: flo
 @_retrying
 def check_out(principal: Principal, visit_id: int, key: str, data: dict) -> ServiceRecord:
     """The service as delivered: the six facts of visit verification, tasks, confirmation, satisfaction."""
-    if (earlier := _replayed(key, principal, RecordKind.DELIVERY, visit_id)) is not None:
+    visit, earlier = _visit_or_earlier(principal, visit_id, key, RecordKind.DELIVERY)
+    if earlier is not None:
         return earlier
-    visit = _visit_for_recording(principal, visit_id)
     if visit.status != VisitStatus.IN_PROGRESS:
         raise Conflict(f"Check in first; the visit is {visit.status}.", {"status": [visit.status]},
                        code="not_checked_in")
@@ -263,9 +271,9 @@ def record_outcome(principal: Principal, visit_id: int, key: str, outcome: str, 
                    at: datetime | None = None) -> ServiceRecord:
     """A visit that did not happen (missed, with the reason) or was called off in advance (cancelled)."""
     kind = RecordKind(outcome)
-    if (earlier := _replayed(key, principal, kind, visit_id)) is not None:
+    visit, earlier = _visit_or_earlier(principal, visit_id, key, kind)
+    if earlier is not None:
         return earlier
-    visit = _visit_for_recording(principal, visit_id)
     allowed = {RecordKind.MISSED: (VisitStatus.PUBLISHED, VisitStatus.IN_PROGRESS),
                RecordKind.CANCELLED: (VisitStatus.PLANNED, VisitStatus.PUBLISHED)}[kind]
     if visit.status not in allowed:
