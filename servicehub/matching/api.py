@@ -89,6 +89,19 @@ class Referrals(MethodView):
         return services.propose(current_principal(), data["need_id"], data["contract_line_id"])
 
 
+@blp.route("/referrals/accept")
+class BulkAccept(MethodView):
+    @requires(Permission.REFERRALS_RESPOND)
+    @blp.arguments(s.BulkOfferSchema)
+    @blp.response(200, s.ReferralSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data):
+        """Accept several offers made to your organisation at once: all or none (the first refusal names its
+        referral)."""
+        return services.act_many(current_principal(), data["referral_ids"], "accept")
+
+
 @blp.route("/referrals/offer")
 class BulkOffer(MethodView):
     @requires(Permission.MATCHING_RUN)

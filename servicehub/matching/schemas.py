@@ -167,7 +167,7 @@ class ReasonSchema(ma.Schema):
 
 
 class BulkOfferSchema(ma.Schema):
-    """Proposals to offer at once (all or none)."""
+    """Referrals to offer (or accept) at once: all or none."""
 
     referral_ids = fields.List(fields.Integer(validate=ID), required=True,
                                validate=validate.Length(min=1, max=1000))

@@ -279,3 +279,22 @@ def test_a_town_manager_cannot_read_another_towns_run(client, app, market, auth_
     run_id = run(client, market, town=f.DINGMAO)["id"]
     assert client.get(f"/api/v1/matching/runs/{run_id}", headers=auth_headers("manager.dagang")).status_code == 404
     assert client.get(f"/api/v1/matching/runs/{run_id}", headers=market["manager"]).status_code == 200
+
+
+def test_a_provider_accepts_a_days_offers_at_once_all_or_none(client, app, market):
+    run(client, market)
+    proposals = [proposal_for(client, market, n) for n in market["needs"]]
+    mine = [p["id"] for p in proposals if p["organisation_id"] == market["org_a"]]
+    assert mine
+    offered = client.post("/api/v1/referrals/offer", json={"referral_ids": mine}, headers=market["manager"])
+    assert offered.status_code == 200, offered.get_json()
+    refused = client.post("/api/v1/referrals/accept", json={"referral_ids": [*mine, 999999]},
+                          headers=market["provider"])
+    assert refused.status_code == 404 and "999999" in refused.get_json()["message"]
+    with app.app_context():
+        assert {db.session.get(Referral, i).status for i in mine} == {"offered"}  # none taken
+    assert client.post("/api/v1/referrals/accept", json={"referral_ids": mine},
+                       headers=market["manager"]).status_code == 403  # managers offer, providers answer
+    accepted = client.post("/api/v1/referrals/accept", json={"referral_ids": mine}, headers=market["provider"])
+    assert accepted.status_code == 200, accepted.get_json()
+    assert {r["status"] for r in accepted.get_json()} <= {"accepted", "active"}
