@@ -102,6 +102,7 @@ class Application(Audited, db.Model):
     contact_phone: Mapped[str] = mapped_column(String(20), default="")
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id"), index=True)
     rule_code: Mapped[str | None] = mapped_column(String(40))  # active discovery: the rule that raised it
+    matching_run_id: Mapped[int | None] = mapped_column(ForeignKey("matching_runs.id"))  # its needs' first run
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the first contact is due by then
     first_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -128,6 +128,7 @@ class ApplicationSchema(ma.Schema):
     contact_phone = fields.String(dump_only=True)
     recipient_id = fields.Integer(dump_only=True, allow_none=True)
     rule_code = fields.String(dump_only=True, allow_none=True)
+    matching_run_id = fields.Integer(dump_only=True, allow_none=True)
     submitted_at = fields.DateTime(dump_only=True)
     due_at = fields.DateTime(dump_only=True)
     first_contact_at = fields.DateTime(dump_only=True, allow_none=True)

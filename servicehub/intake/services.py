@@ -425,6 +425,8 @@ def approve(principal: Principal, application_id: int, data: dict) -> dict:
                  recipient_id=recipient.id, recipient_created=created, needs=[n.id for n in needs])
     db.session.commit()
     run = run_matching(principal, need_ids=[n.id for n in needs])
+    application.matching_run_id = run.id
+    db.session.commit()
     return {"application": application, "recipient": recipient, "needs": needs, "matching_run": run,
             "recipient_created": created}
 

@@ -315,7 +315,7 @@ def _application_page(application_id: int, failed: dict | None = None, status: i
         "approve": failed.get("approve") or _approve_form(principal, categories, application),
         "document": forms.ActionForm(formdata=None),
     }
-    run_id = request.args.get("run", type=int)
+    run_id = application.matching_run_id
     return render_template(
         "intake/application.html", application=application, forms=page_forms, failed=failed,
         categories=categories, service_names=service_names(categories), today=district_today(),
@@ -398,7 +398,7 @@ def approve(application_id: int):
         message = _("Approved: %(needs)d services start today for %(name)s.", needs=len(result["needs"]),
                     name=result["recipient"].name)
     flash(message, "success")
-    return _back(application_id, run=result["matching_run"].id)
+    return _back(application_id)
 
 
 @blp.post("/intake/<int:application_id>/documents/<int:document_id>/received")

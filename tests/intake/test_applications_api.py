@@ -136,6 +136,7 @@ def test_emergency_help_at_once_then_documents_then_approved(app, client, auth_h
     result = approved.get_json()
     assert result["application"]["status"] == "provisional" and result["recipient_created"]
     assert len(result["need_ids"]) == 2 and result["matching_run_id"]
+    assert result["application"]["matching_run_id"] == result["matching_run_id"]  # kept with the application
     documents = result["application"]["documents"]
     assert len(documents) == 3 and all(d["due_on"] for d in documents)
     with app.app_context():
