@@ -30,7 +30,7 @@ from servicehub.registry import services as registry
 from servicehub.registry.forms import organisation_choices
 from servicehub.timeutil import district_today
 from servicehub.web.format import label, last_page, local_time, units, yuan
-from servicehub.web.forms import attach_errors
+from servicehub.web.forms import attach_service_errors, known_message
 
 blp = Blueprint("evaluation_pages", __name__, template_folder="templates")
 
@@ -123,15 +123,13 @@ def group_label(labels: dict, key: dict) -> str:
 
 def service_message(message: str) -> str:
     """A service's field message in the page's language where it is known."""
-    known = SERVICE_MESSAGES.get(message)
-    return str(known) if known is not None else message
+    return known_message(message, SERVICE_MESSAGES)
 
 
 def refuse_onto(form, exc, fields: dict | None = None) -> None:
     """Put a service's field errors next to the form's fields (translated where known)."""
     fields = fields or {}
-    attach_errors(form, {fields.get(name, name): [service_message(m) for m in messages]
-                         for name, messages in exc.errors.items()})
+    attach_service_errors(form, exc, service_message, lambda name: fields.get(name, name))
     if not exc.errors:
         form.other_errors.setdefault("", []).append(exc.message)
 

@@ -28,7 +28,7 @@ from servicehub.intake import forms, services
 from servicehub.registry import services as registry
 from servicehub.timeutil import district_today, district_tz
 from servicehub.web.format import label, last_page
-from servicehub.web.forms import attach_errors
+from servicehub.web.forms import attach_service_errors, known_message
 
 blp = Blueprint("intake_pages", __name__, template_folder="templates")
 
@@ -96,21 +96,13 @@ def deadline(application, now: datetime | None = None) -> dict:
 
 def service_message(message: str) -> str:
     """A service's field message in the page's language where it is known."""
-    known = SERVICE_MESSAGES.get(message)
-    if known is not None:
-        return str(known)
-    for pattern, words in PATTERN_MESSAGES:
-        matched = pattern.match(message)
-        if matched:
-            return words(matched)
-    return message
+    return known_message(message, SERVICE_MESSAGES, PATTERN_MESSAGES)
 
 
 def refuse_onto(form, exc, fields=None) -> int:
     """Put a service's field errors next to the form's fields (translated where known; `fields` renames the
     service's names to the form's) and a line above the form; the status to answer with."""
-    rename = fields or (lambda name: name)
-    attach_errors(form, {rename(name): [service_message(m) for m in messages] for name, messages in exc.errors.items()})
+    attach_service_errors(form, exc, service_message, fields)
     form.other_errors.setdefault("", []).insert(
         0, _("Nothing was saved: please correct the marked fields.") if exc.errors else service_message(exc.message))
     return exc.status

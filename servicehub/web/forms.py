@@ -50,3 +50,21 @@ def attach_errors(form: PageForm, errors: dict) -> None:
             field.errors = [*field.errors, *messages]
         else:
             form.other_errors.setdefault(name, []).extend(messages)
+
+
+def known_message(message: str, known: dict, patterns=()) -> str:
+    """A service's (English) message in the page's language where the page knows it: word for word from
+    `known`, or through the first (compiled pattern, words(match)) of `patterns` that matches; else as it is."""
+    if (words := known.get(message)) is not None:
+        return str(words)
+    for pattern, worded in patterns:
+        if matched := pattern.match(message):
+            return worded(matched)
+    return message
+
+
+def attach_service_errors(form: PageForm, exc, translate, rename=None) -> None:
+    """Put a refused service call's field errors next to the form's fields, each message through `translate`
+    and each field name through `rename` (the service's name -> the form's)."""
+    attach_errors(form, {(rename(name) if rename else name): [translate(m) for m in messages]
+                         for name, messages in exc.errors.items()})

@@ -25,6 +25,7 @@ from servicehub.matching.models import Referral
 from servicehub.registry.models import ContractLine, Need
 from servicehub.scheduling.models import Visit, VisitSeries
 from servicehub.timeutil import district_today, local_midnight
+from tests.intake.test_applications_api import answer
 from tests.registry import factories as f
 from tests.scheduling.fixtures import inline, served  # noqa: F401 - fixtures
 
@@ -42,12 +43,6 @@ def weekday(app, served, monkeypatch):  # noqa: F811 - the fixture above
     """`served`, in a district whose today is a Tuesday … Sunday."""
     monkeypatch.setitem(app.config, "SERVICEHUB_TIMEZONE", a_zone_where_today_is_not_a_monday())
     return served
-
-
-def answer(client) -> dict:
-    challenge = client.get("/api/v1/public/challenge").get_json()
-    a, b = (int(x) for x in challenge["question"].split("+"))
-    return {"challenge_token": challenge["token"], "challenge_answer": str(a + b)}
 
 
 def file_application(client) -> dict:
