@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextvars
 import enum
+import hashlib
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, MetaData, event, func, select
+from sqlalchemy import CheckConstraint, DateTime, MetaData, event, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql import Select
@@ -96,6 +97,19 @@ def _sqlite_begin(connection) -> None:
     """Start a real transaction on SQLite (see _sqlite_pragmas); BEGIN IMMEDIATE where IMMEDIATE is set."""
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE" if IMMEDIATE.get() else "BEGIN")
+
+
+def transaction_lock(session: Session, name: str, *, wait: bool) -> bool:
+    """Take a named lock until this transaction ends: one holder at a time across every process and machine.
+    Without `wait`, False when another transaction holds it. On PostgreSQL an advisory lock; SQLite has one
+    writer at a time already (writing requests take the write lock at BEGIN), so there it is always granted."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = int.from_bytes(hashlib.sha256(f"servicehub:{name}".encode()).digest()[:8], "big", signed=True)
+    if wait:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
 def paginate(session: Session, stmt: Select, page: int, page_size: int) -> tuple[list[Any], int]:

@@ -424,7 +424,7 @@ def approve(principal: Principal, application_id: int, data: dict) -> dict:
     record_event(db.session, "application_approved", "applications", application.id, provisional=provisional,
                  recipient_id=recipient.id, recipient_created=created, needs=[n.id for n in needs])
     db.session.commit()
-    run = run_matching(principal, need_ids=[n.id for n in needs])
+    run = run_matching(principal, need_ids=[n.id for n in needs], wait=True)
     application.matching_run_id = run.id
     db.session.commit()
     return {"application": application, "recipient": recipient, "needs": needs, "matching_run": run,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 from servicehub.auth.audit import current_actor, record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import ServiceType
-from servicehub.database import paginate, utcnow
+from servicehub.database import paginate, transaction_lock, utcnow
 from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.evaluation.services import latest_scores
 from servicehub.extensions import db
@@ -398,11 +398,14 @@ def run_matching(
     town: str | None = None,
     need_ids: list[int] | None = None,
     time_limit_s: float | None = None,
+    wait: bool = False,
 ) -> MatchingRun:
     """Propose an organisation for every open need in scope at once, in one transaction.
 
     Earlier unlocked proposals of those needs are withdrawn (superseded); locked ones are kept as
-    they are. A scope with nothing to match gives an empty run, not an error.
+    they are. A scope with nothing to match gives an empty run, not an error. One run at a time: runs share
+    the contract lines' capacity and may share needs, so a second run started meanwhile gets a 409
+    (`matching_running`), or with `wait` queues until the first has committed.
     """
     import gc
     from itertools import islice
@@ -417,6 +420,9 @@ def run_matching(
     # cyclic garbage collector would scan them again and again as they pile up — 18 full collections,
     # 40 % of a 20,000-recipient run — to find nothing: reference counting frees them. So the collector
     # pauses while the run lasts (garbage in reference cycles waits until it is over).
+    if not transaction_lock(db.session, "matching", wait=wait):
+        raise Conflict("Another matching run is in progress; run again when it has finished.",
+                       {"matching": ["A run is in progress."]}, code="matching_running")
     collecting = gc.isenabled()
     gc.disable()
     try:

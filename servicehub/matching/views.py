@@ -204,7 +204,11 @@ def run_matching():
     if not form.validate_on_submit():
         flash(_("Choose which needs to match."), "error")
         return _back(url_for("matching_pages.queue"))
-    run = services.run_matching(current_principal(), town=form.town.data or None)
+    try:
+        run = services.run_matching(current_principal(), town=form.town.data or None)
+    except Conflict:
+        flash(_("Another matching run is in progress; run again when it has finished."), "error")
+        return _back(url_for("matching_pages.queue"))
     flash(
         _("Matching done: %(proposed)d of %(considered)d needs have a proposal.", proposed=run.proposed,
           considered=run.needs_considered),
