@@ -13,6 +13,7 @@ import socket
 import threading
 from datetime import timedelta
 
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -67,7 +68,8 @@ def build_scheduler(app) -> BackgroundScheduler:
     """APScheduler with a persistent job store on the app's database, and ServiceHub's jobs."""
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=app.config["SQLALCHEMY_DATABASE_URI"],
-                                                 tablename="apscheduler_jobs")},
+                                                 tablename="apscheduler_jobs"),
+                   "once": MemoryJobStore()},  # slots to run again after a crash: not kept across restarts
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=app.config["SERVICEHUB_TIMEZONE"],
     )
@@ -89,6 +91,20 @@ def build_scheduler(app) -> BackgroundScheduler:
     return scheduler
 
 
+def resume_interrupted(scheduler: BackgroundScheduler, holder: str) -> list[str]:
+    """Run again, now, each slot a process that died in the middle of it left running; their ids."""
+    ids = []
+    for job_id, slot in tasks.interrupted_runs(holder):
+        if not callable(getattr(tasks, job_id, None)):
+            continue
+        ids.append(f"resume:{job_id}:{slot.isoformat()}")
+        log.warning("scheduler %s resumes %s of slot %s", holder, job_id, slot.isoformat())
+        scheduler.add_job(f"servicehub.jobs.tasks:{job_id}", "date", run_date=utcnow(), kwargs={"slot": slot},
+                          id=ids[-1], jobstore="once", replace_existing=True, misfire_grace_time=None)
+    db.session.commit()
+    return ids
+
+
 def run_scheduler(app, stop: threading.Event, holder: str | None = None) -> None:
     """Hold the lease and run the jobs until `stop` is set; stand by while another process holds it."""
     holder = holder or holder_name()
@@ -103,6 +119,7 @@ def run_scheduler(app, stop: threading.Event, holder: str | None = None) -> None
                         log.info("scheduler %s holds the lease; running jobs", holder)
                         scheduler = build_scheduler(app)
                         scheduler.start()
+                        resume_interrupted(scheduler, holder)
                 elif scheduler is not None:
                     log.warning("scheduler %s lost the lease; standing by", holder)
                     scheduler.shutdown(wait=True)

@@ -1,8 +1,11 @@
 """The jobs themselves, importable as `module:function` for APScheduler's persistent job store.
 
 Each job runs for a time slot at most once (a unique row in `job_runs`), so a job fired twice — two
-scheduler processes, or a restart in the middle — does its work once, and a slot missed while no
-scheduler ran is caught up once (coalesced) when one starts.
+scheduler processes, or a restart — does its work once, and a slot missed while no scheduler ran is
+caught up once (coalesced) when one starts. A slot whose process died in the middle of its work (the row
+left `running` by a holder that no longer holds the lease) is taken over and run again by the next holder
+when it starts (`interrupted_runs`): its work was rolled back with the dead process's transaction, and every
+job is written to be safe to run again.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import math
 from datetime import UTC, datetime
 
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from servicehub.database import IMMEDIATE, utcnow
@@ -28,16 +32,13 @@ def slot_of(moment: datetime, seconds: int) -> datetime:
     return datetime.fromtimestamp(math.floor(moment.timestamp() / seconds) * seconds, tz=UTC)
 
 
-def run_in_slot(job_id: str, seconds: int, work) -> bool:
-    """Run `work()` for the current slot unless that slot already ran; True if it ran now."""
+def run_in_slot(job_id: str, seconds: int, work, slot: datetime | None = None) -> bool:
+    """Run `work()` for the current slot (or `slot`, resuming it) unless that slot already ran; True if it ran
+    now."""
     IMMEDIATE.set(True)  # this job thread writes beside the web processes (SQLite: take the lock at BEGIN)
     with APP.app_context():
-        run = JobRun(job_id=job_id, slot=slot_of(utcnow(), seconds), holder=HOLDER)
-        db.session.add(run)
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
+        run = _claim(job_id, slot or slot_of(utcnow(), seconds))
+        if run is None:
             return False
         try:
             result = work() or {}
@@ -53,14 +54,43 @@ def run_in_slot(job_id: str, seconds: int, work) -> bool:
         return True
 
 
-def detect_visits() -> None:
+def _claim(job_id: str, slot: datetime) -> JobRun | None:
+    """The slot's row, now this process's: a new one, or one left running by a process that died in its middle
+    (only the lease holder runs jobs, so another holder's running row is a dead process's); None if the slot ran
+    or runs here already."""
+    run = JobRun(job_id=job_id, slot=slot, holder=HOLDER)
+    db.session.add(run)
+    try:
+        db.session.commit()
+        return run
+    except IntegrityError:
+        db.session.rollback()
+    taken = db.session.execute(
+        update(JobRun).where(JobRun.job_id == job_id, JobRun.slot == slot, JobRun.status == "running",
+                             JobRun.holder != HOLDER)
+        .values(holder=HOLDER, started_at=utcnow())).rowcount
+    db.session.commit()
+    if not taken:
+        return None
+    log.warning("job %s: taking over slot %s, interrupted in another process", job_id, slot.isoformat())
+    return db.session.scalars(select(JobRun).where(JobRun.job_id == job_id, JobRun.slot == slot)).one()
+
+
+def interrupted_runs(holder: str) -> list[tuple[str, datetime]]:
+    """(job id, slot) of the runs another process left running: to be run again by `holder`, the new lease
+    holder, when it starts."""
+    return list(db.session.execute(select(JobRun.job_id, JobRun.slot).where(
+        JobRun.status == "running", JobRun.holder != holder).order_by(JobRun.slot)).tuples())
+
+
+def detect_visits(slot: datetime | None = None) -> None:
     """Late and missed visits, and their alerts."""
     from servicehub.visits.services import detect_late_and_missed
 
-    run_in_slot("detect_visits", APP.config["SERVICEHUB_DETECT_SECONDS"], detect_late_and_missed)
+    run_in_slot("detect_visits", APP.config["SERVICEHUB_DETECT_SECONDS"], detect_late_and_missed, slot)
 
 
-def nightly_generation() -> None:
+def nightly_generation(slot: datetime | None = None) -> None:
     """Visits over the rolling horizon for every organisation; tomorrow planned for those who opted in."""
     from servicehub.auth.audit import Actor, acting_as
     from servicehub.auth.permissions import COMMAND_LINE
@@ -72,17 +102,17 @@ def nightly_generation() -> None:
             plans = nightly_plans()
         return {"created": report.created, "cancelled": report.cancelled, **plans}
 
-    run_in_slot("nightly_generation", 24 * 3600, work)
+    run_in_slot("nightly_generation", 24 * 3600, work, slot)
 
 
-def daily_alerts() -> None:
+def daily_alerts(slot: datetime | None = None) -> None:
     """Contract lines and budgets past 80% and 100%, contracts ending and certificates expiring soon."""
     from servicehub.visits.services import daily_contract_alerts
 
-    run_in_slot("daily_alerts", 24 * 3600, daily_contract_alerts)
+    run_in_slot("daily_alerts", 24 * 3600, daily_contract_alerts, slot)
 
 
-def monthly_close() -> None:
+def monthly_close(slot: datetime | None = None) -> None:
     """On the 1st: freeze last month's report of every contract, score the organisations."""
     from servicehub.auth.audit import Actor, acting_as
     from servicehub.auth.permissions import Principal, Role
@@ -92,27 +122,27 @@ def monthly_close() -> None:
         with acting_as(Actor("scheduler")):
             return close(Principal(user_id=None, username="scheduler", role=Role.ADMIN))
 
-    run_in_slot("monthly_close", 24 * 3600, work)
+    run_in_slot("monthly_close", 24 * 3600, work, slot)
 
 
 ESCALATION_SECONDS = 300
 
 
-def escalate_applications() -> None:
+def escalate_applications(slot: datetime | None = None) -> None:
     """Every five minutes: applications nobody contacted by their deadline go to the district."""
     from servicehub.intake.services import escalate_overdue
 
-    run_in_slot("escalate_applications", ESCALATION_SECONDS, lambda: {"escalated": escalate_overdue()})
+    run_in_slot("escalate_applications", ESCALATION_SECONDS, lambda: {"escalated": escalate_overdue()}, slot)
 
 
-def application_reminders() -> None:
+def application_reminders(slot: datetime | None = None) -> None:
     """Daily: remind of documents owed after emergency help, until they are in or the case is closed."""
     from servicehub.intake.services import remind_documents
 
-    run_in_slot("application_reminders", 24 * 3600, lambda: {"reminded": remind_documents()})
+    run_in_slot("application_reminders", 24 * 3600, lambda: {"reminded": remind_documents()}, slot)
 
 
-def active_discovery() -> None:
+def active_discovery(slot: datetime | None = None) -> None:
     """Daily: the discovery rules file work-queue items for people at risk who did not apply."""
     from servicehub.auth.audit import Actor, acting_as
     from servicehub.intake.services import run_discovery
@@ -121,4 +151,4 @@ def active_discovery() -> None:
         with acting_as(Actor("scheduler")):
             return {"filed": len(run_discovery())}
 
-    run_in_slot("active_discovery", 24 * 3600, work)
+    run_in_slot("active_discovery", 24 * 3600, work, slot)

@@ -58,3 +58,19 @@ def test_a_restarted_scheduler_takes_over_without_running_a_slot_twice(tmp_path)
     rows = runs(url)
     assert len(rows) > len(before) and len({slot for _, slot, _ in rows}) == len(rows)
     assert len({holder for holder, _, _ in rows}) == 2
+
+
+def test_a_slot_left_running_by_a_dead_process_is_run_again_once_by_the_next(tmp_path):
+    # What a scheduler killed in the middle of a job leaves: the slot's row claimed and `running`, its work rolled
+    # back with its transaction (make faults kills a real one; here the row is written as it would be).
+    url = database(tmp_path)
+    with sa.create_engine(url).begin() as conn:
+        conn.execute(sa.text("INSERT INTO job_runs (job_id, slot, holder, started_at, status, result, error) "
+                             "VALUES ('detect_visits', '2026-11-29 01:00:00.000000', 'gone:1', "
+                             "'2026-11-29 01:00:00.100000', 'running', '{}', '')"))
+    log = finished(scheduler(url, tmp_path, 3))
+    rows = [row for row in runs(url) if str(row[1]).startswith("2026-11-29 01:00")]
+    assert len(rows) == 1, runs(url)
+    holder, _, status = rows[0]
+    assert status == "done" and holder != "gone:1"
+    assert "resumes detect_visits" in log
