@@ -43,7 +43,8 @@ def fresh_database(kind: str, directory: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{directory / f'{uuid.uuid4().hex[:8]}.db'}"
         return
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # No pool: a connection kept from the CREATE would be dead at the DROP if the server restarted in between.
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     name = f"servicehub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
         with admin.connect() as conn:
@@ -122,3 +123,75 @@ def load_demo_district(parts: tuple[str, ...] | None = None) -> None:
     catalog_services.seed_catalog(catalog_services.read_catalog_file())
     wanted = parts or REFERENCE_PARTS
     load_demo({part: rows for part, rows in read_demo_files().items() if part in wanted})
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """The app served by real gunicorn with the shipped settings (deploy/gunicorn.conf.py) on 127.0.0.1, in a
+    process group of its own, so that a test can stop it cleanly or kill every process of it at once."""
+
+    ROOT = Path(__file__).resolve().parent.parent
+
+    def __init__(self, env: dict[str, str], log: Path, *, workers: int = 2, access_log: Path | None = None) -> None:
+        self.env, self.log, self.workers, self.access_log = env, log, workers, access_log
+        self.process = None
+        self.host = ""
+
+    def start(self, timeout: float = 60) -> str:
+        """Start it and wait until /healthz answers (any status: the database may be down); its base URL."""
+        import subprocess
+        import sys
+        import time
+        import urllib.error
+        import urllib.request
+
+        port = free_port()
+        env = {**os.environ, **self.env, "SERVICEHUB_BIND": f"127.0.0.1:{port}",
+               "SERVICEHUB_WORKERS": str(self.workers)}
+        command = [str(Path(sys.executable).with_name("gunicorn")), "--config", "deploy/gunicorn.conf.py",
+                   *(["--access-logfile", str(self.access_log)] if self.access_log else []), "servicehub:create_app()"]
+        with self.log.open("a") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(command, cwd=self.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        self.host = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.host}/healthz", timeout=2):
+                    return self.host
+            except urllib.error.HTTPError:
+                return self.host
+            except OSError:
+                time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"gunicorn did not answer /healthz within {timeout:.0f} s")
+
+    def kill(self, signal_number: int | None = None) -> None:
+        """Send every process of it a signal (default SIGKILL: a crash) and wait for the master to end."""
+        import signal
+        import subprocess
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal_number or signal.SIGKILL)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM: workers finish their requests)."""
+        import signal
+
+        self.kill(signal.SIGTERM)

@@ -2,13 +2,7 @@
 app from the shipped settings, and the client's address is the proxy's X-Forwarded-For when told to trust it."""
 
 import base64
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -23,7 +17,7 @@ from servicehub.auth.permissions import Permission
 from servicehub.config import ConfigError, production_problems
 from servicehub.extensions import db
 from tests.conftest import TEST_CONFIG
-from tests.support import fresh_database
+from tests.support import Gunicorn, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {"SECRET_KEY": secrets.token_hex(32), "SERVICEHUB_DATA_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -118,37 +112,19 @@ def test_the_client_address_comes_from_the_trusted_proxy(tmp_path):
     assert address(behind) == "203.0.113.7"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_gunicorn_serves_the_app_with_the_shipped_settings(tmp_path):
     url = f"sqlite:///{tmp_path / 'served.db'}"
     app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(tmp_path)})
     with app.app_context():
         flask_migrate.upgrade()
         db.engine.dispose()
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "SERVICEHUB_INSTANCE_PATH": str(tmp_path),
-           "SERVICEHUB_BIND": f"127.0.0.1:{port}", "SERVICEHUB_WORKERS": "2", "SERVICEHUB_ENV": "development"}
-    server = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "--config", "deploy/gunicorn.conf.py",
-                               "servicehub:create_app()"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT)
+    server = Gunicorn({"DATABASE_URL": url, "SERVICEHUB_INSTANCE_PATH": str(tmp_path), "SERVICEHUB_ENV": "development"},
+                      tmp_path / "gunicorn.log")
     try:
-        deadline, body = time.monotonic() + 30, None
-        while time.monotonic() < deadline and body is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                    body = response.read().decode()
-            except OSError:
-                time.sleep(0.3)
-        assert body is not None, "gunicorn did not answer within 30 s"
-        assert '"database"' in body
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/apply", timeout=5) as response:
+        with urllib.request.urlopen(f"{server.start(timeout=30)}/healthz", timeout=5) as response:
+            assert '"database"' in response.read().decode()
+        with urllib.request.urlopen(f"{server.host}/apply", timeout=5) as response:
             assert response.status == 200 and "申请救助" in response.read().decode()
     finally:
-        server.send_signal(signal.SIGTERM)
-        output = server.communicate(timeout=30)[0].decode()
-    assert "Booting worker" in output
+        server.stop()
+    assert "Booting worker" in (tmp_path / "gunicorn.log").read_text()
