@@ -112,6 +112,18 @@ def transaction_lock(session: Session, name: str, *, wait: bool) -> bool:
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
+def commit_keeping_loaded(session: Session) -> None:
+    """Commit without expiring what the session holds, for a use case that returns the rows it has just written:
+    reading them back only to serialise them would cost a query each (none of their columns is computed by the
+    database after the INSERT's RETURNING)."""
+    session = session() if callable(session) and not isinstance(session, Session) else session
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def paginate(session: Session, stmt: Select, page: int, page_size: int) -> tuple[list[Any], int]:
     """Run one page of `stmt` and count all its rows: (items, total)."""
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0

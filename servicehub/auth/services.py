@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from servicehub.auth.audit import Actor, record_event
@@ -270,7 +271,8 @@ def user_for_token(secret: str) -> User | None:
     """The active user a bearer token belongs to, if the token is known, unexpired and unrevoked."""
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(secret))).one_or_none()
+    token = db.session.scalars(select(ApiToken).options(joinedload(ApiToken.user))
+                               .where(ApiToken.token_hash == _token_hash(secret))).one_or_none()
     now = utcnow()
     if token is None or token.revoked_at is not None or token.expires_at <= now or not token.user.active:
         return None

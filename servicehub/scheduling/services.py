@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from servicehub.auth.audit import current_actor, record_event
 from servicehub.auth.permissions import Principal, Role
@@ -776,6 +776,11 @@ def roster_versions(principal: Principal, organisation_id: int, service_date: da
 # --- rosters ----------------------------------------------------------------------------------
 
 
+ROSTER_VISIT_COLUMNS = ("id", "sequence", "status", "recipient_id", "service_type_id", "series_id", "worker_id",
+                        "organisation_id", "service_date", "planned_arrival", "planned_start", "planned_end",
+                        "travel_min", "window_start", "window_end")
+
+
 def roster(principal: Principal, service_date: date, worker_id: int | None = None) -> tuple[Worker, list[Visit]]:
     """A worker's published day in route order (a caregiver: their own, today)."""
     if principal.role == Role.CAREGIVER:
@@ -791,8 +796,15 @@ def roster(principal: Principal, service_date: date, worker_id: int | None = Non
     worker = db.session.get(Worker, worker_id)
     if worker is None or (principal.is_provider and worker.organisation_id != principal.organisation_id):
         raise NotFound("No such worker.")
+    # One query of the columns a roster shows: phones ask for this again and again (the busiest request there is).
     visits = list(db.session.scalars(
-        select(Visit).options(selectinload(Visit.recipient), selectinload(Visit.service_type))
+        select(Visit).options(
+            load_only(*(getattr(Visit, name) for name in ROSTER_VISIT_COLUMNS)),
+            joinedload(Visit.recipient, innerjoin=True).load_only(Recipient.name, Recipient.address, Recipient.lat,
+                                                                  Recipient.lon, Recipient.phone),
+            joinedload(Visit.service_type, innerjoin=True).load_only(ServiceType.code, ServiceType.name_zh,
+                                                                     ServiceType.name_en),
+            joinedload(Visit.series, innerjoin=True).load_only(VisitSeries.carers))
         .where(Visit.worker_id == worker_id, Visit.service_date == service_date,
                Visit.status.in_([VisitStatus.PUBLISHED, *SETTLED]), visits_visible(principal))
         .order_by(Visit.sequence, Visit.planned_start)

@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from servicehub import crypto
 from servicehub.auth.audit import record_event
 from servicehub.auth.permissions import Principal, Role
-from servicehub.database import paginate, utcnow
+from servicehub.database import commit_keeping_loaded, paginate, utcnow
 from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.extensions import db
 from servicehub.registry import rules
@@ -62,8 +63,9 @@ def _retrying(func):
 # --- the ledger ------------------------------------------------------------------------------------
 
 
-def _append(organisation_id: int, **fields) -> ServiceRecord:
-    """Add an entry at the end of the organisation's chain (inside the caller's transaction)."""
+def _append(organisation_id: int, visit: Visit | None = None, **fields) -> ServiceRecord:
+    """Add an entry at the end of the organisation's chain (inside the caller's transaction). `visit`: the entry's
+    visit, loaded and locked by the caller, kept on the entry so that presenting the entry reads it no more."""
     # PostgreSQL: one writer per organisation's chain at a time. SQLite serialises writers anyway; the
     # unique (organisation, sequence) constraint catches any race either way.
     db.session.execute(select(Organisation.id).where(Organisation.id == organisation_id).with_for_update())
@@ -80,6 +82,8 @@ def _append(organisation_id: int, **fields) -> ServiceRecord:
             values[name] = round(values[name], 7)
     values["hash"] = ledger.record_hash(values, previous)
     record = ServiceRecord(**values)
+    if visit is not None:
+        set_committed_value(record, "visit", visit)
     db.session.add(record)
     db.session.flush()
     if record.kind in deliveries.DELIVERY_KINDS:
@@ -122,8 +126,9 @@ def verify_ledgers(organisation_id: int | None = None) -> list[dict]:
 
 def _visit_for_recording(principal: Principal, visit_id: int) -> Visit:
     """The visit, if the caller may record it: its own caregiver, or its organisation's provider admin."""
-    visit = db.session.scalar(select(Visit).options(selectinload(Visit.recipient), selectinload(Visit.service_type))
-                              .where(Visit.id == visit_id).with_for_update())
+    visit = db.session.scalar(select(Visit).options(joinedload(Visit.recipient, innerjoin=True),
+                                                    joinedload(Visit.service_type, innerjoin=True))
+                              .where(Visit.id == visit_id).with_for_update(of=Visit))
     if visit is None:
         raise NotFound("No such visit.")
     if principal.role == Role.CAREGIVER:
@@ -204,9 +209,9 @@ def check_in(principal: Principal, visit_id: int, key: str, lat: float, lon: flo
     flags = ["far_from_address"] if distance > current_app.config["SERVICEHUB_EVV_TOLERANCE_M"] else []
     record = _append(visit.organisation_id, kind=RecordKind.CHECK_IN.value, started_at=started, lat=lat, lon=lon,
                      distance_m=distance, flags=flags, device_time=at, idempotency_key=key,
-                     **_common(visit, principal))
+                     visit=visit, **_common(visit, principal))
     visit.status = VisitStatus.IN_PROGRESS.value
-    db.session.commit()
+    commit_keeping_loaded(db.session)
     return record
 
 
@@ -245,9 +250,9 @@ def check_out(principal: Principal, visit_id: int, key: str, data: dict) -> Serv
                      tasks=sorted(set(data.get("tasks", []))), confirmation=confirmation,
                      satisfaction=data.get("satisfaction"), notes=data.get("notes", ""), flags=flags,
                      refers_to_id=arrival.id, device_time=data.get("at"), idempotency_key=key,
-                     **_common(visit, principal))
+                     visit=visit, **_common(visit, principal))
     visit.status = VisitStatus.COMPLETED.value
-    db.session.commit()
+    commit_keeping_loaded(db.session)
     return record
 
 
@@ -283,11 +288,11 @@ def record_outcome(principal: Principal, visit_id: int, key: str, outcome: str, 
     # A cancellation is made in advance, on any day before the visit; a miss on the visit's day.
     when = _event_time(at, visit) if kind == RecordKind.MISSED else utcnow()
     record = _append(visit.organisation_id, kind=kind.value, outcome_reason=reason, notes=notes, ended_at=when,
-                     device_time=at, idempotency_key=key, **_common(visit, principal))
+                     device_time=at, idempotency_key=key, visit=visit, **_common(visit, principal))
     visit.status = VisitStatus.MISSED.value if kind == RecordKind.MISSED else VisitStatus.CANCELLED.value
     if kind == RecordKind.CANCELLED:
         visit.cancel_reason = reason
-    db.session.commit()
+    commit_keeping_loaded(db.session)
     return record
 
 
