@@ -29,3 +29,20 @@ def local_days(first: date | None, last: date | None) -> tuple[datetime | None, 
         local_midnight(first) if first else None,
         local_midnight(last + timedelta(days=1)) if last else None,
     )
+
+
+def local_dates(tz: ZoneInfo):
+    """A function giving the local calendar date of a UTC moment (naive means UTC), for converting many: the
+    zone's offset is looked up once per quarter hour of UTC (every zone changes its offset on a quarter hour),
+    not once per moment."""
+    offsets: dict[tuple, timedelta] = {}
+
+    def local_date(moment: datetime) -> date:
+        key = (moment.year, moment.month, moment.day, moment.hour, moment.minute // 15)
+        offset = offsets.get(key)
+        if offset is None:
+            utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+            offset = offsets[key] = utc.astimezone(tz).utcoffset()
+        return (moment + offset).date()
+
+    return local_date

@@ -30,6 +30,7 @@ from servicehub.database import paginate, transaction_lock, utcnow
 from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.evaluation.services import latest_scores
 from servicehub.extensions import db
+from servicehub.gc_pause import collector_paused
 from servicehub.matching import assignment, eligibility, scoring
 from servicehub.matching.models import (
     COMMITTED_STATUSES,
@@ -407,7 +408,6 @@ def run_matching(
     the contract lines' capacity and may share needs, so a second run started meanwhile gets a 409
     (`matching_running`), or with `wait` queues until the first has committed.
     """
-    import gc
     from itertools import islice
 
     from sqlalchemy import insert, update
@@ -416,16 +416,10 @@ def run_matching(
     from servicehub.auth import audit
     from servicehub.auth.models import AuditLog
 
-    # A run builds millions of small objects (options, scores, rows) that live until it ends. Python's
-    # cyclic garbage collector would scan them again and again as they pile up — 18 full collections,
-    # 40 % of a 20,000-recipient run — to find nothing: reference counting frees them. So the collector
-    # pauses while the run lasts (garbage in reference cycles waits until it is over).
     if not transaction_lock(db.session, "matching", wait=wait):
         raise Conflict("Another matching run is in progress; run again when it has finished.",
                        {"matching": ["A run is in progress."]}, code="matching_running")
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():  # millions of small objects that live until the run ends
         started = time.perf_counter()
         today = district_today()
         score_weights = weights()
@@ -541,9 +535,6 @@ def run_matching(
         run.seconds = round(time.perf_counter() - started, 3)
         db.session.commit()
         return run
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def get_run(principal: Principal, run_id: int) -> MatchingRun:
