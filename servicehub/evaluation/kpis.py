@@ -22,7 +22,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from heapq import nlargest
-from operator import add
 
 from servicehub.visits.alerts import Grace, arrived_late
 
@@ -435,22 +434,31 @@ class _Tally:
     has_needs: bool = False
     days_to_first: list = field(default_factory=list)
 
+    pending: list = field(default_factory=list)  # blocks' sums not yet added (added column by column at once)
+
     def add_block(self, block: VisitBlock, sums: bool = True) -> None:
         """Count a block of visits (without its sums: only who served whom, the sums added elsewhere)."""
         if sums:
-            self.sums = list(map(add, self.sums, block.sums))
+            self.pending.append(block.sums)
         delivered = block.sums[_PERSON_TIMES]
         if delivered:
             workers = self.by_recipient_worker.setdefault(block.recipient, {})
             workers[block.worker] = workers.get(block.worker, 0) + delivered
 
+    def settled(self) -> list:
+        """The sums, with every block added so far."""
+        if self.pending:
+            self.sums = [total + sum(column) for total, column in zip(self.sums, zip(*self.pending, strict=True), strict=True)]
+            self.pending = []
+        return self.sums
+
     def add_sums(self, other: _Tally) -> None:
         """Add another tally's sums to this one's."""
-        self.sums = list(map(add, self.sums, other.sums))
+        self.pending.append(other.settled())
 
     def figures(self) -> dict:
         """Every figure of DEFINITIONS from the sums (None where its denominator is zero)."""
-        v = dict(zip(SUMS, self.sums, strict=True))
+        v = dict(zip(SUMS, self.settled(), strict=True))
         n, value_fen = v["person_times"], v["value_fen"]
         scores = {k: v[f"score_{k}"] for k in SCORES}
         scored = sum(scores.values())
@@ -637,7 +645,7 @@ def report_from_blocks(blocks: Iterable[VisitBlock], needs: Iterable[NeedFact], 
     _add_lines(tallies, total, lines, period, grouping)
     _add_needs(tallies, total, needs, served, period, grouping)
     groups = sorted(((key, tally.figures()) for key, tally in tallies.items()), key=lambda item: _sort_key(item[0]))
-    return Report(period, grouping, groups, total.figures(), total.sums[SUMS.index("visits")])
+    return Report(period, grouping, groups, total.figures(), total.settled()[SUMS.index("visits")])
 
 
 def _sort_key(key: tuple) -> tuple:
