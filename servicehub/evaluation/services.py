@@ -393,7 +393,7 @@ def compute(query: ReportQuery, visits: list[kpis.VisitFact] | None = None, need
     a test holds them equal) — those given, bucketed by the query's period granularity, or loaded; needs and
     lines loaded unless given."""
     with collector_paused():
-        if visits is None and blocks is None and needs is None and db.engine.dialect.name == "postgresql":
+        if visits is None and blocks is None and needs is None:
             blocks, needs = _blocks_and_needs(query)
         needs = load_need_facts(query) if needs is None else needs
         lines = load_line_facts(query) if lines is None else lines
@@ -404,8 +404,10 @@ def compute(query: ReportQuery, visits: list[kpis.VisitFact] | None = None, need
 
 
 def _blocks_and_needs(query: ReportQuery) -> tuple[list[kpis.VisitBlock], list[kpis.NeedFact]]:
-    """The blocks and the need facts, their two queries run at once on two connections (PostgreSQL). Under READ
-    COMMITTED each statement reads its own snapshot anyway, one after the other or side by side."""
+    """The blocks and the need facts, their two queries run at once on two connections: PostgreSQL runs them on
+    two backends, and SQLite's driver lets go of the interpreter while a query runs, so both engines use both
+    cores. Each query reads one consistent snapshot of its own, as each statement does under PostgreSQL's READ
+    COMMITTED one after the other; a report was never one snapshot across its queries there."""
     app = current_app._get_current_object()
     found: dict = {}
 
