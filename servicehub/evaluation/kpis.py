@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from heapq import nlargest
+from typing import NamedTuple
 
 from servicehub.visits.alerts import Grace, arrived_late
 
@@ -78,8 +79,7 @@ class VisitFact:
     record_ids: tuple[int, ...] = ()  # the ledger entries behind it
 
 
-@dataclass(frozen=True)
-class NeedFact:
+class NeedFact(NamedTuple):  # a named tuple, not a dataclass: tens of thousands are made per report
     """One need (a line of a need list) and the referral that serves it."""
 
     need_id: int
@@ -357,8 +357,7 @@ _NOTHING = dict.fromkeys(SUMS, 0)
 _PERSON_TIMES = SUMS.index("person_times")
 
 
-@dataclass(frozen=True)
-class VisitBlock:
+class VisitBlock(NamedTuple):  # a named tuple, not a dataclass: a district month makes 60,000 of them
     """Visits that share everything a report splits by (organisation, contract in force, service type, category,
     town, recipient class, worker, recipient), their need and their period bucket, with the sums of `SUMS`."""
 
