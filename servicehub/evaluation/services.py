@@ -129,28 +129,40 @@ def _grace() -> alert_rules.Grace:
     return alert_rules.Grace(config["SERVICEHUB_LATE_MINUTES"], config["SERVICEHUB_LATE_MINUTES_MEAL"])
 
 
-def _visit_filters(query: ReportQuery) -> list:
+def _visit_filters(query: ReportQuery, coded: bool = True) -> list:
+    """The query's period and filters on `_reported_visits(coded)` (without the code tables, a category or class
+    is matched by its id)."""
     f = query.filters
     conditions = [Visit.service_date.between(query.first, query.last),
                   Visit.status.in_((VisitStatus.COMPLETED, VisitStatus.MISSED, VisitStatus.CANCELLED))]
+    category = ServiceCategory.code if coded else ServiceType.category_id
+    recipient_class = AssistanceClass.code if coded else Recipient.assistance_class_id
+    category_value, class_value = f.get("category"), f.get("recipient_class")
+    if not coded:
+        if category_value is not None:
+            category_value = select(ServiceCategory.id).where(ServiceCategory.code == category_value).scalar_subquery()
+        if class_value is not None:
+            class_value = select(AssistanceClass.id).where(AssistanceClass.code == class_value).scalar_subquery()
     for column, value in ((Visit.organisation_id, f.get("organisation_id")), (Referral.contract_id, f.get("contract_id")),
-                          (ServiceType.code, f.get("service_type")), (ServiceCategory.code, f.get("category")),
-                          (Recipient.town_id, f.get("town_id")), (AssistanceClass.code, f.get("recipient_class")),
+                          (ServiceType.code, f.get("service_type")), (category, category_value),
+                          (Recipient.town_id, f.get("town_id")), (recipient_class, class_value),
                           (Visit.worker_id, f.get("worker_id")), (Visit.recipient_id, f.get("recipient_id"))):
         if value is not None:
             conditions.append(column == value)
     return conditions
 
 
-def _reported_visits():
+def _reported_visits(coded: bool = True):
     """Visits joined to what a report splits them by: referral, contract line and contract, service type and
-    category, recipient and assistance class."""
-    return (join(Visit, Referral, Referral.id == Visit.referral_id)
-            .join(ContractLine, ContractLine.id == Referral.contract_line_id)
-            .join(Contract, Contract.id == Referral.contract_id)
-            .join(ServiceType, ServiceType.id == Visit.service_type_id)
-            .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
-            .join(Recipient, Recipient.id == Visit.recipient_id)
+    recipient, and (`coded`) the category and assistance class tables for their codes."""
+    joined = (join(Visit, Referral, Referral.id == Visit.referral_id)
+              .join(ContractLine, ContractLine.id == Referral.contract_line_id)
+              .join(Contract, Contract.id == Referral.contract_id)
+              .join(ServiceType, ServiceType.id == Visit.service_type_id)
+              .join(Recipient, Recipient.id == Visit.recipient_id))
+    if not coded:
+        return joined
+    return (joined.join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
             .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id))
 
 
@@ -247,9 +259,9 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
             "recipient": Visit.recipient_id, "need": Referral.need_id, "bucket": bucket}
     rows = (select(*(keys[name].label(name) for name in kpis.BLOCK_KEYS),
                    *(sums[name].label(name) for name in kpis.SUMS))
-            .select_from(_reported_visits().outerjoin(d, d.visit_id == Visit.id)
+            .select_from(_reported_visits(coded=False).outerjoin(d, d.visit_id == Visit.id)
                          .outerjoin(valid_until, valid_until.c.worker_id == Visit.worker_id))
-            .where(*_visit_filters(query), or_(~delivered, d.visit_id.is_not(None))))
+            .where(*_visit_filters(query, coded=False), or_(~delivered, d.visit_id.is_not(None))))
     if query.filters.get("contract_id") is not None:
         rows = rows.where(in_force)
     inner = rows.subquery()

@@ -39,7 +39,7 @@ def test_the_database_sums_give_the_reference_figures(app, history, names):
 
 
 @pytest.mark.parametrize("filters", [{"contract_id": "contract"}, {"worker_id": "worker"}, {"town_id": "town"},
-                                     {"service_type": "LC02"}, {"recipient_class": "class"}])
+                                     {"service_type": "LC02"}, {"category": "LC"}, {"recipient_class": "class"}])
 def test_filters_select_the_same_visits_both_ways(app, history, filters):
     with app.test_request_context():
         some = db.session.execute(select(ServiceRecord.worker_id, ServiceRecord.recipient_id)
