@@ -367,7 +367,7 @@ def read_failures(path: Path) -> list[dict]:
 
 def visit_counts(args, today: str) -> dict:
     """Today's visits by status after the run (what the check-ins and check-outs did)."""
-    if args.keep_run or kpis.pg_exists(pg_args(args, RUN_DB)):
+    if kpis.pg_exists(pg_args(args, RUN_DB)):
         engine = sa.create_engine(pg_url(args, RUN_DB))
         try:
             with engine.connect() as conn:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import CheckConstraint, DateTime, MetaData, event, func, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, scoped_session
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 
@@ -119,7 +119,8 @@ def commit_keeping_loaded(session: Session) -> None:
     """Commit without expiring what the session holds, for a use case that returns the rows it has just written:
     reading them back only to serialise them would cost a query each (none of their columns is computed by the
     database after the INSERT's RETURNING)."""
-    session = session() if callable(session) and not isinstance(session, Session) else session
+    if isinstance(session, scoped_session):  # db.session: the request's own Session
+        session = session()
     session.expire_on_commit = False
     try:
         session.commit()
