@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import Integer, and_, case, func, join, literal, null, or_, select
+from sqlalchemy import Integer, and_, case, func, join, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from servicehub.auth.audit import record_event
@@ -59,6 +59,7 @@ FILTER_OF = {"organisation": "organisation_id", "contract": "contract_id", "serv
              "recipient": "recipient_id"}
 IN_FORCE_NEEDS = (NeedStatus.OPEN, NeedStatus.MATCHED, NeedStatus.ACTIVE)
 SERVING = (ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE, ReferralStatus.SUSPENDED, ReferralStatus.CLOSED)
+IDS_LISTED = 1000  # up to this many recipients or referrals are read by id for a report's blocks; more, all
 SCORE_MONTHS = 3  # an organisation's score is over its last three full months
 
 
@@ -129,40 +130,40 @@ def _grace() -> alert_rules.Grace:
     return alert_rules.Grace(config["SERVICEHUB_LATE_MINUTES"], config["SERVICEHUB_LATE_MINUTES_MEAL"])
 
 
-def _visit_filters(query: ReportQuery, coded: bool = True) -> list:
-    """The query's period and filters on `_reported_visits(coded)` (without the code tables, a category or class
-    is matched by its id)."""
+def _visit_filters(query: ReportQuery) -> list:
+    """The query's period and filters as conditions on visits and their referral. Whatever is matched in another
+    table (a service type's code or category, a recipient's town or class) is a subquery, so that a query joins
+    only the tables whose columns it reads."""
     f = query.filters
     conditions = [Visit.service_date.between(query.first, query.last),
                   Visit.status.in_((VisitStatus.COMPLETED, VisitStatus.MISSED, VisitStatus.CANCELLED))]
-    category = ServiceCategory.code if coded else ServiceType.category_id
-    recipient_class = AssistanceClass.code if coded else Recipient.assistance_class_id
-    category_value, class_value = f.get("category"), f.get("recipient_class")
-    if not coded:
-        if category_value is not None:
-            category_value = select(ServiceCategory.id).where(ServiceCategory.code == category_value).scalar_subquery()
-        if class_value is not None:
-            class_value = select(AssistanceClass.id).where(AssistanceClass.code == class_value).scalar_subquery()
-    for column, value in ((Visit.organisation_id, f.get("organisation_id")), (Referral.contract_id, f.get("contract_id")),
-                          (ServiceType.code, f.get("service_type")), (category, category_value),
-                          (Recipient.town_id, f.get("town_id")), (recipient_class, class_value),
-                          (Visit.worker_id, f.get("worker_id")), (Visit.recipient_id, f.get("recipient_id"))):
-        if value is not None:
-            conditions.append(column == value)
+    types, recipients = select(ServiceType.id), select(Recipient.id)
+    matched = {
+        "organisation_id": lambda v: Visit.organisation_id == v,
+        "contract_id": lambda v: Visit.referral_id.in_(select(Referral.id).where(Referral.contract_id == v)),
+        "service_type": lambda v: Visit.service_type_id.in_(types.where(ServiceType.code == v)),
+        "category": lambda v: Visit.service_type_id.in_(
+            types.join(ServiceCategory, ServiceCategory.id == ServiceType.category_id).where(ServiceCategory.code == v)),
+        "town_id": lambda v: Visit.recipient_id.in_(recipients.where(Recipient.town_id == v)),
+        "recipient_class": lambda v: Visit.recipient_id.in_(
+            recipients.join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
+            .where(AssistanceClass.code == v)),
+        "worker_id": lambda v: Visit.worker_id == v,
+        "recipient_id": lambda v: Visit.recipient_id == v,
+    }
+    conditions += [condition(f[name]) for name, condition in matched.items() if f.get(name) is not None]
     return conditions
 
 
-def _reported_visits(coded: bool = True):
-    """Visits joined to what a report splits them by: referral, contract line and contract, service type and
-    recipient, and (`coded`) the category and assistance class tables for their codes."""
-    joined = (join(Visit, Referral, Referral.id == Visit.referral_id)
-              .join(ContractLine, ContractLine.id == Referral.contract_line_id)
-              .join(Contract, Contract.id == Referral.contract_id)
-              .join(ServiceType, ServiceType.id == Visit.service_type_id)
-              .join(Recipient, Recipient.id == Visit.recipient_id))
-    if not coded:
-        return joined
-    return (joined.join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
+def _reported_visits():
+    """Visits joined to what a record of the report shows: referral, contract line and contract, service type
+    and category, recipient and assistance class."""
+    return (join(Visit, Referral, Referral.id == Visit.referral_id)
+            .join(ContractLine, ContractLine.id == Referral.contract_line_id)
+            .join(Contract, Contract.id == Referral.contract_id)
+            .join(ServiceType, ServiceType.id == Visit.service_type_id)
+            .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
+            .join(Recipient, Recipient.id == Visit.recipient_id)
             .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id))
 
 
@@ -212,10 +213,18 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
     """The period's visits under the query's filters summed into blocks by the database, from the deliveries
     in force: the sums of `kpis.visit_sums`, written in SQL (one row per block, not one fact per visit)."""
     grace = _grace()
+    catalogue = db.session.execute(
+        select(ServiceType.id, ServiceType.code, ServiceType.unit, ServiceCategory.code)
+        .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)).all()
+    by_unit = defaultdict(list)
+    for type_id, _, unit, _ in catalogue:
+        by_unit[unit].append(type_id)
+    contracts = {contract: (first, last) for contract, first, last
+                 in db.session.execute(select(Contract.id, Contract.start_date, Contract.end_date)).all()}
     delivered = Visit.status == VisitStatus.COMPLETED
-    in_force = and_(Contract.start_date <= Visit.service_date, Contract.end_date >= Visit.service_date)
-    units = case((ServiceType.unit == "hour", (Visit.duration_min + 59) // literal(60, Integer)), else_=1)
-    grace_s = case((ServiceType.unit == "meal", grace.meal * 60), else_=grace.default * 60)
+    # What a service type decides is matched by its id: the visits are not joined to the catalogue.
+    units = case((Visit.service_type_id.in_(by_unit["hour"]), (Visit.duration_min + 59) // literal(60, Integer)), else_=1)
+    grace_s = case((Visit.service_type_id.in_(by_unit["meal"]), grace.meal * 60), else_=grace.default * 60)
     # A worker is certified on a day when any qualification of theirs is valid then, i.e. when the latest expiry
     # (none: never) is on or after it: one row per worker joined, not a subquery per visit.
     valid_until = (select(WorkerQualification.worker_id,
@@ -227,13 +236,14 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
     def when(condition, value=1):
         return case((condition, value), else_=0)
 
+    # Units count only while the contract is in force, and value_fen is units x the line's price: both are
+    # settled below, per block (each block is of one referral, so of one contract line, and of one piece).
     sums = {
         "visits": literal(1, Integer),
         "person_times": when(delivered),
         "missed": when(Visit.status == VisitStatus.MISSED),
         "service_s": when(delivered, d.service_s),
-        "units": when(and_(delivered, in_force), units),
-        "value_fen": when(and_(delivered, in_force), units * ContractLine.unit_price_fen),
+        "units": when(delivered, units),
         **{f"score_{k}": when(and_(delivered, d.satisfaction == k)) for k in kpis.SCORES},
         "exceptions": when(and_(delivered, d.exception)),
         "corrected": when(and_(delivered, d.corrected)),
@@ -243,46 +253,88 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
         "within_24h": when(and_(delivered, d.submit_s <= kpis.SUBMITTED_WITHIN.total_seconds())),
         "travel_min": when(delivered, func.coalesce(Visit.travel_min, 0)),
     }
-    period = query.grouping.period
-    if period is None:
-        bucket = null()
-    elif period == "day":
-        bucket = Visit.service_date
-    else:
-        bucket = case(*((Visit.service_date.between(b.first, b.last), b.label)
-                        for b in kpis.buckets_between(query.first, query.last, period)))
-    # Grouped by ids, not codes: sorting 110,000 rows on three text columns under a collation took most of a
-    # district month's query. The codes are put back from the (small) catalogue tables below.
-    keys = {"organisation": Visit.organisation_id, "contract": case((in_force, Referral.contract_id)),
-            "service_type": Visit.service_type_id, "category": ServiceType.category_id, "town": Recipient.town_id,
-            "recipient_class": Recipient.assistance_class_id, "worker": Visit.worker_id,
-            "recipient": Visit.recipient_id, "need": Referral.need_id, "bucket": bucket}
-    rows = (select(*(keys[name].label(name) for name in kpis.BLOCK_KEYS),
-                   *(sums[name].label(name) for name in kpis.SUMS))
-            .select_from(_reported_visits(coded=False).outerjoin(d, d.visit_id == Visit.id)
+    by_day = query.grouping.period == "day"
+    pieces = [] if by_day else _pieces(query, contracts.values())
+    # Grouped by what is on the visit row, no more: the visits are joined to no table but their deliveries (and
+    # the workers' certification). A block's need, contract and line follow from its referral, its category,
+    # town and class from its service type and recipient, and its bucket from its piece; each is put back from
+    # smaller tables below. Each table joined and each key sorted cost a district month's query about a tenth.
+    keys = {"organisation": Visit.organisation_id, "referral": Visit.referral_id,
+            "piece": Visit.service_date if by_day else _piece_of(Visit.service_date, [p[0] for p in pieces]),
+            "service_type": Visit.service_type_id, "worker": Visit.worker_id, "recipient": Visit.recipient_id}
+    rows = (select(*(column.label(name) for name, column in keys.items()),
+                   *(column.label(name) for name, column in sums.items()))
+            .select_from(join(Visit, d, d.visit_id == Visit.id, isouter=True)
                          .outerjoin(valid_until, valid_until.c.worker_id == Visit.worker_id))
-            .where(*_visit_filters(query, coded=False), or_(~delivered, d.visit_id.is_not(None))))
-    if query.filters.get("contract_id") is not None:
-        rows = rows.where(in_force)
+            .where(*_visit_filters(query), or_(~delivered, d.visit_id.is_not(None))))
     inner = rows.subquery()
-    key_columns = [inner.c[name] for name in kpis.BLOCK_KEYS]
-    stmt = select(*key_columns, *(func.sum(inner.c[name]) for name in kpis.SUMS)).group_by(*key_columns)
-    codes = {"service_type": dict(db.session.execute(select(ServiceType.id, ServiceType.code)).all()),
-             "category": dict(db.session.execute(select(ServiceCategory.id, ServiceCategory.code)).all()),
-             "recipient_class": dict(db.session.execute(select(AssistanceClass.id, AssistanceClass.code)).all())}
-    coded = [(k, codes[name]) for k, name in enumerate(kpis.BLOCK_KEYS) if name in codes]
-    width = len(kpis.BLOCK_KEYS)
-    day = period == "day"
+    key_columns = [inner.c[name] for name in keys]
+    summed_in_sql = [name for name in kpis.SUMS if name != "value_fen"]
+    found = db.session.connection().execute(
+        select(*key_columns, *(func.sum(inner.c[name]) for name in summed_in_sql)).group_by(*key_columns)).all()
+    if not found:
+        return []
+    referrals = _rows_by_id(select(Referral.id, Referral.need_id, Referral.contract_id, Referral.contract_line_id),
+                            {row[1] for row in found})
+    prices = dict(db.session.execute(select(ContractLine.id, ContractLine.unit_price_fen)
+                                     .where(ContractLine.id.in_({line for _, _, line in referrals.values()}))).all())
+    places = _rows_by_id(select(Recipient.id, Recipient.town_id, AssistanceClass.code)
+                         .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id),
+                         {row[5] for row in found})
+    types = {type_id: (code, category) for type_id, code, _, category in catalogue}
+    units_at, value_at = summed_in_sql.index("units"), kpis.SUMS.index("value_fen")
+    one_contract = query.filters.get("contract_id") is not None
     blocks = []
-    # Core rows (the connection, not the ORM session's result processing): 60,000 of them for a district month.
-    for row in db.session.connection().execute(stmt).all():
-        key = list(row[:width])
-        for k, table in coded:
-            key[k] = table[key[k]]
-        if day:
-            key[-1] = key[-1].isoformat()
-        blocks.append(kpis.VisitBlock(*key, sums=row[width:]))
+    for organisation, referral, piece, type_id, worker, recipient, *summed in found:
+        need, contract, line = referrals[referral]
+        first, bucket = (piece, piece.isoformat()) if by_day else pieces[piece]
+        contract_first, contract_last = contracts[contract]
+        if contract_first <= first <= contract_last:
+            summed.insert(value_at, summed[units_at] * prices[line])
+        elif one_contract:
+            continue  # a contract's report holds only what was delivered while it was in force
+        else:
+            contract, summed[units_at] = None, 0
+            summed.insert(value_at, 0)
+        service_type, category = types[type_id]
+        town, recipient_class = places[recipient]
+        blocks.append(kpis.VisitBlock(organisation, contract, service_type, category, town, recipient_class, worker,
+                                      recipient, need, bucket, tuple(summed)))
     return blocks
+
+
+def _pieces(query: ReportQuery, contract_periods) -> list[tuple[date, str | None]]:
+    """The query's period cut at each of its buckets and at each day a contract starts or ends: the first day
+    and the bucket label of every piece, in order. No contract starts or ends within a piece, so a visit's
+    contract is in force on every day of its piece or on none."""
+    cuts = sorted({day for first, last in contract_periods for day in (first, last + timedelta(days=1))
+                   if query.first < day <= query.last})
+    period = query.grouping.period
+    buckets = ([(b.first, b.last, b.label) for b in kpis.buckets_between(query.first, query.last, period)] if period
+               else [(query.first, query.last, None)])
+    pieces = []
+    for first, last, label in buckets:
+        pieces.append((max(first, query.first), label))
+        pieces += [(day, label) for day in cuts if first < day <= last]
+    return pieces
+
+
+def _piece_of(day, starts: list[date], low: int = 0, high: int | None = None):
+    """The index of the piece (`starts`: their first days, in order) a day falls in, in SQL: a balanced tree of
+    CASEs, so a visit is compared log2(pieces) times however many months and contracts a report spans."""
+    high = len(starts) if high is None else high
+    if high - low == 1:
+        return literal(low, Integer)
+    middle = (low + high) // 2
+    return case((day < starts[middle], _piece_of(day, starts, low, middle)), else_=_piece_of(day, starts, middle, high))
+
+
+def _rows_by_id(stmt, ids: set[int]) -> dict[int, tuple]:
+    """The rows of `stmt` (its first column an id) for the ids given, as id -> the rest of the row. When they
+    are many, every row is read: one scan beats a long list of ids."""
+    if len(ids) <= IDS_LISTED:
+        stmt = stmt.where(stmt.selected_columns[0].in_(ids))
+    return {row[0]: tuple(row[1:]) for row in db.session.connection().execute(stmt).all()}
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -343,9 +395,12 @@ def load_need_facts(query: ReportQuery) -> list[kpis.NeedFact]:
     f = query.filters
     serving = (select(Referral.need_id, func.max(Referral.id).label("referral_id"))
                .where(Referral.status.in_(SERVING)).group_by(Referral.need_id).subquery())
-    first_served = (select(Referral.need_id, func.min(Visit.service_date).label("first_day"))
-                    .join(Referral, Referral.id == Visit.referral_id)
-                    .where(Visit.status == VisitStatus.COMPLETED).group_by(Referral.need_id).subquery())
+    # Each referral's first delivery read from the index on (referral, status, date), then the earliest per need.
+    referral_first = (select(Visit.referral_id, func.min(Visit.service_date).label("first_day"))
+                      .where(Visit.status == VisitStatus.COMPLETED).group_by(Visit.referral_id).subquery())
+    first_served = (select(Referral.need_id, func.min(referral_first.c.first_day).label("first_day"))
+                    .join(Referral, Referral.id == referral_first.c.referral_id)
+                    .group_by(Referral.need_id).subquery())
     stmt = (select(Need.id, Need.recipient_id, Recipient.town_id, AssistanceClass.code, ServiceType.code,
                    ServiceCategory.code, Need.period, Need.created_at, Need.start_date, Need.end_date,
                    Referral.organisation_id, Referral.contract_id, first_served.c.first_day)

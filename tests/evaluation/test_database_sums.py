@@ -12,7 +12,7 @@ from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import AssistanceClass
 from servicehub.evaluation import kpis, services
 from servicehub.extensions import db
-from servicehub.registry.models import Recipient
+from servicehub.registry.models import Contract, Recipient
 from servicehub.visits import services as records
 from servicehub.visits.deliveries import rebuild_deliveries
 from servicehub.visits.models import DeliveryInForce, RecordKind, ServiceRecord
@@ -39,19 +39,49 @@ def test_the_database_sums_give_the_reference_figures(app, history, names):
 
 
 @pytest.mark.parametrize("filters", [{"contract_id": "contract"}, {"worker_id": "worker"}, {"town_id": "town"},
-                                     {"service_type": "LC02"}, {"category": "LC"}, {"recipient_class": "class"}])
+                                     {"service_type": "LC02"}, {"category": "LC"}, {"recipient_class": "class"},
+                                     {"organisation_id": "org"}, {"recipient_id": "recipient"}])
 def test_filters_select_the_same_visits_both_ways(app, history, filters):
     with app.test_request_context():
         some = db.session.execute(select(ServiceRecord.worker_id, ServiceRecord.recipient_id)
                                   .where(ServiceRecord.kind == RecordKind.DELIVERY).limit(1)).one()
         recipient = db.session.get(Recipient, some.recipient_id)
         values = {"contract": history["contract"], "worker": some.worker_id, "town": recipient.town_id,
+                  "org": history["org"], "recipient": recipient.id,
                   "class": db.session.get(AssistanceClass, recipient.assistance_class_id).code}
         filters = {name: values.get(value, value) for name, value in filters.items()}
         query = services.ReportQuery(history["first"], history["last"], ("service_type", "week"), filters)
         summed, reference = both_ways(query)
     assert reference["total"]["person_times"] > 0
     assert summed == reference
+
+
+def test_recipients_and_referrals_read_all_at_once_give_the_same_figures(app, history, monkeypatch):
+    monkeypatch.setattr(services, "IDS_LISTED", 0)  # a district's worth of them: read them all
+    with app.test_request_context():
+        summed, reference = both_ways(services.ReportQuery(history["first"], history["last"], ("town", "recipient_class")))
+    assert reference["total"]["person_times"] > 50
+    assert summed == reference
+
+
+@pytest.mark.parametrize("names", [(), ("contract",), ("organisation", "week"), ("service_type", "day"),
+                                   ("contract", "month")], ids=lambda names: "+".join(names) or "total")
+def test_contracts_starting_and_ending_within_the_period_count_only_while_in_force(app, history, names):
+    with app.test_request_context():
+        whole = services.compute(services.ReportQuery(history["first"], history["last"])).total
+        served = db.session.get(Contract, history["contract"])
+        served.end_date = history["first"] + timedelta(days=12)
+        for other in db.session.scalars(select(Contract).where(Contract.id != served.id)):
+            other.start_date = history["first"] + timedelta(days=20)
+        db.session.commit()
+        reports = [both_ways(services.ReportQuery(history["first"], history["last"], names, filters))
+                   for filters in ({}, {"contract_id": served.id})]
+    for summed, reference in reports:
+        assert summed == reference
+    everything, one_contract = (reference["total"] for _, reference in reports)
+    assert everything["person_times"] == whole["person_times"]  # still delivered, but not all under contract
+    assert 0 < everything["delivered_value_fen"] < whole["delivered_value_fen"]
+    assert 0 < one_contract["person_times"] < whole["person_times"]
 
 
 def test_corrections_and_approvals_reach_the_sums_at_once(app, history):
