@@ -32,12 +32,14 @@ def local_days(first: date | None, last: date | None) -> tuple[datetime | None, 
 
 
 def local_dates(tz: ZoneInfo):
-    """A function giving the local calendar date of a UTC moment (naive means UTC), for converting many: the
+    """A function giving the local calendar date of a moment (naive means UTC), for converting many: the
     zone's offset is looked up once per quarter hour of UTC (every zone changes its offset on a quarter hour),
     not once per moment."""
     offsets: dict[tuple, timedelta] = {}
 
     def local_date(moment: datetime) -> date:
+        if moment.tzinfo is not None and moment.utcoffset():
+            moment = moment.astimezone(UTC)
         key = (moment.year, moment.month, moment.day, moment.hour, moment.minute // 15)
         offset = offsets.get(key)
         if offset is None:

@@ -21,6 +21,9 @@ def test_local_dates_agree_with_astimezone_for_every_moment(zone, moments):
     for moment in moments:
         assert local_date(moment) == moment.replace(tzinfo=UTC).astimezone(tz).date()
         assert local_date(moment.replace(tzinfo=UTC)) == moment.replace(tzinfo=UTC).astimezone(tz).date()
+        # as a driver may give it: aware, in the connection's zone
+        elsewhere = moment.replace(tzinfo=UTC).astimezone(ZoneInfo("America/Los_Angeles"))
+        assert local_date(elsewhere) == moment.replace(tzinfo=UTC).astimezone(tz).date()
 
 
 def test_the_minutes_around_an_offset_change_get_their_own_dates():

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import Integer, and_, case, func, join, literal, or_, select
+from sqlalchemy import DateTime, Integer, and_, case, func, join, literal, or_, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 
 from servicehub.auth.audit import record_event
@@ -213,11 +213,8 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
     """The period's visits under the query's filters summed into blocks by the database, from the deliveries
     in force: the sums of `kpis.visit_sums`, written in SQL (one row per block, not one fact per visit)."""
     grace = _grace()
-    catalogue = db.session.execute(
-        select(ServiceType.id, ServiceType.code, ServiceType.unit, ServiceCategory.code)
-        .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)).all()
     by_unit = defaultdict(list)
-    for type_id, _, unit, _ in catalogue:
+    for type_id, unit in db.session.execute(select(ServiceType.id, ServiceType.unit)).all():
         by_unit[unit].append(type_id)
     contracts = {contract: (first, last) for contract, first, last
                  in db.session.execute(select(Contract.id, Contract.start_date, Contract.end_date)).all()}
@@ -278,10 +275,8 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
                             {row[1] for row in found})
     prices = dict(db.session.execute(select(ContractLine.id, ContractLine.unit_price_fen)
                                      .where(ContractLine.id.in_({line for _, _, line in referrals.values()}))).all())
-    places = _rows_by_id(select(Recipient.id, Recipient.town_id, AssistanceClass.code)
-                         .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id),
-                         {row[5] for row in found})
-    types = {type_id: (code, category) for type_id, code, _, category in catalogue}
+    places = _recipient_places({row[5] for row in found})
+    types = _service_type_codes()
     units_at, value_at = summed_in_sql.index("units"), kpis.SUMS.index("value_fen")
     one_contract = query.filters.get("contract_id") is not None
     blocks = []
@@ -393,42 +388,77 @@ def load_need_facts(query: ReportQuery) -> list[kpis.NeedFact]:
     """Needs in force during the period under the query's filters, with the referral serving them and the day
     each was first served."""
     f = query.filters
-    serving = (select(Referral.need_id, func.max(Referral.id).label("referral_id"))
-               .where(Referral.status.in_(SERVING)).group_by(Referral.need_id).subquery())
+    if f.get("worker_id") is not None:
+        return []
+    # Three plain reads merged here: joining the serving referrals and the first deliveries to 42,000 needs in
+    # SQL cost SQLite more than the reads themselves (it built an index on each of the two for the join).
+    connection = db.session.connection()
+    serving = {}
+    for need, organisation, contract in connection.execute(
+            select(Referral.need_id, Referral.organisation_id, Referral.contract_id)
+            .where(Referral.status.in_(SERVING)).order_by(Referral.id)).all():
+        serving[need] = (organisation, contract)  # the latest serving referral of each need
     # Each referral's first delivery read from the index on (referral, status, date), then the earliest per need.
     referral_first = (select(Visit.referral_id, func.min(Visit.service_date).label("first_day"))
                       .where(Visit.status == VisitStatus.COMPLETED).group_by(Visit.referral_id).subquery())
-    first_served = (select(Referral.need_id, func.min(referral_first.c.first_day).label("first_day"))
-                    .join(Referral, Referral.id == referral_first.c.referral_id)
-                    .group_by(Referral.need_id).subquery())
-    stmt = (select(Need.id, Need.recipient_id, Recipient.town_id, AssistanceClass.code, ServiceType.code,
-                   ServiceCategory.code, Need.period, Need.created_at, Need.start_date, Need.end_date,
-                   Referral.organisation_id, Referral.contract_id, first_served.c.first_day)
-            .join(Recipient, Recipient.id == Need.recipient_id)
-            .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
-            .join(ServiceType, ServiceType.id == Need.service_type_id)
-            .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)
-            .outerjoin(serving, serving.c.need_id == Need.id)
-            .outerjoin(Referral, Referral.id == serving.c.referral_id)
-            .outerjoin(first_served, first_served.c.need_id == Need.id)
-            .where(Need.status.in_(IN_FORCE_NEEDS), or_(Need.start_date <= query.last, first_served.c.first_day <= query.last),
-                   or_(Need.end_date.is_(None), Need.end_date >= query.first)))
-    for column, value in ((Referral.organisation_id, f.get("organisation_id")), (Referral.contract_id, f.get("contract_id")),
-                          (ServiceType.code, f.get("service_type")), (ServiceCategory.code, f.get("category")),
-                          (Recipient.town_id, f.get("town_id")), (AssistanceClass.code, f.get("recipient_class")),
-                          (Need.recipient_id, f.get("recipient_id"))):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if f.get("worker_id") is not None:
+    first_served = dict(connection.execute(
+        select(Referral.need_id, func.min(referral_first.c.first_day))
+        .join(Referral, Referral.id == referral_first.c.referral_id).group_by(Referral.need_id)).all())
+    # created_at read as the engine gives it (naive UTC on SQLite): local_date takes either, one zone lookup a
+    # quarter hour, where the column's own type would make each an aware UTC datetime first.
+    stmt = (select(Need.id, Need.recipient_id, Need.service_type_id, Need.period,
+                   type_coerce(Need.created_at, DateTime(timezone=True)), Need.start_date, Need.end_date)
+            .where(Need.status.in_(IN_FORCE_NEEDS), or_(Need.end_date.is_(None), Need.end_date >= query.first)))
+    referred = select(Referral.need_id).where(Referral.status.in_(SERVING))
+    types, recipients = select(ServiceType.id), select(Recipient.id)
+    matched = {  # in SQL what narrows the read; the serving referral's organisation and contract exactly below
+        "organisation_id": lambda v: Need.id.in_(referred.where(Referral.organisation_id == v)),
+        "contract_id": lambda v: Need.id.in_(referred.where(Referral.contract_id == v)),
+        "service_type": lambda v: Need.service_type_id.in_(types.where(ServiceType.code == v)),
+        "category": lambda v: Need.service_type_id.in_(
+            types.join(ServiceCategory, ServiceCategory.id == ServiceType.category_id).where(ServiceCategory.code == v)),
+        "town_id": lambda v: Need.recipient_id.in_(recipients.where(Recipient.town_id == v)),
+        "recipient_class": lambda v: Need.recipient_id.in_(
+            recipients.join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
+            .where(AssistanceClass.code == v)),
+        "recipient_id": lambda v: Need.recipient_id == v,
+    }
+    stmt = stmt.where(*(condition(f[name]) for name, condition in matched.items() if f.get(name) is not None))
+    rows = connection.execute(stmt).all()
+    if not rows:
         return []
+    types = _service_type_codes()
+    places = _recipient_places({row[1] for row in rows})
+    organisation, contract = f.get("organisation_id"), f.get("contract_id")
     local_date = local_dates(district_tz())
-    # A need served before its start date (a need carried over from an earlier contract period) was in force
-    # from its first delivery.
-    return [kpis.NeedFact(need_id=row[0], recipient=row[1], town=row[2], recipient_class=row[3], service_type=row[4],
-                          category=row[5], period=row[6], registered=local_date(row[7]),
-                          starts=min(row[8], row[12] or row[8]), ends=row[9], organisation=row[10], contract=row[11],
-                          first_delivery=row[12])
-            for row in db.session.connection().execute(stmt).all()]
+    facts = []
+    for need, recipient, type_id, period, created_at, starts, ends in rows:
+        first = first_served.get(need)
+        # A need served before its start date (a need carried over from an earlier contract period) was in force
+        # from its first delivery.
+        if first is not None and first < starts:
+            starts = first
+        if starts > query.last:
+            continue
+        served_by = serving.get(need, (None, None))
+        if (organisation is not None and served_by[0] != organisation) or (contract is not None and served_by[1] != contract):
+            continue
+        facts.append(kpis.NeedFact(need, recipient, *places[recipient], *types[type_id], period, local_date(created_at),
+                                   starts, ends, *served_by, first))
+    return facts
+
+
+def _service_type_codes() -> dict[int, tuple[str, str]]:
+    """Service type id -> (its code, its category's code)."""
+    return {type_id: (code, category) for type_id, code, category in db.session.execute(
+        select(ServiceType.id, ServiceType.code, ServiceCategory.code)
+        .join(ServiceCategory, ServiceCategory.id == ServiceType.category_id)).all()}
+
+
+def _recipient_places(recipient_ids: set[int]) -> dict[int, tuple[int, str]]:
+    """Recipient id -> (town id, assistance class code), for the ids given."""
+    return _rows_by_id(select(Recipient.id, Recipient.town_id, AssistanceClass.code)
+                       .join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id), recipient_ids)
 
 
 def load_line_facts(query: ReportQuery) -> list[kpis.LineFact]:
