@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from heapq import nlargest
+from operator import itemgetter
 from typing import NamedTuple
 
 from servicehub.visits.alerts import Grace, arrived_late
@@ -461,8 +462,7 @@ class _Tally:
         n, value_fen = v["person_times"], v["value_fen"]
         scores = {k: v[f"score_{k}"] for k in SCORES}
         scored = sum(scores.values())
-        continuity = sum(sum(nlargest(CONTINUITY_WORKERS, workers.values()))
-                         for workers in self.by_recipient_worker.values())
+        continuity = sum(_most_frequent(workers.values()) for workers in self.by_recipient_worker.values())
         recipients = len(self.by_recipient_worker)
         covered = sum(self.need_recipients.values())
         paid = v["travel_min"] + v["service_s"] / 60
@@ -513,6 +513,11 @@ class Period:
         return (self.last - self.first).days + 1
 
 
+def _most_frequent(person_times) -> int:
+    """The person-times of a recipient's CONTINUITY_WORKERS most frequent workers (most have no more)."""
+    return sum(person_times) if len(person_times) <= CONTINUITY_WORKERS else sum(nlargest(CONTINUITY_WORKERS, person_times))
+
+
 def _spans(period: Period, grouping: Grouping, first: date, last: date) -> list[tuple[str | None, date, date]]:
     """The parts of first..last inside the report's period, one per period bucket (or one part)."""
     first, last = max(first, period.first), min(last, period.last)
@@ -550,24 +555,31 @@ def _add_lines(tallies: dict, total: _Tally, lines: Iterable[LineFact], period: 
                     tally.budget_fen += line.contract_budget_fen * share
 
 
-def _need_counts_in(need: NeedFact, first: date, last: date) -> bool:
+def _days_to_count(need: NeedFact) -> int:
     """A need counts in a stretch of days that can hold its quantity: a week for weekly needs, 28 days for
     monthly ones (so coverage per day is not computed)."""
-    return (last - first).days + 1 >= (28 if need.period == "month" else 7)
+    return 28 if need.period == "month" else 7
 
 
 def _add_needs(tallies: dict, total: _Tally, needs: Iterable[NeedFact], served: set[tuple], period: Period,
                grouping: Grouping) -> None:
     by_needs = grouping.applies_to(NEED_DIMENSIONS) and bool(grouping.names)
+    key_of = _key_of(NeedFact, Grouping(grouping.dimensions)) if by_needs else None
+    bucket_days: dict[str | None, int] = {}  # the days of each bucket inside the report
     for need in needs:
         first, last = max(need.starts, period.first), min(need.ends or period.last, period.last)
         if first > last:
             continue
-        if _need_counts_in(need, period.first, period.last):
+        least = _days_to_count(need)
+        if period.days >= least:
             _count_need(total, need, (need.need_id, None) in served)
-        key = tuple(_value(need, d) for d in grouping.dimensions) if by_needs else ()
+        key = key_of(need) if key_of is not None else ()
         for label, span_first, span_last in (_spans(period, grouping, first, last) if by_needs else []):
-            if _need_counts_in(need, *_bucket_span(span_first, span_last, label, grouping, period)):
+            days = bucket_days.get(label)
+            if days is None:
+                bucket_first, bucket_last = _bucket_span(span_first, span_last, label, grouping, period)
+                days = bucket_days[label] = (bucket_last - bucket_first).days + 1
+            if days >= least:
                 _count_need(tallies[_with_bucket(key, label)], need, (need.need_id, label) in served)
         if need.first_delivery is not None and period.first <= need.first_delivery <= period.last \
                 and need.first_delivery >= need.registered:
@@ -628,13 +640,12 @@ def report_from_blocks(blocks: Iterable[VisitBlock], needs: Iterable[NeedFact], 
     tallies: dict[tuple, _Tally] = defaultdict(_Tally)
     total = _Tally()
     served: set[tuple] = set()
-    dimensions = grouping.dimensions
+    group_of = _key_of(VisitBlock, grouping)
     for block in blocks:
         # Every block is in exactly one group: the total's sums are the groups' (added below).
-        total.add_block(block, sums=not grouping.names)
-        if grouping.names:
-            key = tuple(getattr(block, d) for d in dimensions)
-            tallies[key + (block.bucket,) if grouping.period else key].add_block(block)
+        total.add_block(block, sums=group_of is None)
+        if group_of is not None:
+            tallies[group_of(block)].add_block(block)
         if block.sums[_PERSON_TIMES] and block.need is not None:
             served.add((block.need, None))
             if grouping.period:
@@ -645,6 +656,19 @@ def report_from_blocks(blocks: Iterable[VisitBlock], needs: Iterable[NeedFact], 
     _add_needs(tallies, total, needs, served, period, grouping)
     groups = sorted(((key, tally.figures()) for key, tally in tallies.items()), key=lambda item: _sort_key(item[0]))
     return Report(period, grouping, groups, total.figures(), total.settled()[SUMS.index("visits")])
+
+
+def _key_of(record_type: type, grouping: Grouping):
+    """A function giving a named tuple's group key (its dimensions, then its `bucket` field when the grouping
+    has a period), or None when the report is not grouped."""
+    fields = [*grouping.dimensions, *(("bucket",) if grouping.period else ())]
+    if not fields:
+        return None
+    at = [record_type._fields.index(name) for name in fields]
+    if len(at) == 1:
+        only = at[0]
+        return lambda record: (record[only],)
+    return itemgetter(*at)
 
 
 def _sort_key(key: tuple) -> tuple:
