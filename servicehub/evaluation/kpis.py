@@ -349,9 +349,9 @@ def _value_fen(fact: VisitFact) -> int:
 # --- blocks of visits -------------------------------------------------------------------------------------
 
 SCORES = (1, 2, 3, 4, 5)
-# What a block sums, in this order.
-SUMS = ("visits", "person_times", "missed", "service_s", "units", "value_fen", *(f"score_{k}" for k in SCORES), "exceptions",
-        "corrected", "certified", "on_time", "late", "within_24h", "travel_min")
+# What a block sums, in this order (value_fen last: the database sums the others, and the value is added after).
+SUMS = ("visits", "person_times", "missed", "service_s", "units", *(f"score_{k}" for k in SCORES), "exceptions",
+        "corrected", "certified", "on_time", "late", "within_24h", "travel_min", "value_fen")
 # What a block is keyed by: the dimensions, the need (for coverage) and the period bucket.
 BLOCK_KEYS = (*DIMENSIONS, "need", "bucket")
 _NOTHING = dict.fromkeys(SUMS, 0)

@@ -266,7 +266,7 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
             .where(*_visit_filters(query), or_(~delivered, d.visit_id.is_not(None))))
     inner = rows.subquery()
     key_columns = [inner.c[name] for name in keys]
-    summed_in_sql = [name for name in kpis.SUMS if name != "value_fen"]
+    summed_in_sql = kpis.SUMS[:-1]  # all but value_fen, the last
     found = db.session.connection().execute(
         select(*key_columns, *(func.sum(inner.c[name]) for name in summed_in_sql)).group_by(*key_columns)).all()
     if not found:
@@ -277,24 +277,21 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
                                      .where(ContractLine.id.in_({line for _, _, line in referrals.values()}))).all())
     places = _recipient_places({row[5] for row in found})
     types = _service_type_codes()
-    units_at, value_at = summed_in_sql.index("units"), kpis.SUMS.index("value_fen")
+    width, units_at = len(keys), len(keys) + summed_in_sql.index("units")
     one_contract = query.filters.get("contract_id") is not None
     blocks = []
-    for organisation, referral, piece, type_id, worker, recipient, *summed in found:
-        need, contract, line = referrals[referral]
-        first, bucket = (piece, piece.isoformat()) if by_day else pieces[piece]
+    for row in found:
+        need, contract, line = referrals[row[1]]
+        first, bucket = (row[2], row[2].isoformat()) if by_day else pieces[row[2]]
         contract_first, contract_last = contracts[contract]
         if contract_first <= first <= contract_last:
-            summed.insert(value_at, summed[units_at] * prices[line])
+            sums = (*row[width:], row[units_at] * prices[line])
         elif one_contract:
             continue  # a contract's report holds only what was delivered while it was in force
-        else:
-            contract, summed[units_at] = None, 0
-            summed.insert(value_at, 0)
-        service_type, category = types[type_id]
-        town, recipient_class = places[recipient]
-        blocks.append(kpis.VisitBlock(organisation, contract, service_type, category, town, recipient_class, worker,
-                                      recipient, need, bucket, tuple(summed)))
+        else:  # no units and no value out of contract
+            contract, sums = None, (*row[width:units_at], 0, *row[units_at + 1:], 0)
+        blocks.append(kpis.VisitBlock(row[0], contract, *types[row[3]], *places[row[5]], row[4], row[5], need, bucket,
+                                      sums))
     return blocks
 
 
@@ -390,20 +387,20 @@ def load_need_facts(query: ReportQuery) -> list[kpis.NeedFact]:
     f = query.filters
     if f.get("worker_id") is not None:
         return []
-    # Three plain reads merged here: joining the serving referrals and the first deliveries to 42,000 needs in
-    # SQL cost SQLite more than the reads themselves (it built an index on each of the two for the join).
+    # Two plain reads merged here: joining the serving referrals and the first deliveries to 42,000 needs in SQL
+    # cost SQLite more than the reads themselves (it built an index on each of the two for the join).
     connection = db.session.connection()
-    serving = {}
-    for need, organisation, contract in connection.execute(
-            select(Referral.need_id, Referral.organisation_id, Referral.contract_id)
-            .where(Referral.status.in_(SERVING)).order_by(Referral.id)).all():
-        serving[need] = (organisation, contract)  # the latest serving referral of each need
-    # Each referral's first delivery read from the index on (referral, status, date), then the earliest per need.
-    referral_first = (select(Visit.referral_id, func.min(Visit.service_date).label("first_day"))
-                      .where(Visit.status == VisitStatus.COMPLETED).group_by(Visit.referral_id).subquery())
-    first_served = dict(connection.execute(
-        select(Referral.need_id, func.min(referral_first.c.first_day))
-        .join(Referral, Referral.id == referral_first.c.referral_id).group_by(Referral.need_id)).all())
+    # Each referral's first delivery: one step into the index on (referral, status, date) per referral.
+    first_day = (select(func.min(Visit.service_date))
+                 .where(Visit.referral_id == Referral.id, Visit.status == VisitStatus.COMPLETED).scalar_subquery())
+    serving, first_served = {}, {}
+    for need, organisation, contract, is_serving, first in connection.execute(
+            select(Referral.need_id, Referral.organisation_id, Referral.contract_id, Referral.status.in_(SERVING),
+                   first_day).order_by(Referral.id)).all():
+        if is_serving:
+            serving[need] = (organisation, contract)  # the latest serving referral of each need
+        if first is not None and (need not in first_served or first < first_served[need]):
+            first_served[need] = first
     # created_at read as the engine gives it (naive UTC on SQLite): local_date takes either, one zone lookup a
     # quarter hour, where the column's own type would make each an aware UTC datetime first.
     stmt = (select(Need.id, Need.recipient_id, Need.service_type_id, Need.period,
