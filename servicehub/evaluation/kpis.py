@@ -436,15 +436,6 @@ class _Tally:
 
     pending: list = field(default_factory=list)  # blocks' sums not yet added (added column by column at once)
 
-    def add_block(self, block: VisitBlock, sums: bool = True) -> None:
-        """Count a block of visits (without its sums: only who served whom, the sums added elsewhere)."""
-        if sums:
-            self.pending.append(block.sums)
-        delivered = block.sums[_PERSON_TIMES]
-        if delivered:
-            workers = self.by_recipient_worker.setdefault(block.recipient, {})
-            workers[block.worker] = workers.get(block.worker, 0) + delivered
-
     def settled(self) -> list:
         """The sums, with every block added so far."""
         if self.pending:
@@ -566,12 +557,13 @@ def _add_needs(tallies: dict, total: _Tally, needs: Iterable[NeedFact], served: 
     by_needs = grouping.applies_to(NEED_DIMENSIONS) and bool(grouping.names)
     key_of = _key_of(NeedFact, Grouping(grouping.dimensions)) if by_needs else None
     bucket_days: dict[str | None, int] = {}  # the days of each bucket inside the report
+    report_days = period.days
     for need in needs:
         first, last = max(need.starts, period.first), min(need.ends or period.last, period.last)
         if first > last:
             continue
         least = _days_to_count(need)
-        if period.days >= least:
+        if report_days >= least:
             _count_need(total, need, (need.need_id, None) in served)
         key = key_of(need) if key_of is not None else ()
         for label, span_first, span_last in (_spans(period, grouping, first, last) if by_needs else []):
@@ -641,12 +633,19 @@ def report_from_blocks(blocks: Iterable[VisitBlock], needs: Iterable[NeedFact], 
     total = _Tally()
     served: set[tuple] = set()
     group_of = _key_of(VisitBlock, grouping)
+    # Inlined, not a method per block and tally: this loop runs for every block of a district month (60,000).
     for block in blocks:
+        sums, recipient, worker = block.sums, block.recipient, block.worker
         # Every block is in exactly one group: the total's sums are the groups' (added below).
-        total.add_block(block, sums=group_of is None)
-        if group_of is not None:
-            tallies[group_of(block)].add_block(block)
-        if block.sums[_PERSON_TIMES] and block.need is not None:
+        tally = tallies[group_of(block)] if group_of is not None else total
+        tally.pending.append(sums)
+        delivered = sums[_PERSON_TIMES]
+        if not delivered:
+            continue
+        for counted in (total, tally) if tally is not total else (total,):
+            workers = counted.by_recipient_worker.setdefault(recipient, {})
+            workers[worker] = workers.get(worker, 0) + delivered
+        if block.need is not None:
             served.add((block.need, None))
             if grouping.period:
                 served.add((block.need, block.bucket))
