@@ -137,22 +137,31 @@ def _visit_filters(query: ReportQuery) -> list:
     f = query.filters
     conditions = [Visit.service_date.between(query.first, query.last),
                   Visit.status.in_((VisitStatus.COMPLETED, VisitStatus.MISSED, VisitStatus.CANCELLED))]
-    types, recipients = select(ServiceType.id), select(Recipient.id)
     matched = {
         "organisation_id": lambda v: Visit.organisation_id == v,
         "contract_id": lambda v: Visit.referral_id.in_(select(Referral.id).where(Referral.contract_id == v)),
-        "service_type": lambda v: Visit.service_type_id.in_(types.where(ServiceType.code == v)),
-        "category": lambda v: Visit.service_type_id.in_(
-            types.join(ServiceCategory, ServiceCategory.id == ServiceType.category_id).where(ServiceCategory.code == v)),
-        "town_id": lambda v: Visit.recipient_id.in_(recipients.where(Recipient.town_id == v)),
-        "recipient_class": lambda v: Visit.recipient_id.in_(
-            recipients.join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
-            .where(AssistanceClass.code == v)),
         "worker_id": lambda v: Visit.worker_id == v,
-        "recipient_id": lambda v: Visit.recipient_id == v,
     }
     conditions += [condition(f[name]) for name, condition in matched.items() if f.get(name) is not None]
+    conditions += _type_and_recipient_conditions(f, Visit.service_type_id, Visit.recipient_id)
     return conditions
+
+
+def _type_and_recipient_conditions(filters: dict, service_type_id, recipient_id) -> list:
+    """The filters that name a service type, a category, a town, a class of recipient or a recipient, as
+    conditions on a table's service type and recipient columns: subqueries, so the query joins no more tables."""
+    types, recipients = select(ServiceType.id), select(Recipient.id)
+    matched = {
+        "service_type": lambda v: service_type_id.in_(types.where(ServiceType.code == v)),
+        "category": lambda v: service_type_id.in_(
+            types.join(ServiceCategory, ServiceCategory.id == ServiceType.category_id).where(ServiceCategory.code == v)),
+        "town_id": lambda v: recipient_id.in_(recipients.where(Recipient.town_id == v)),
+        "recipient_class": lambda v: recipient_id.in_(
+            recipients.join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
+            .where(AssistanceClass.code == v)),
+        "recipient_id": lambda v: recipient_id == v,
+    }
+    return [condition(filters[name]) for name, condition in matched.items() if filters.get(name) is not None]
 
 
 def _reported_visits():
@@ -407,20 +416,12 @@ def load_need_facts(query: ReportQuery) -> list[kpis.NeedFact]:
                    type_coerce(Need.created_at, DateTime(timezone=True)), Need.start_date, Need.end_date)
             .where(Need.status.in_(IN_FORCE_NEEDS), or_(Need.end_date.is_(None), Need.end_date >= query.first)))
     referred = select(Referral.need_id).where(Referral.status.in_(SERVING))
-    types, recipients = select(ServiceType.id), select(Recipient.id)
     matched = {  # in SQL what narrows the read; the serving referral's organisation and contract exactly below
         "organisation_id": lambda v: Need.id.in_(referred.where(Referral.organisation_id == v)),
         "contract_id": lambda v: Need.id.in_(referred.where(Referral.contract_id == v)),
-        "service_type": lambda v: Need.service_type_id.in_(types.where(ServiceType.code == v)),
-        "category": lambda v: Need.service_type_id.in_(
-            types.join(ServiceCategory, ServiceCategory.id == ServiceType.category_id).where(ServiceCategory.code == v)),
-        "town_id": lambda v: Need.recipient_id.in_(recipients.where(Recipient.town_id == v)),
-        "recipient_class": lambda v: Need.recipient_id.in_(
-            recipients.join(AssistanceClass, AssistanceClass.id == Recipient.assistance_class_id)
-            .where(AssistanceClass.code == v)),
-        "recipient_id": lambda v: Need.recipient_id == v,
     }
-    stmt = stmt.where(*(condition(f[name]) for name, condition in matched.items() if f.get(name) is not None))
+    stmt = stmt.where(*(condition(f[name]) for name, condition in matched.items() if f.get(name) is not None),
+                      *_type_and_recipient_conditions(f, Need.service_type_id, Need.recipient_id))
     rows = connection.execute(stmt).all()
     if not rows:
         return []
