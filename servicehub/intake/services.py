@@ -35,6 +35,8 @@ from servicehub.registry import services as registry
 from servicehub.registry.models import Area, AreaLevel, NeedSource, Priority, Recipient, RecipientStatus
 from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.timeutil import district_today, district_tz
+from servicehub.visits.models import AlertKind
+from servicehub.visits.services import raise_alert
 
 DEFAULT_DOCUMENTS = ("身份证明 ID document", "家庭经济状况证明 Proof of the household's means",
                      "困难情况说明 Statement of the hardship")
@@ -462,14 +464,22 @@ def receive_document(principal: Principal, application_id: int, document_id: int
 
 
 def escalate_overdue(now: datetime | None = None) -> int:
-    """Mark every overdue application (nobody in touch by its deadline) as escalated to the district, once."""
+    """Mark every overdue application (nobody in touch by its deadline) as escalated to the district, once, and
+    put it in the town's managers' alert inbox."""
     now = now or utcnow()
     overdue = db.session.scalars(select(Application).where(overdue_clause(now), Application.escalated_at.is_(None))
                                  .with_for_update()).all()
+    tz = district_tz()
     for application in overdue:
         application.escalated_at = now
         _step(application, StepKind.ESCALATED, f"due {application.due_at.isoformat(timespec='minutes')}",
               by_name="system")
+        due = f"{application.due_at.astimezone(tz):%Y-%m-%d %H:%M}"
+        raise_alert(AlertKind.APPLICATION_OVERDUE, f"application:{application.id}",
+                    f"Application {application.reference} ({application.name}): nobody got in touch by {due}.",
+                    town_id=application.town_id, recipient_id=application.recipient_id,
+                    details={"application_id": application.id, "reference": application.reference,
+                             "name": application.name, "due": due})
     if overdue:
         record_event(db.session, "applications_escalated", "applications", None, ids=[a.id for a in overdue])
     db.session.commit()

@@ -31,6 +31,7 @@ LABELS = define_labels(
             AlertKind.BUDGET_100: _l("Budget used up"),
             AlertKind.CONTRACT_ENDING: _l("Contract ending soon"),
             AlertKind.QUALIFICATION_EXPIRING: _l("Certificate expiring"),
+            AlertKind.APPLICATION_OVERDUE: _l("Application not answered in time"),
         },
         # Which alerts the inbox lists.
         "alert_state": {

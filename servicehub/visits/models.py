@@ -122,6 +122,8 @@ class AlertKind(enum.StrEnum):
     BUDGET_100 = "budget_100"
     CONTRACT_ENDING = "contract_ending"  # a contract ends within 30 days
     QUALIFICATION_EXPIRING = "qualification_expiring"  # a worker's certificate expires within 30 days
+    # nobody got in touch with an applicant by the deadline (escalated to the district): to the town's managers
+    APPLICATION_OVERDUE = "application_overdue"
 
 
 class Alert(db.Model):

@@ -438,7 +438,7 @@ def _window(visit: Visit) -> tuple[datetime, datetime]:
     return opens, closes
 
 
-def _raise_alert(kind: AlertKind, key: str, message: str, visit: Visit | None = None, **fields) -> Alert | None:
+def raise_alert(kind: AlertKind, key: str, message: str, visit: Visit | None = None, **fields) -> Alert | None:
     """Raise an alert once: a second raise of the same key is a no-op (None). `details` carry the facts the
     pages word in the reader's language; `message` is the same in words, for the API and the logs."""
     if db.session.scalar(select(Alert.id).where(Alert.dedupe_key == key)):
@@ -475,12 +475,12 @@ def detect_late_and_missed(now: datetime | None = None) -> dict[str, int]:
         if alerts_rules.is_missed(state, now):
             _mark_missed(visit, closes)
             counts["missed"] += 1
-            _raise_alert(AlertKind.MISSED, f"missed:{visit.id}",
+            raise_alert(AlertKind.MISSED, f"missed:{visit.id}",
                          f"{visit.recipient.name}: {visit.service_type.name_zh} on {visit.service_date} was not "
                          f"done by {visit.window_end:%H:%M}.", visit, raised_at=now)
             if _escalate_if_streak(visit, now):
                 counts["escalated"] += 1
-        elif visit.status == VisitStatus.PUBLISHED and alerts_rules.is_late(state, now, grace) and _raise_alert(
+        elif visit.status == VisitStatus.PUBLISHED and alerts_rules.is_late(state, now, grace) and raise_alert(
                 AlertKind.LATE, f"late:{visit.id}", f"{visit.recipient.name}: {visit.service_type.name_zh} has not "
                 f"started ({visit.window_start:%H:%M}–{visit.window_end:%H:%M}).", visit, raised_at=now):
             counts["late"] += 1
@@ -502,7 +502,7 @@ def _escalate_if_streak(visit: Visit, now: datetime) -> bool:
     ).all()
     if not alerts_rules.missed_streak(list(reversed(outcomes))):
         return False
-    return _raise_alert(AlertKind.MISSED_STREAK, f"streak:{visit.recipient_id}:{visit.id}",
+    return raise_alert(AlertKind.MISSED_STREAK, f"streak:{visit.recipient_id}:{visit.id}",
                         f"{visit.recipient.name}: three visits in a row were missed (latest {visit.service_date}).",
                         visit, raised_at=now) is not None
 
@@ -550,7 +550,7 @@ def daily_contract_alerts(today=None) -> dict[str, int]:
             spent += units * line.unit_price_fen
             for kind, share in ((AlertKind.LINE_100, 1.0), (AlertKind.LINE_80, 0.8)):
                 if units >= share * line.contracted_quantity:
-                    raised["lines"] += _raise_alert(
+                    raised["lines"] += raise_alert(
                         kind, f"{kind.value}:{line.id}", f"{contract.code} {line.service_type.code}: {units:g} of "
                         f"{line.contracted_quantity} contracted units delivered.", organisation_id=contract.organisation_id,
                         contract_id=contract.id, details={
@@ -560,14 +560,14 @@ def daily_contract_alerts(today=None) -> dict[str, int]:
                     break
         for kind, share in ((AlertKind.BUDGET_100, 1.0), (AlertKind.BUDGET_80, 0.8)):
             if contract.budget_fen and spent >= share * contract.budget_fen:
-                raised["budgets"] += _raise_alert(
+                raised["budgets"] += raise_alert(
                     kind, f"{kind.value}:{contract.id}", f"{contract.code}: ¥{spent / 100:,.2f} of the "
                     f"¥{contract.budget_fen / 100:,.2f} budget delivered.", organisation_id=contract.organisation_id,
                     contract_id=contract.id, details={"contract": contract.code, "spent_fen": round(spent),
                                                       "budget_fen": contract.budget_fen}) is not None
                 break
         if today <= contract.end_date <= today + timedelta(days=AHEAD_DAYS):
-            raised["ending"] += _raise_alert(
+            raised["ending"] += raise_alert(
                 AlertKind.CONTRACT_ENDING, f"ending:{contract.id}:{contract.end_date}",
                 f"{contract.code} ends on {contract.end_date}.", organisation_id=contract.organisation_id,
                 contract_id=contract.id, details={"contract": contract.code,
@@ -577,7 +577,7 @@ def daily_contract_alerts(today=None) -> dict[str, int]:
         .where(Worker.active.is_(True), WorkerQualification.expires_on.between(today, today + timedelta(days=AHEAD_DAYS)))
     ).all()
     for qualification, worker in expiring:
-        raised["qualifications"] += _raise_alert(
+        raised["qualifications"] += raise_alert(
             AlertKind.QUALIFICATION_EXPIRING, f"qualification:{qualification.id}:{qualification.expires_on}",
             f"{worker.name}: {qualification.qualification.code} expires on {qualification.expires_on}.",
             organisation_id=worker.organisation_id, worker_id=worker.id,
@@ -590,14 +590,15 @@ def daily_contract_alerts(today=None) -> dict[str, int]:
 
 def alerts_visible(principal: Principal):
     """Alerts the caller may see: a provider its organisation's late and missed visits; a town manager the
-    town's missed visits and escalations; district managers, admins and auditors all."""
+    town's missed visits, escalations and overdue applications; district managers, admins and auditors all."""
     if principal.is_provider:
         return (Alert.organisation_id == principal.organisation_id) & Alert.kind.in_(
             [AlertKind.LATE, AlertKind.MISSED, AlertKind.QUALIFICATION_EXPIRING, *CONTRACT_KINDS])
     if principal.role == Role.MANAGER:
+        town_kinds = [AlertKind.MISSED, AlertKind.MISSED_STREAK, AlertKind.APPLICATION_OVERDUE]
         if principal.town_id is not None:
-            return Alert.kind.in_([AlertKind.MISSED, AlertKind.MISSED_STREAK]) & (Alert.town_id == principal.town_id)
-        return Alert.kind.in_([AlertKind.MISSED, AlertKind.MISSED_STREAK, *CONTRACT_KINDS])
+            return Alert.kind.in_(town_kinds) & (Alert.town_id == principal.town_id)
+        return Alert.kind.in_([*town_kinds, *CONTRACT_KINDS])
     return Alert.id.is_not(None)
 
 

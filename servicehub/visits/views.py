@@ -74,6 +74,7 @@ def describe(alert) -> str:
         "budget_100": _("%(contract)s: ¥%(spent)s of the ¥%(budget)s budget delivered."),
         "contract_ending": _("%(contract)s ends on %(end_date)s."),
         "qualification_expiring": _("%(worker)s: the %(qualification)s certificate expires on %(expires_on)s."),
+        "application_overdue": _("Application %(reference)s (%(name)s): nobody got in touch by %(due)s."),
     }
     if "spent_fen" in d:
         d["spent"], d["budget"] = f"{d['spent_fen'] / 100:,.2f}", f"{d['budget_fen'] / 100:,.2f}"
@@ -86,6 +87,10 @@ def describe(alert) -> str:
 def links_for(principal, alert) -> list[dict]:
     """The pages an alert is about that the caller may open: the visit's day, the contract, the worker."""
     links = [link for link in (_day_link(principal, alert),) if link]
+    application_id = (alert.details or {}).get("application_id")
+    if application_id and principal.can(Permission.APPLICATIONS_READ):
+        links.append({"key": "application", "text": _("Application"),
+                      "url": url_for("intake_pages.application", application_id=application_id)})
     if principal.can(Permission.REGISTRY_READ):
         if alert.contract_id:
             links.append({"key": "contract", "text": _("Contract"),

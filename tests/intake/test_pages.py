@@ -413,3 +413,22 @@ def test_the_auditor_reads_but_does_not_act_and_strangers_sign_in_first(app, cli
     assert re.search(r'<a href="/intake" data-nav="intake" aria-current="page">救助申请</a>', page)
     anonymous = app.test_client().get("/intake")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+
+
+def test_an_escalation_reaches_the_towns_alert_inbox_once_with_a_link_to_the_application(app, client, demo):
+    late = file_one(client)
+    with app.app_context():
+        application = db.session.scalar(select(Application).where(Application.reference == late))
+        application.due_at = utcnow() - timedelta(minutes=90)
+        db.session.commit()
+        assert services.escalate_overdue() == 1
+        assert services.escalate_overdue(utcnow() + timedelta(hours=1)) == 0  # escalated once, alerted once
+    town = signed_in(app, "manager.dagang")
+    inbox = text(town.get("/alerts"))
+    assert inbox.count(f"申请 {late}") == 1 and "无人联系" in inbox and "申请未按时响应" in inbox
+    assert f'href="/intake/{application_id(app, late)}"' in inbox
+    district = signed_in(app, "manager")
+    district.get("/lang/en")
+    assert f"Application {late}" in text(district.get("/alerts"))
+    provider = signed_in(app, "provider").get("/alerts")
+    assert provider.status_code == 200 and late not in text(provider)
