@@ -1,4 +1,7 @@
-"""deliveries in force (what reports sum, one row per delivered visit, filled from the ledger), visits by date
+"""deliveries in force (what reports sum, one row per delivered visit), visits by date
+
+The table was filled from the ledger here; it is filled no more: 0014 moves the deliveries in force onto the visit
+rows and rebuilds them from the ledger there (the code that filled it now writes the visits' columns).
 
 Revision ID: 0009_deliveries_in_force
 Revises: 0008_evaluation
@@ -7,8 +10,6 @@ Create Date: 2026-11-29 22:41:44.214334
 """
 from alembic import op
 import sqlalchemy as sa
-
-from servicehub.visits.deliveries import rebuild_deliveries
 
 
 # revision identifiers, used by Alembic.
@@ -37,8 +38,6 @@ def upgrade():
         batch_op.create_index('ix_visits_date_status', ['service_date', 'status'], unique=False)
 
     # ### end Alembic commands ###
-    # A district upgraded with a ledger already written gets its deliveries in force at once.
-    rebuild_deliveries(op.get_bind())
 
 
 def downgrade():

@@ -48,7 +48,7 @@ from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.timeutil import district_today, district_tz, local_dates
 from servicehub.visits import alerts as alert_rules
 from servicehub.visits import ledger
-from servicehub.visits.models import DeliveryInForce, RecordKind, ServiceRecord
+from servicehub.visits.models import RecordKind, ServiceRecord
 
 MAX_DAYS = 5 * 366  # a report spans at most five years
 FILTERS = ("organisation_id", "contract_id", "service_type", "category", "town_id", "recipient_class", "worker_id",
@@ -219,8 +219,8 @@ def load_visit_facts(query: ReportQuery) -> list[kpis.VisitFact]:
 
 
 def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
-    """The period's visits under the query's filters summed into blocks by the database, from the deliveries
-    in force: the sums of `kpis.visit_sums`, written in SQL (one row per block, not one fact per visit)."""
+    """The period's visits under the query's filters summed into blocks by the database, from their deliveries
+    in force (`Visit.delivery_*`): the sums of `kpis.visit_sums`, written in SQL (one row per block, not one fact per visit)."""
     grace = _grace()
     by_unit = defaultdict(list)
     for type_id, unit in db.session.execute(select(ServiceType.id, ServiceType.unit)).all():
@@ -237,7 +237,6 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
                           func.max(func.coalesce(WorkerQualification.expires_on, date.max)).label("until"))
                    .group_by(WorkerQualification.worker_id).subquery())
     certified = valid_until.c.until >= Visit.service_date
-    d = DeliveryInForce
 
     def when(condition, value=1):
         return case((condition, value), else_=0)
@@ -248,31 +247,30 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
         "visits": literal(1, Integer),
         "person_times": when(delivered),
         "missed": when(Visit.status == VisitStatus.MISSED),
-        "service_s": when(delivered, d.service_s),
+        "service_s": when(delivered, Visit.delivery_service_s),
         "units": when(delivered, units),
-        **{f"score_{k}": when(and_(delivered, d.satisfaction == k)) for k in kpis.SCORES},
-        "exceptions": when(and_(delivered, d.exception)),
-        "corrected": when(and_(delivered, d.corrected)),
+        **{f"score_{k}": when(and_(delivered, Visit.delivery_satisfaction == k)) for k in kpis.SCORES},
+        "exceptions": when(and_(delivered, Visit.delivery_exception)),
+        "corrected": when(and_(delivered, Visit.delivery_corrected)),
         "certified": when(and_(delivered, certified)),
-        "on_time": when(and_(delivered, d.late_s <= grace_s)),
-        "late": when(and_(delivered, d.late_s > grace_s)),
-        "within_24h": when(and_(delivered, d.submit_s <= kpis.SUBMITTED_WITHIN.total_seconds())),
+        "on_time": when(and_(delivered, Visit.delivery_late_s <= grace_s)),
+        "late": when(and_(delivered, Visit.delivery_late_s > grace_s)),
+        "within_24h": when(and_(delivered, Visit.delivery_submit_s <= kpis.SUBMITTED_WITHIN.total_seconds())),
         "travel_min": when(delivered, func.coalesce(Visit.travel_min, 0)),
     }
     by_day = query.grouping.period == "day"
     pieces = [] if by_day else _pieces(query, contracts.values())
-    # Grouped by what is on the visit row, no more: the visits are joined to no table but their deliveries (and
-    # the workers' certification). A block's need, contract and line follow from its referral, its category,
-    # town and class from its service type and recipient, and its bucket from its piece; each is put back from
-    # smaller tables below. Each table joined and each key sorted cost a district month's query about a tenth.
+    # Grouped by what is on the visit row, no more: the visits (their deliveries in force on the row) are joined
+    # to no table but the workers' certification. A block's need, contract and line follow from its referral, its
+    # category, town and class from its service type and recipient, and its bucket from its piece; each is put
+    # back from smaller tables below. Each table joined and each key sorted cost a district month's query about a tenth.
     keys = {"organisation": Visit.organisation_id, "referral": Visit.referral_id,
             "piece": Visit.service_date if by_day else _piece_of(Visit.service_date, [p[0] for p in pieces]),
             "service_type": Visit.service_type_id, "worker": Visit.worker_id, "recipient": Visit.recipient_id}
     rows = (select(*(column.label(name) for name, column in keys.items()),
                    *(column.label(name) for name, column in sums.items()))
-            .select_from(join(Visit, d, d.visit_id == Visit.id, isouter=True)
-                         .outerjoin(valid_until, valid_until.c.worker_id == Visit.worker_id))
-            .where(*_visit_filters(query), or_(~delivered, d.visit_id.is_not(None))))
+            .select_from(join(Visit, valid_until, valid_until.c.worker_id == Visit.worker_id, isouter=True))
+            .where(*_visit_filters(query), or_(~delivered, Visit.delivery_record_id.is_not(None))))
     inner = rows.subquery()
     key_columns = [inner.c[name] for name in keys]
     summed_in_sql = kpis.SUMS[:-1]  # all but value_fen, the last

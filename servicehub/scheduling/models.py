@@ -85,10 +85,19 @@ class VisitStatus(enum.StrEnum):
 SETTLED = frozenset({VisitStatus.IN_PROGRESS, VisitStatus.COMPLETED, VisitStatus.MISSED})
 
 
+# What `ix_visits_report` holds: everything a report sums or groups a visit by.
+REPORT_COLUMNS = ("service_date", "status", "organisation_id", "referral_id", "service_type_id", "worker_id",
+                  "recipient_id", "duration_min", "travel_min", "delivery_record_id", "delivery_late_s",
+                  "delivery_service_s", "delivery_submit_s", "delivery_satisfaction", "delivery_exception",
+                  "delivery_corrected")
+
+
 class Visit(Audited, TimestampMixin, db.Model):
     """One planned service to one recipient on one day (a double-up visit is two rows, slot 0 and 1)."""
 
     __tablename__ = "visits"
+    # The delivery columns are the ledger's projection: the ledger's entries are the audited record of them.
+    __audit_exclude__ = Audited.__audit_exclude__ | {name for name in REPORT_COLUMNS if name.startswith("delivery_")}
     __table_args__ = (
         enum_check("status", VisitStatus),
         UniqueConstraint("series_id", "service_date", "slot"),
@@ -96,8 +105,7 @@ class Visit(Audited, TimestampMixin, db.Model):
         Index("ix_visits_org_date", "organisation_id", "service_date"),
         Index("ix_visits_worker_date", "worker_id", "service_date"),
         # District-wide reports of a period read every column they need from this index, not from the rows.
-        Index("ix_visits_report", "service_date", "status", "organisation_id", "referral_id", "service_type_id",
-              "worker_id", "recipient_id", "duration_min", "travel_min"),
+        Index("ix_visits_report", *REPORT_COLUMNS),
         # A need's first delivery: the earliest completed visit of each referral, one step into the index.
         Index("ix_visits_referral_status_date", "referral_id", "status", "service_date"),
     )
@@ -125,6 +133,19 @@ class Visit(Audited, TimestampMixin, db.Model):
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     unplaced_reason: Mapped[str] = mapped_column(String(40), default="")
     cancel_reason: Mapped[str] = mapped_column(String(200), default="")
+    # The delivery in force (its latest correction in force, else its check-out) as the numbers reports sum; all
+    # None while the visit has none. A projection of the ledger, not a record: written only by
+    # `servicehub.visits.deliveries.refresh_deliveries`, in the same transaction as each delivery, correction and
+    # approval, and rebuilt from the ledger by `servicehub audit rebuild-deliveries`. Kept on the visit so that a
+    # report reads one index entry per visit and joins nothing.
+    delivery_record_id: Mapped[int | None] = mapped_column(Integer)  # the entry in force (no foreign key: the
+    # ledger's entries already refer to their visit, and tables referring to each other cannot be made in order)
+    delivery_late_s: Mapped[float | None] = mapped_column(Float)  # check-in minus the expected start (None: none)
+    delivery_service_s: Mapped[float | None] = mapped_column(Float)  # check-in to check-out, never negative
+    delivery_submit_s: Mapped[float | None] = mapped_column(Float)  # check-out to the record reaching the ledger
+    delivery_satisfaction: Mapped[int | None] = mapped_column(Integer)
+    delivery_exception: Mapped[bool | None] = mapped_column(Boolean)  # flagged, or not confirmed
+    delivery_corrected: Mapped[bool | None] = mapped_column(Boolean)  # a correction is in force
 
     series: Mapped[VisitSeries] = relationship()
     recipient = relationship("Recipient")

@@ -45,7 +45,7 @@ def rebuild_deliveries_command() -> None:
     from servicehub.visits.deliveries import rebuild_deliveries
 
     delivered = rebuild_deliveries(db.session)
-    record_event(db.session, "deliveries_rebuilt", "deliveries_in_force", None, delivered=delivered)
+    record_event(db.session, "deliveries_rebuilt", "visits", None, delivered=delivered)
     db.session.commit()
     click.echo(f"{delivered} delivered visits: deliveries in force rebuilt from the ledger")
 

@@ -1,10 +1,12 @@
-"""The deliveries in force: one row per delivered visit with the numbers reports sum (`DeliveryInForce`), kept
-from the ledger so that a report reads one narrow row per visit instead of replaying its entries.
+"""The deliveries in force: on each delivered visit's row, the numbers of its delivery in force that reports sum
+(`Visit.delivery_*`), kept from the ledger so that a report reads one index entry per visit instead of replaying
+its entries.
 
-`refresh_deliveries` rewrites the rows of some visits from their entries; the ledger calls it in the same
+`refresh_deliveries` rewrites those columns of some visits from their entries; the ledger calls it in the same
 transaction as every delivery, correction and approval it appends, the history writer after its bulk insert,
-and `rebuild_deliveries` (`servicehub audit rebuild-deliveries`, and the migration that made the table) for
-every visit at once. It takes a session or a connection, so a migration can run it on its own connection.
+and `rebuild_deliveries` (`servicehub audit rebuild-deliveries`, and the migration that moved them onto the
+visits) for every visit at once. It takes a session or a connection, so a migration can run it on its own
+connection.
 """
 
 from __future__ import annotations
@@ -13,15 +15,22 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, select, update
 
 from servicehub.scheduling.models import Visit
 from servicehub.timeutil import district_tz
 from servicehub.visits import ledger
-from servicehub.visits.models import DeliveryInForce, RecordKind, ServiceRecord
+from servicehub.visits.models import RecordKind, ServiceRecord
 
 CHUNK = 2000  # visits per round trip (well under SQLite's limit on bound parameters)
 DELIVERY_KINDS = (RecordKind.DELIVERY, RecordKind.CORRECTION, RecordKind.APPROVAL)
+FIGURES = ("record_id", "late_s", "service_s", "submit_s", "satisfaction", "exception", "corrected")
+NOT_DELIVERED = dict.fromkeys(FIGURES)
+visits = Visit.__table__
+# Keyed by the visit's id; updated_at kept (setting a column to itself stops its onupdate): a projection of the
+# ledger changing is not a change to the visit, and a roster's fingerprint (`scheduling.services._basis`) reads it.
+_WRITE = (update(visits).where(visits.c.id == bindparam("visit_id"))
+          .values(updated_at=visits.c.updated_at, **{f"delivery_{name}": bindparam(name) for name in FIGURES}))
 
 
 def refresh_deliveries(executor, visit_ids: Iterable[int]) -> int:
@@ -40,7 +49,7 @@ def refresh_deliveries(executor, visit_ids: Iterable[int]) -> int:
                 .where(ServiceRecord.visit_id.in_(chunk), ServiceRecord.kind.in_(DELIVERY_KINDS))
                 .order_by(ServiceRecord.visit_id, ServiceRecord.sequence)):
             entries[row.visit_id].append(row)
-        rows = []
+        rows = {visit_id: NOT_DELIVERED for visit_id in chunk}
         if entries:
             for visit_id, day, window_start, planned_start in executor.execute(
                     select(Visit.id, Visit.service_date, Visit.window_start, Visit.planned_start)
@@ -48,17 +57,16 @@ def refresh_deliveries(executor, visit_ids: Iterable[int]) -> int:
                 expected = planned_start or datetime.combine(day, window_start, tzinfo=tz).astimezone(UTC)
                 figures = ledger.delivery_figures(entries[visit_id], expected)
                 if figures is not None:
-                    rows.append({"visit_id": visit_id, **figures})
-        executor.execute(delete(DeliveryInForce).where(DeliveryInForce.visit_id.in_(chunk)))
-        if rows:
-            executor.execute(insert(DeliveryInForce), rows)
-        written += len(rows)
+                    rows[visit_id] = figures
+                    written += 1
+        executor.execute(_WRITE, [{"visit_id": visit_id, **figures} for visit_id, figures in rows.items()])
     return written
 
 
 def rebuild_deliveries(executor) -> int:
     """Rebuild every visit's delivery in force from the ledger; returns how many visits were delivered."""
-    executor.execute(delete(DeliveryInForce))
+    executor.execute(update(visits).where(visits.c.delivery_record_id.is_not(None))
+                     .values(updated_at=visits.c.updated_at, **{f"delivery_{name}": None for name in FIGURES}))
     visit_ids = executor.execute(select(ServiceRecord.visit_id).where(ServiceRecord.kind == RecordKind.DELIVERY)
                                  .distinct()).scalars().all()
     return refresh_deliveries(executor, visit_ids)

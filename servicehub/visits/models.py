@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from servicehub.database import UTCDateTime, enum_check, utcnow
@@ -90,24 +90,6 @@ class ServiceRecord(db.Model):
 
     visit = relationship("Visit")
     refers_to: Mapped[ServiceRecord | None] = relationship(remote_side=[id])
-
-
-class DeliveryInForce(db.Model):
-    """What counts as delivered at one visit (its latest correction in force, else its check-out), flattened
-    into the numbers reports sum. A projection of the ledger, not a record: rewritten in the same transaction
-    as each delivery, correction and approval, and rebuilt from the ledger by `servicehub audit
-    rebuild-deliveries`."""
-
-    __tablename__ = "deliveries_in_force"
-
-    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"), primary_key=True)
-    record_id: Mapped[int] = mapped_column(ForeignKey("service_records.id"))  # the entry in force
-    late_s: Mapped[float | None] = mapped_column(Float)  # check-in minus the expected start (None: no check-in)
-    service_s: Mapped[float] = mapped_column(Float, default=0.0)  # check-in to check-out, never negative
-    submit_s: Mapped[float | None] = mapped_column(Float)  # check-out to the record reaching the ledger
-    satisfaction: Mapped[int | None] = mapped_column(Integer)
-    exception: Mapped[bool] = mapped_column(Boolean, default=False)  # flagged, or not confirmed
-    corrected: Mapped[bool] = mapped_column(Boolean, default=False)  # a correction is in force
 
 
 class AlertKind(enum.StrEnum):

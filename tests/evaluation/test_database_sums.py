@@ -13,9 +13,10 @@ from servicehub.catalog.models import AssistanceClass
 from servicehub.evaluation import kpis, services
 from servicehub.extensions import db
 from servicehub.registry.models import Contract, Recipient
+from servicehub.scheduling.models import Visit
 from servicehub.visits import services as records
 from servicehub.visits.deliveries import rebuild_deliveries
-from servicehub.visits.models import DeliveryInForce, RecordKind, ServiceRecord
+from servicehub.visits.models import RecordKind, ServiceRecord
 
 GROUPINGS = [(), *((d,) for d in kpis.DIMENSIONS), ("organisation", "week"), ("service_type", "month"),
              ("worker", "day"), ("contract", "quarter"), ("town", "year"), ("recipient_class", "organisation", "month"),
@@ -105,8 +106,8 @@ def test_corrections_and_approvals_reach_the_sums_at_once(app, history):
         assert pending.total["corrected_rate"] > (before["corrected_rate"] or 0)
         records.approve(provider, waiting.id, str(uuid.uuid4()))
         summed, reference = both_ways(query)
-        rows = {r.visit_id: r for r in db.session.scalars(select(DeliveryInForce))}
-        assert rows[deliveries[2].visit_id].record_id == waiting.id and rows[deliveries[2].visit_id].corrected
+        in_force = db.session.get(Visit, deliveries[2].visit_id, populate_existing=True)
+        assert in_force.delivery_record_id == waiting.id and in_force.delivery_corrected
     assert summed == reference
     assert summed["total"]["service_hours"] != before["service_hours"]
     assert summed["total"]["person_times"] == before["person_times"]
@@ -114,8 +115,10 @@ def test_corrections_and_approvals_reach_the_sums_at_once(app, history):
 
 def test_the_deliveries_in_force_equal_a_rebuild_from_the_ledger(app, history):
     def snapshot():
-        return {r.visit_id: (r.record_id, r.late_s, r.service_s, r.submit_s, r.satisfaction, r.exception, r.corrected)
-                for r in db.session.scalars(select(DeliveryInForce))}
+        return {v.id: (v.delivery_record_id, v.delivery_late_s, v.delivery_service_s, v.delivery_submit_s,
+                       v.delivery_satisfaction, v.delivery_exception, v.delivery_corrected)
+                for v in db.session.execute(select(Visit).where(Visit.delivery_record_id.is_not(None)).execution_options(
+                    populate_existing=True)).scalars()}
 
     with app.test_request_context():
         delivery = db.session.scalars(select(ServiceRecord).where(ServiceRecord.kind == RecordKind.DELIVERY)).first()
@@ -135,7 +138,7 @@ def test_rebuilding_from_the_command_line(app, runner, history):
     result = runner.invoke(args=["audit", "rebuild-deliveries"])
     assert result.exit_code == 0, result.output
     with app.app_context():
-        count = len(db.session.scalars(select(DeliveryInForce.visit_id)).all())
+        count = len(db.session.scalars(select(Visit.id).where(Visit.delivery_record_id.is_not(None))).all())
     assert f"{count} delivered visits" in result.output and count > 50
 
 
