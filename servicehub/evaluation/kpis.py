@@ -21,7 +21,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from heapq import nlargest
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -430,8 +429,7 @@ class _Tally:
     has_lines: bool = False
     budget_fen: float = 0.0
     has_budget: bool = False
-    need_recipients: dict = field(default_factory=dict)  # recipient -> every need served so far
-    has_needs: bool = False
+    need_recipients: dict = field(default_factory=dict)  # recipient -> every need counted so far was served
     days_to_first: list = field(default_factory=list)
 
     pending: list = field(default_factory=list)  # blocks' sums not yet added (added column by column at once)
@@ -464,7 +462,7 @@ class _Tally:
             "delivered_units": round(v["units"], 2),
             "contracted_units": round(self.contracted_units, 2) if self.has_lines else None,
             "contract_completion": _ratio(v["units"], self.contracted_units) if self.has_lines else None,
-            "coverage": _ratio(covered, len(self.need_recipients)) if self.has_needs else None,
+            "coverage": _ratio(covered, len(self.need_recipients)),
             "satisfaction_mean": round(sum(k * c for k, c in scores.items()) / scored, 3) if scored else None,
             "satisfaction_distribution": {str(k): c for k, c in scores.items()},
             "exception_rate": _ratio(v["exceptions"], n),
@@ -506,7 +504,9 @@ class Period:
 
 def _most_frequent(person_times) -> int:
     """The person-times of a recipient's CONTINUITY_WORKERS most frequent workers (most have no more)."""
-    return sum(person_times) if len(person_times) <= CONTINUITY_WORKERS else sum(nlargest(CONTINUITY_WORKERS, person_times))
+    if len(person_times) <= CONTINUITY_WORKERS:
+        return sum(person_times)
+    return sum(sorted(person_times)[-CONTINUITY_WORKERS:])  # a few workers: faster than a heap
 
 
 def _spans(period: Period, grouping: Grouping, first: date, last: date) -> list[tuple[str | None, date, date]]:
@@ -555,24 +555,31 @@ def _days_to_count(need: NeedFact) -> int:
 def _add_needs(tallies: dict, total: _Tally, needs: Iterable[NeedFact], served: set[tuple], period: Period,
                grouping: Grouping) -> None:
     by_needs = grouping.applies_to(NEED_DIMENSIONS) and bool(grouping.names)
+    by_bucket = by_needs and bool(grouping.period)
     key_of = _key_of(NeedFact, Grouping(grouping.dimensions)) if by_needs else None
     bucket_days: dict[str | None, int] = {}  # the days of each bucket inside the report
     report_days = period.days
+    # Inlined, not a function per need and tally: this loop runs for every need in force (a district: 42,000).
     for need in needs:
         first, last = max(need.starts, period.first), min(need.ends or period.last, period.last)
         if first > last:
             continue
         least = _days_to_count(need)
-        if report_days >= least:
-            _count_need(total, need, (need.need_id, None) in served)
         key = key_of(need) if key_of is not None else ()
-        for label, span_first, span_last in (_spans(period, grouping, first, last) if by_needs else []):
+        recipient = need.recipient
+        if report_days >= least:
+            hit = (need.need_id, None) in served
+            for counted in (total, tallies[key]) if by_needs and not by_bucket else (total,):
+                counts = counted.need_recipients
+                counts[recipient] = counts.get(recipient, True) and hit
+        for label, span_first, span_last in (_spans(period, grouping, first, last) if by_bucket else ()):
             days = bucket_days.get(label)
             if days is None:
                 bucket_first, bucket_last = _bucket_span(span_first, span_last, label, grouping, period)
                 days = bucket_days[label] = (bucket_last - bucket_first).days + 1
             if days >= least:
-                _count_need(tallies[_with_bucket(key, label)], need, (need.need_id, label) in served)
+                counts = tallies[_with_bucket(key, label)].need_recipients
+                counts[recipient] = counts.get(recipient, True) and (need.need_id, label) in served
         if need.first_delivery is not None and period.first <= need.first_delivery <= period.last \
                 and need.first_delivery >= need.registered:
             days = (need.first_delivery - need.registered).days
@@ -587,11 +594,6 @@ def _bucket_span(first: date, last: date, label: str | None, grouping: Grouping,
         return period.first, period.last
     bucket = bucket_of(first, grouping.period)
     return max(bucket.first, period.first), min(bucket.last, period.last)
-
-
-def _count_need(tally: _Tally, need: NeedFact, hit: bool) -> None:
-    tally.has_needs = True
-    tally.need_recipients[need.recipient] = tally.need_recipients.get(need.recipient, True) and hit
 
 
 def _label(day: date, grouping: Grouping) -> str | None:

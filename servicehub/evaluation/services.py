@@ -486,14 +486,20 @@ def compute(query: ReportQuery, visits: list[kpis.VisitFact] | None = None, need
     a test holds them equal) — those given, bucketed by the query's period granularity, or loaded; needs and
     lines loaded unless given."""
     with collector_paused():
-        if visits is None and blocks is None and needs is None:
-            blocks, needs = _blocks_and_needs(query)
-        needs = load_need_facts(query) if needs is None else needs
-        lines = load_line_facts(query) if lines is None else lines
-        if visits is not None:
-            return kpis.kpi_report(visits, needs, lines, query.period, query.grouping, _grace())
-        blocks = load_visit_blocks(query) if blocks is None else blocks
-        return kpis.report_from_blocks(blocks, needs, lines, query.period, query.grouping)
+        # What is loaded is freed inside the block, when _computed returns: the collector, once back, would scan
+        # every object still alive that was made while it was off (a district month: 0.05 s).
+        return _computed(query, visits, needs, lines, blocks)
+
+
+def _computed(query: ReportQuery, visits, needs, lines, blocks) -> kpis.Report:
+    if visits is None and blocks is None and needs is None:
+        blocks, needs = _blocks_and_needs(query)
+    needs = load_need_facts(query) if needs is None else needs
+    lines = load_line_facts(query) if lines is None else lines
+    if visits is not None:
+        return kpis.kpi_report(visits, needs, lines, query.period, query.grouping, _grace())
+    blocks = load_visit_blocks(query) if blocks is None else blocks
+    return kpis.report_from_blocks(blocks, needs, lines, query.period, query.grouping)
 
 
 def _blocks_and_needs(query: ReportQuery) -> tuple[list[kpis.VisitBlock], list[kpis.NeedFact]]:
