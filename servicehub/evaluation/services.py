@@ -503,10 +503,14 @@ def _computed(query: ReportQuery, visits, needs, lines, blocks) -> kpis.Report:
 
 
 def _blocks_and_needs(query: ReportQuery) -> tuple[list[kpis.VisitBlock], list[kpis.NeedFact]]:
-    """The blocks and the need facts, their two queries run at once on two connections: PostgreSQL runs them on
-    two backends, and SQLite's driver lets go of the interpreter while a query runs, so both engines use both
-    cores. Each query reads one consistent snapshot of its own, as each statement does under PostgreSQL's READ
-    COMMITTED one after the other; a report was never one snapshot across its queries there."""
+    """The blocks and the need facts. On PostgreSQL their two queries run at once on two connections (two
+    backends, both cores; a district month 0.93 -> 0.72 s). Each reads one consistent snapshot of its own, as
+    each statement does under READ COMMITTED one after the other; a report was never one snapshot across its
+    queries there. On SQLite one after the other, in one snapshot: its driver gives the interpreter up and takes
+    it back at every row, so a thread reading 60,000 rows waits behind the other thread's Python at each one
+    (side by side 1.02 s, one after the other 0.92 s)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return load_visit_blocks(query), load_need_facts(query)
     app = current_app._get_current_object()
     found: dict = {}
 
