@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+from datetime import date
 from importlib import import_module
 from pathlib import Path
 
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import BaseConverter, IntegerConverter, ValidationError
 
 from servicehub.config import (
     ENVIRONMENTS,
@@ -79,6 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder="web/templates",
     )
     app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["date"] = DateConverter
     configure(app, config or {})
     register_proxies(app)
     register_request_guards(app)
@@ -127,6 +129,21 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):
         super().__init__(map, fixed_digits, min, MAX_ID if max is None else max, signed)
+
+
+class DateConverter(BaseConverter):
+    """`<date:…>` in a route: a calendar day written YYYY-MM-DD; a day that does not exist matches no route (404)."""
+
+    regex = r"\d{4}-\d{2}-\d{2}"
+
+    def to_python(self, value: str) -> date:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError() from None
+
+    def to_url(self, value) -> str:
+        return value.isoformat() if isinstance(value, date) else str(value)
 
 
 # Text no database stores: NUL (PostgreSQL refuses it) and unpaired UTF-16 surrogates (not Unicode at all).
@@ -215,6 +232,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     csrf.init_app(app)
     api.init_app(app)
+    api.register_converter(DateConverter, lambda _converter: {"type": "string", "format": "date"})
 
 
 def register_blueprints(app: Flask) -> None:

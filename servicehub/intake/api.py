@@ -161,3 +161,35 @@ class DiscoveryRun(MethodView):
         """Run the discovery rules now (the daily job does it at 05:30)."""
         filed = services.run_discovery_as(current_principal())
         return {"filed": len(filed), "references": [a.reference for a in filed]}
+
+
+@blp.route("/calendar")
+class Calendar(MethodView):
+    @requires(Permission.APPLICATIONS_READ)
+    @blp.arguments(s.CalendarQuerySchema, location="query")
+    @blp.response(200, s.CalendarDaySchema(many=True))
+    def get(self, args):
+        """The days of a year entered in the working calendar (holidays, weekend days worked in exchange); every
+        other day is as the week makes it. Intake deadlines count working days by it."""
+        return services.calendar_days(args["year"])
+
+
+@blp.route("/calendar/<date:day>")
+class CalendarDay(MethodView):
+    @requires(Permission.APPLICATIONS_MANAGE)
+    @blp.arguments(s.CalendarDaySetSchema)
+    @blp.response(200, s.CalendarDaySchema)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def put(self, data, day):
+        """Enter or change a day (the district): the deadlines of applications awaiting their first contact move
+        with it."""
+        return services.set_calendar_day(current_principal(), day, data["kind"], data["name"])
+
+    @requires(Permission.APPLICATIONS_MANAGE)
+    @blp.response(204)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, day):
+        """Take a day out of the working calendar (the district); deadlines move with it."""
+        services.remove_calendar_day(current_principal(), day)

@@ -173,6 +173,28 @@ class DiscoveryRule(Audited, db.Model):
     updated_by: Mapped[str] = mapped_column(String(100), default="")
 
 
+class DayKind(enum.StrEnum):
+    """How a day of the working calendar differs from the week (Monday to Friday working)."""
+
+    HOLIDAY = "holiday"  # 放假: a public holiday, or a day off that goes with one
+    WORKDAY = "workday"  # 调休上班: a Saturday or Sunday worked in exchange
+
+
+class CalendarDay(Audited, db.Model):
+    """A day of the district's working calendar that the week alone gets wrong: a day off (法定节假日 and the days
+    that go with it) or a weekend day worked in exchange (调休). Entered each year from the State Council's notice
+    of the holiday arrangements; intake deadlines count working days by it."""
+
+    __tablename__ = "calendar_days"
+    __table_args__ = (enum_check("kind", DayKind),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(40), default="")  # 春节, 国庆节 …
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100), default="")
+
+
 class SubmissionAttempt(db.Model):
     """A try at the public form, by whom (an address or a phone number, hashed): what the flood limit counts.
     Old rows are pruned."""

@@ -44,15 +44,34 @@ def normal_phone(text: str) -> str:
     return digits if MOBILE.match(digits) or LANDLINE.match(digits) else ""
 
 
-def due_at(submitted: datetime, emergency: bool, emergency_hours: float, working_days: int) -> datetime:
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """Which days are working days: Monday to Friday, but not the days off (holidays and the days that go with
+    them), and the weekend days worked in exchange (调休) too."""
+
+    days_off: frozenset[date] = frozenset()
+    worked_weekend_days: frozenset[date] = frozenset()
+
+    def is_working(self, day: date) -> bool:
+        """Whether offices work on this day."""
+        if day in self.days_off:
+            return False
+        return day.weekday() < 5 or day in self.worked_weekend_days
+
+
+WEEK = WorkingCalendar()  # Monday to Friday, no holidays known
+
+
+def due_at(submitted: datetime, emergency: bool, emergency_hours: float, working_days: int,
+           calendar: WorkingCalendar = WEEK) -> datetime:
     """When the first contact is due: `emergency_hours` after submission for an emergency, else `working_days`
-    working days (Monday to Friday) later at the same time of day. `submitted` is local time."""
+    working days (by `calendar`) later at the same time of day. `submitted` is local time."""
     if emergency:
         return submitted + timedelta(hours=emergency_hours)
     moment, left = submitted, working_days
     while left > 0:
         moment += timedelta(days=1)
-        if moment.weekday() < 5:
+        if calendar.is_working(moment.date()):
             left -= 1
     return moment
 

@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 
 from servicehub.catalog.codes import SERVICE_TYPE_CODES
 from servicehub.i18n import LanguageArgsSchema
-from servicehub.intake.models import STAFF_SOURCES, Source, Status, StepKind, Urgency
+from servicehub.intake.models import STAFF_SOURCES, DayKind, Source, Status, StepKind, Urgency
 from servicehub.registry.schemas import (
     AREA_CODE,
     NeedCreateSchema,
@@ -219,3 +219,22 @@ class DiscoveryRuleUpdateSchema(ma.Schema):
 class DiscoveryRunSchema(ma.Schema):
     filed = fields.Integer(dump_only=True)
     references = fields.List(fields.String(), dump_only=True)
+
+
+class CalendarQuerySchema(ma.Schema):
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100),
+                          metadata={"description": "The year whose entered days to list"})
+
+
+class CalendarDaySchema(ma.Schema):
+    day = fields.Date(dump_only=True)
+    kind = fields.String(dump_only=True, metadata={"description": "holiday: a day off; workday: a weekend day worked "
+                                                                  "in exchange (调休)"})
+    name = fields.String(dump_only=True, metadata={"description": "The holiday it belongs to, e.g. 春节"})
+    updated_at = fields.DateTime(dump_only=True)
+    updated_by = fields.String(dump_only=True)
+
+
+class CalendarDaySetSchema(ma.Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(values(DayKind)))
+    name = fields.String(load_default="", validate=validate.Length(max=40))

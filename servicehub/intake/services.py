@@ -23,6 +23,8 @@ from servicehub.intake.models import (
     STAFF_SOURCES,
     Application,
     ApplicationStep,
+    CalendarDay,
+    DayKind,
     DiscoveryRule,
     MissingDocument,
     Source,
@@ -170,8 +172,7 @@ def _file(data: dict, source: Source, created_by: str, client: str = "", princip
         help_text=(data.get("help_text") or "").strip(), contact_name=(data.get("contact_name") or "").strip(),
         contact_phone=rules.normal_phone(data.get("contact_phone", "")), recipient_id=recipient_id,
         rule_code=rule_code, submitted_at=submitted.astimezone(UTC),
-        due_at=rules.due_at(submitted, urgency == Urgency.EMERGENCY, _config("SERVICEHUB_INTAKE_EMERGENCY_HOURS"),
-                            _config("SERVICEHUB_INTAKE_WORKING_DAYS")).astimezone(UTC),
+        due_at=_deadline(submitted, urgency == Urgency.EMERGENCY, working_calendar(submitted.date())),
         client_hash=rules.client_key(_secret(), "address", client) if client else "", created_by=created_by)
     db.session.add(application)
     db.session.flush()
@@ -180,6 +181,12 @@ def _file(data: dict, source: Source, created_by: str, client: str = "", princip
                  source=source.value, urgency=urgency.value, town=town.code, rule=rule_code)
     db.session.commit()
     return application
+
+
+def _deadline(submitted: datetime, emergency: bool, calendar: rules.WorkingCalendar) -> datetime:
+    """When the first contact is due (UTC) for an application submitted then (local time)."""
+    return rules.due_at(submitted, emergency, _config("SERVICEHUB_INTAKE_EMERGENCY_HOURS"),
+                        _config("SERVICEHUB_INTAKE_WORKING_DAYS"), calendar).astimezone(UTC)
 
 
 def _unused_reference() -> str:
@@ -616,3 +623,89 @@ def run_discovery(today: date | None = None) -> list[Application]:
         open_items.add((code, recipient_id))
     return filed
 
+
+
+# --- the working calendar ---------------------------------------------------------------------------------
+
+
+def working_calendar(since: date | None = None) -> rules.WorkingCalendar:
+    """The district's working calendar from a day on (every day entered when none)."""
+    stmt = select(CalendarDay.day, CalendarDay.kind)
+    if since is not None:
+        stmt = stmt.where(CalendarDay.day >= since)
+    days = db.session.execute(stmt).all()
+    return rules.WorkingCalendar(frozenset(d for d, kind in days if kind == DayKind.HOLIDAY),
+                                 frozenset(d for d, kind in days if kind == DayKind.WORKDAY))
+
+
+def calendar_days(year: int) -> list[CalendarDay]:
+    """The days of a year entered in the working calendar, in order."""
+    return list(db.session.scalars(select(CalendarDay).where(
+        CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))).order_by(CalendarDay.day)))
+
+
+def set_calendar_day(principal: Principal, day: date, kind: str, name: str = "") -> CalendarDay:
+    """Enter or change a day of the working calendar (the district's managers and admins); deadlines of
+    applications nobody has got in touch with yet that count working days over it move with it, in the same
+    transaction. Entering the same day again changes nothing."""
+    _require_calendar_keeper(principal)
+    kind = DayKind(kind)
+    if kind == DayKind.WORKDAY and day.weekday() < 5:
+        raise ValidationFailed("A weekday is a working day already.", {
+            "kind": ["Only a Saturday or Sunday can be worked in exchange for a holiday."]})
+    name = (name or "").strip()
+    row = db.session.get(CalendarDay, day)
+    if row is not None and row.kind == kind and row.name == name:
+        return row
+    row = row or CalendarDay(day=day)
+    row.kind, row.name, row.updated_by = kind.value, name, principal.username
+    db.session.add(row)
+    db.session.flush()
+    moved = _move_deadlines(principal, day)
+    record_event(db.session, "calendar_day_set", "calendar_days", day.isoformat(), kind=kind.value, name=name,
+                 deadlines_moved=moved)
+    db.session.commit()
+    return row
+
+
+def remove_calendar_day(principal: Principal, day: date) -> None:
+    """Take a day out of the working calendar (it is as the week makes it again); deadlines move with it."""
+    _require_calendar_keeper(principal)
+    row = db.session.get(CalendarDay, day)
+    if row is None:
+        raise NotFound("The day is not in the working calendar.")
+    db.session.delete(row)
+    db.session.flush()
+    moved = _move_deadlines(principal, day)
+    record_event(db.session, "calendar_day_removed", "calendar_days", day.isoformat(), deadlines_moved=moved)
+    db.session.commit()
+
+
+def _require_calendar_keeper(principal: Principal) -> None:
+    if not may_set_rules(principal):
+        raise PermissionDenied("The working calendar is kept by the district.")
+
+
+def _move_deadlines(principal: Principal, day: date) -> int:
+    """Work out again the deadline of every application awaiting its first contact (not an emergency, not yet
+    escalated) whose working days run over `day`; each one moved gets a note. Returns how many moved."""
+    tz = district_tz()
+    start = datetime.combine(day, datetime.min.time(), tzinfo=tz).astimezone(UTC)
+    waiting = db.session.scalars(select(Application).where(
+        Application.status == Status.NEW, Application.first_contact_at.is_(None),
+        Application.escalated_at.is_(None), Application.urgency != Urgency.EMERGENCY,
+        Application.due_at >= start, Application.submitted_at < start + timedelta(days=1)))
+    calendar, moved = None, 0
+    for application in waiting:
+        submitted = application.submitted_at.astimezone(tz)
+        if submitted.date() >= day:
+            continue
+        calendar = calendar or working_calendar()
+        due = _deadline(submitted, False, calendar)
+        if due != application.due_at:
+            _step(application, StepKind.NOTE, f"deadline {application.due_at.astimezone(tz):%Y-%m-%d %H:%M} -> "
+                                               f"{due.astimezone(tz):%Y-%m-%d %H:%M} (working calendar, {day})",
+                  principal)
+            application.due_at = due
+            moved += 1
+    return moved

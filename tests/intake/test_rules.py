@@ -53,6 +53,28 @@ def test_a_normal_deadline_is_a_later_working_day_at_the_same_time(submitted, wo
     assert (due.date() - submitted.date()).days <= working_days + 2 * (working_days // 5 + 1)
 
 
+# A made-up National Day week: Thursday 1 to Wednesday 7 October off, Saturday 10 October worked in exchange.
+NATIONAL_DAY = rules.WorkingCalendar(frozenset(date(2026, 10, d) for d in range(1, 8)), frozenset({date(2026, 10, 10)}))
+
+
+@pytest.mark.parametrize(("submitted", "due"), [
+    (local(2026, 9, 29), local(2026, 10, 9)),  # Tuesday: Wednesday 30, then nothing until Thursday 8 and Friday 9
+    (local(2026, 9, 30, 17, 0), local(2026, 10, 10, 17, 0)),  # Wednesday: 8, 9, 10
+    (local(2026, 10, 3), local(2026, 10, 10)),  # inside the holiday: 8, 9 and the Saturday worked
+    (local(2026, 10, 8), local(2026, 10, 12)),  # Thursday: 9, 10, 12 (not Tuesday 13 as the week alone has it)
+])
+def test_working_days_skip_the_days_off_and_count_the_weekend_days_worked(submitted, due):
+    assert rules.due_at(submitted, False, 1, 3, NATIONAL_DAY) == due
+
+
+def test_a_working_calendar_is_the_week_with_its_exceptions():
+    assert rules.WEEK.is_working(date(2026, 10, 1)) and not rules.WEEK.is_working(date(2026, 10, 10))
+    assert not NATIONAL_DAY.is_working(date(2026, 10, 1)) and NATIONAL_DAY.is_working(date(2026, 10, 10))
+    assert not NATIONAL_DAY.is_working(date(2026, 10, 4))  # a Sunday off is off either way
+    assert NATIONAL_DAY.is_working(date(2026, 10, 9)) and not NATIONAL_DAY.is_working(date(2026, 10, 11))
+    assert rules.due_at(local(2026, 9, 29), True, 1, 3, NATIONAL_DAY) == local(2026, 9, 29, 10, 15)  # hours count
+
+
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 12, 31), timezones=st.just(SHANGHAI)),
        st.floats(min_value=0.25, max_value=48))
 def test_an_emergency_deadline_is_exactly_the_hours_later(submitted, hours):
