@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
+    DateField,
     HiddenField,
     IntegerField,
     RadioField,
@@ -22,7 +23,7 @@ from wtforms import (
 from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 
-from servicehub.intake.models import STAFF_SOURCES, Source, Status, StepKind, Urgency
+from servicehub.intake.models import STAFF_SOURCES, DayKind, Source, Status, StepKind, Urgency
 from servicehub.registry.forms import ID_NUMBER, MultiCheckboxField
 from servicehub.web.format import choices, define_labels
 from servicehub.web.forms import FilterForm, PageForm
@@ -66,6 +67,10 @@ LABELS = define_labels(
             StepKind.DOCUMENT_RECEIVED: _l("Document received"),
             StepKind.REMINDED: _l("Reminded of missing documents"),
             StepKind.NOTE: _l("Note"),
+        },
+        "calendar_day": {
+            DayKind.HOLIDAY: _l("Day off"),
+            DayKind.WORKDAY: _l("Weekend day worked (调休)"),
         },
         # The thresholds of the discovery rules (servicehub.intake.rules.RULES).
         "discovery_param": {
@@ -288,3 +293,18 @@ def rule_form(rule: dict, **kwargs) -> RuleForm:
             fields[name] = StringField(label, validators=[InputRequired(), Length(max=10)], filters=[_upper])
     form_class = type(f"RuleForm_{rule['code']}", (RuleForm,), {**fields, "PARAMS": tuple(fields)})
     return form_class(prefix=rule["code"], **kwargs)
+
+
+class CalendarDayForm(PageForm):
+    """Enter a day of the working calendar: a day off, or a weekend day worked in exchange."""
+
+    day = DateField(_l("Date"), validators=[InputRequired(message=_l("Pick a date."))])
+    kind = SelectField(_l("Kind of day"), default=DayKind.HOLIDAY.value,
+                       choices=[SelectChoice(k.value, LABELS["calendar_day"][k]) for k in DayKind])
+    name = StringField(_l("Holiday"), validators=[Length(max=40)], filters=[lambda v: (v or "").strip()])
+
+
+class CalendarYearForm(FilterForm):
+    """Which year of the working calendar to show."""
+
+    year = IntegerField(_l("Year"), validators=[Optional(), NumberRange(min=2000, max=2100)])

@@ -27,7 +27,7 @@ from servicehub.i18n import current_language, localized
 from servicehub.intake import forms, services
 from servicehub.registry import services as registry
 from servicehub.timeutil import district_today, district_tz
-from servicehub.web.format import label, last_page
+from servicehub.web.format import label, last_page, weekday_label
 from servicehub.web.forms import attach_service_errors, known_message
 
 blp = Blueprint("intake_pages", __name__, template_folder="templates")
@@ -53,6 +53,8 @@ SERVICE_MESSAGES = {
     "At least one service.": _l("Tick at least one service."),
     "Unknown threshold.": _l("Unknown threshold."),
     "A service type code like PS03.": _l("A service type code like PS03."),
+    "Only a Saturday or Sunday can be worked in exchange for a holiday.": _l(
+        "Only a Saturday or Sunday can be worked in exchange (调休): a weekday is a working day already."),
 }
 PATTERN_MESSAGES = (
     (re.compile(r"^Unknown service types: (.*)\.$"), lambda m: _("Unknown services: %(codes)s.", codes=m[1])),
@@ -482,3 +484,49 @@ def update_rule(code: str):
           "success")
     return redirect(url_for("intake_pages.discovery_rules"), code=303)
 
+
+
+# --- the working calendar ------------------------------------------------------------------------
+
+
+def _calendar_page(form: forms.CalendarDayForm | None = None, status: int = 200, year: int | None = None):
+    editable = services.may_set_rules(current_principal())
+    year_form = forms.CalendarYearForm(request.args)
+    year_form.validate()
+    year = year or year_form.value("year") or district_today().year
+    return render_template("intake/calendar.html", days=services.calendar_days(year), year=year, editable=editable,
+                           form=form or (forms.CalendarDayForm(formdata=None) if editable else None),
+                           remove_form=forms.ActionForm(formdata=None), weekday_label=weekday_label), status
+
+
+@blp.get("/intake/calendar")
+@requires(Permission.APPLICATIONS_READ)
+def working_calendar():
+    """The working calendar that deadlines count by: a year's days off and weekend days worked (the district
+    enters them; everyone who reads applications sees them)."""
+    return _calendar_page()
+
+
+@blp.post("/intake/calendar")
+@requires(Permission.APPLICATIONS_MANAGE)
+def set_calendar_day():
+    """Enter or change a day of the working calendar (the district)."""
+    form = forms.CalendarDayForm()
+    if not form.validate():
+        return _calendar_page(form, 422, form.day.data.year if form.day.data else None)
+    try:
+        row = services.set_calendar_day(current_principal(), form.day.data, form.kind.data, form.name.data)
+    except ValidationFailed as exc:
+        return _calendar_page(form, refuse_onto(form, exc), form.day.data.year)
+    flash(_("Saved: %(day)s, %(kind)s.", day=row.day.isoformat(), kind=label("calendar_day", row.kind)), "success")
+    return redirect(url_for("intake_pages.working_calendar", year=row.day.year), code=303)
+
+
+@blp.post("/intake/calendar/<date:day>/remove")
+@requires(Permission.APPLICATIONS_MANAGE)
+def remove_calendar_day(day):
+    """Take a day out of the working calendar (the district): it is as the week makes it again."""
+    if forms.ActionForm().validate():
+        services.remove_calendar_day(current_principal(), day)
+        flash(_("Removed: %(day)s.", day=day.isoformat()), "success")
+    return redirect(url_for("intake_pages.working_calendar", year=day.year), code=303)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import date
 
 import flask_migrate
 import pytest
@@ -178,3 +179,35 @@ def test_an_emergency_application_from_a_phone_becomes_urgent_help_being_served(
         "submitted", "contacted", "provisional"]
     assert "已安排今天送餐" not in result.inner_text() and "manager.dagang" not in result.inner_text()
     no_horizontal_scroll(phone)
+
+
+@pytest.mark.browser
+def test_the_district_enters_a_holiday_and_a_weekend_day_worked_in_the_working_calendar(page, live_server):
+    sign_in(page, live_server, "manager")
+    page.goto(f"{live_server.url}/intake")
+    page.click("[data-testid=calendar-link]")
+    assert page.locator("h1").inner_text().startswith("工作日历")
+    year = int(page.locator("[data-testid=year]").inner_text())
+    page.click("[data-testid=next-year]")
+    assert page.locator("[data-testid=year]").inner_text() == str(year + 1)
+    assert page.locator("[data-testid=no-days]").is_visible()
+
+    form = page.locator("[data-testid=day-form]")
+    day = next(date(year + 1, 2, d) for d in range(8, 15) if date(year + 1, 2, d).weekday() == 3).isoformat()  # a Thursday
+    form.locator("input[name=day]").fill(day)
+    form.locator("select[name=kind]").select_option("workday")  # a weekday cannot be worked in exchange
+    form.locator("button[type=submit]").click()
+    assert "只有周六或周日可以调休上班" in page.locator("[data-testid=day-form]").inner_text()
+
+    form.locator("select[name=kind]").select_option("holiday")
+    form.locator("input[name=name]").fill("春节")
+    form.locator("button[type=submit]").click()
+    row = page.locator(f"tr[data-day='{day}']")
+    assert row.get_attribute("data-kind") == "holiday"
+    assert "放假" in row.inner_text() and "春节" in row.inner_text() and "周四" in row.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "intake-calendar.png"), full_page=True)
+
+    row.locator("[data-testid=remove-day] button").click()
+    assert page.locator(f"tr[data-day='{day}']").count() == 0
+    assert page.locator("[data-testid=no-days]").is_visible()

@@ -7,7 +7,7 @@ and the approval of emergency help on an application's page, the discovery rules
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from html import unescape
 from zoneinfo import ZoneInfo
 
@@ -384,6 +384,40 @@ def test_the_district_sets_the_discovery_rules_and_runs_them(app, demo):
     assert "规则由区民政局设置。" in town_page and 'data-testid="rule-form"' not in town_page
     assert post(town, "/intake/rules/class_lapsing", **{"class_lapsing-days": "10"}).status_code == 403
     assert post(town, "/intake/rules/run").status_code == 403
+
+
+def test_the_district_keeps_the_working_calendar_and_the_towns_read_it(app, demo):
+    manager = signed_in(app, "manager")
+    page = text(manager.get("/intake/calendar", query_string={"year": 2027}))
+    assert "工作日历" in page and "2027年尚未登记任何日期" in page and 'data-testid="day-form"' in page
+    assert 'data-testid="calendar-link"' in text(manager.get("/intake"))
+
+    refused = post(manager, "/intake/calendar", day="2027-02-11", kind="workday")  # a Thursday
+    assert refused.status_code == 422
+    assert field_errors(text(refused), "kind") == ["只有周六或周日可以调休上班：周一至周五本来就是工作日。"]
+    assert field_errors(text(post(manager, "/intake/calendar", day="", kind="holiday")), "day") == ["请选择日期。"]
+
+    assert post(manager, "/intake/calendar", day="2027-02-11", kind="holiday", name=" 春节 ").status_code == 303
+    assert post(manager, "/intake/calendar", day="2027-02-20", kind="workday", name="春节").status_code == 303
+    page = text(manager.get("/intake/calendar", query_string={"year": 2027}))
+    assert "已保存：2027-02-20，调休上班。" in page
+    rows = re.findall(r'<tr data-day="([^"]+)" data-kind="([^"]+)">\s*<td>[^<]*</td>\s*<td>([^<]*)</td>', page)
+    assert rows == [("2027-02-11", "holiday", "周四"), ("2027-02-20", "workday", "周六")]
+    assert page.count(">春节<") == 2
+    with app.app_context():
+        assert services.working_calendar().is_working(date(2027, 2, 20))
+
+    town = signed_in(app, "manager.dagang")
+    town_page = text(town.get("/intake/calendar", query_string={"year": 2027}))
+    assert "工作日历由区民政局维护。" in town_page and 'data-testid="day-form"' not in town_page
+    assert 'data-day="2027-02-11"' in town_page and 'data-testid="remove-day"' not in town_page
+    assert post(town, "/intake/calendar", day="2027-02-12", kind="holiday").status_code == 403
+    assert post(town, "/intake/calendar/2027-02-11/remove").status_code == 403
+
+    assert post(manager, "/intake/calendar/2027-02-11/remove").status_code == 303
+    page = text(manager.get("/intake/calendar", query_string={"year": 2027}))
+    assert "已删除：2027-02-11。" in page and 'data-day="2027-02-11"' not in page
+    assert signed_in(app, "provider").get("/intake/calendar").status_code == 403
 
 
 # --- who may see what ----------------------------------------------------------------------------
