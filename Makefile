@@ -31,7 +31,7 @@ $(MO): servicehub/translations/zh/LC_MESSAGES/messages.po | $(VENV)/.installed
 
 # Extract new strings from the code and templates into the .po files, for translators.
 messages: install-dev
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o servicehub/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o servicehub/translations/messages.pot .
 	$(BIN)/pybabel update --no-fuzzy-matching -i servicehub/translations/messages.pot -d servicehub/translations -w 100
 
 migrate: install

@@ -24,7 +24,7 @@ from servicehub.config import (
     settings_from_env,
 )
 from servicehub.database import IMMEDIATE
-from servicehub.errors import DomainError, ValidationFailed
+from servicehub.errors import N_, DomainError, ValidationFailed
 from servicehub.extensions import api, babel, csrf, db, login_manager, migrate
 from servicehub.i18n import select_locale
 from servicehub.validators import MAX_ID
@@ -195,7 +195,7 @@ def register_request_guards(app: Flask) -> None:
     def _page_in_range():
         page = request.args.get("page", "")
         if page.isdigit() and int(page) > MAX_PAGE:
-            raise ValidationFailed("The page is past any list.", {"page": [f"At most {MAX_PAGE}."]})
+            raise ValidationFailed(N_("The page is past any list."), {"page": [f"At most {MAX_PAGE}."]})
 
     @app.before_request
     def _text_is_storable():

@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from servicehub.errors import Conflict, ValidationFailed
+from servicehub.errors import N_, Conflict, ValidationFailed
 from servicehub.extensions import db
 
 SUFFIX = {"postgresql": ".dump", "sqlite": ".sqlite3"}
@@ -115,10 +115,10 @@ def read_manifest(path: Path) -> dict:
     path = Path(path)
     manifest_path = path.with_name(path.name + ".json")
     if not path.is_file() or not manifest_path.is_file():
-        raise ValidationFailed("No such backup (or its manifest is missing).", {"backup": [str(path)]})
+        raise ValidationFailed(N_("No such backup (or its manifest is missing)."), {"backup": [str(path)]})
     manifest = json.loads(manifest_path.read_text())
     if _sha256(path) != manifest["sha256"]:
-        raise ValidationFailed("The backup file does not match its manifest (damaged or changed).",
+        raise ValidationFailed(N_("The backup file does not match its manifest (damaged or changed)."),
                                {"backup": ["SHA-256 differs from the manifest."]})
     return manifest
 
@@ -148,7 +148,7 @@ def restore_backup(path: Path) -> dict:
     counts, revision = row_counts(), _revision()
     db.session.commit()
     if counts != manifest["counts"] or revision != manifest["revision"]:
-        raise Conflict("The restored database differs from the backup's manifest.",
+        raise Conflict(N_("The restored database differs from the backup's manifest."),
                        {"backup": [f"restored {counts} at {revision}, expected {manifest['counts']} at "
                                    f"{manifest['revision']}"]}, code="restore_mismatch")
     return {"file": path.name, "revision": revision, "counts": counts}

@@ -128,14 +128,29 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
+def N_(message: str) -> str:
+    """Mark a service's message for translation without translating it (`pybabel extract -k N_`): the API
+    answers in English, a page shows it in the page's language (`page_message`)."""
+    return message
+
+
+def page_message(message: str) -> str:
+    """A service's message in the page's language when the catalogue has it (marked with N_), else as it is."""
+    return gettext(message) if message else message
+
+
 def problem_or_page(status: int, code: str, message: str, errors: dict | None = None, headers: dict | None = None):
-    """problem+json for the API, the error page for everything else."""
+    """problem+json for the API, the error page for everything else (its words in the page's language where the
+    catalogue has them)."""
     if is_api_request():
         return problem(status, code, message, errors, headers)
     from flask import render_template
 
+    errors = {name: [page_message(m) for m in messages] if isinstance(messages, list) else messages
+              for name, messages in (errors or {}).items()}
     response = current_app.make_response(
-        (render_template("errors/error.html", status=status, code=code, message=message, errors=errors or {}), status)
+        (render_template("errors/error.html", status=status, code=code, message=page_message(message),
+                         errors=errors), status)
     )
     for name, value in (headers or {}).items():
         response.headers[name] = value

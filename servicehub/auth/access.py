@@ -20,7 +20,7 @@ from flask_wtf.csrf import CSRFError
 from servicehub.auth import services
 from servicehub.auth.audit import Actor, reset_actor, set_actor
 from servicehub.auth.permissions import ANONYMOUS, Permission, Principal
-from servicehub.errors import PermissionDenied, Unauthenticated, is_api_request, problem_or_page
+from servicehub.errors import N_, PermissionDenied, Unauthenticated, is_api_request, problem_or_page
 from servicehub.extensions import csrf, login_manager
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def enforce_access():
     g.actor_token = set_actor(Actor(user.username, user.id, client_ip()) if user else Actor("anonymous", None, client_ip()))
     if permission is None:
         log.error("route %s %s declares no permission; refusing", request.method, request.endpoint)
-        raise PermissionDenied("This route declares no permission and is closed.")
+        raise PermissionDenied(N_("This route declares no permission and is closed."))
     if permission is not Permission.PUBLIC and user is None:
         return login_manager.unauthorized()
     if not current_principal().can(permission):

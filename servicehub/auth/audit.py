@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from servicehub.audit_policy import Audited
 from servicehub.auth.models import AuditLog
 from servicehub.database import utcnow
-from servicehub.errors import Conflict
+from servicehub.errors import N_, Conflict
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def _refuse_audit_rewrites(session: Session, _context, _instances) -> None:
     """The audit log is append-only: refuse to update or delete its rows through the ORM."""
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, AuditLog) and (obj in session.deleted or session.is_modified(obj)):
-            raise Conflict("The audit log is append-only; its entries cannot be changed or deleted.")
+            raise Conflict(N_("The audit log is append-only; its entries cannot be changed or deleted."))
 
 
 @event.listens_for(Session, "after_flush")

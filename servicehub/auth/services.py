@@ -16,7 +16,7 @@ from servicehub.auth.audit import Actor, record_event
 from servicehub.auth.models import ApiToken, AuditLog, LoginAttempt, User, new_session_nonce
 from servicehub.auth.permissions import ORGANISATION_ROLES, Principal, Role
 from servicehub.database import paginate, utcnow
-from servicehub.errors import Conflict, NotFound, RateLimited, Unauthenticated, ValidationFailed
+from servicehub.errors import N_, Conflict, NotFound, RateLimited, Unauthenticated, ValidationFailed
 from servicehub.extensions import db
 from servicehub.registry.models import Area, AreaLevel, Organisation, OrganisationStatus
 
@@ -81,7 +81,7 @@ def _resolve_confinement(role: str, organisation_id: int | None, town_code: str 
             else:
                 town_id = town.id
     if errors:
-        raise ValidationFailed("The user's organisation or town is not valid.", errors)
+        raise ValidationFailed(N_("The user's organisation or town is not valid."), errors)
     return organisation_id, town_id
 
 
@@ -105,7 +105,7 @@ def create_user(
     if problem := password_problem(password):
         errors["password"] = [problem]
     if errors:
-        raise ValidationFailed("The user cannot be created.", errors)
+        raise ValidationFailed(N_("The user cannot be created."), errors)
     organisation_id, town_id = _resolve_confinement(role, organisation_id, town)
     if db.session.scalars(select(User.id).where(User.username == username)).first() is not None:
         raise Conflict(f"The username {username!r} is taken.", {"username": ["Already taken."]})
@@ -154,7 +154,7 @@ def update_user(user_id: int, changes: dict, by: Principal) -> User:
     """Change a user's name, role, confinement or active flag (admin); signs them out if access changed."""
     user = get_user(user_id)
     if user.id == by.user_id and (changes.get("active") is False or changes.get("role", user.role) != user.role):
-        raise Conflict("You cannot deactivate yourself or change your own role.")
+        raise Conflict(N_("You cannot deactivate yourself or change your own role."))
     role = changes.get("role", user.role)
     organisation_id = changes.get("organisation_id", user.organisation_id if role in ORGANISATION_ROLES else None)
     town_code = changes.get("town", user.town.code if user.town and role == Role.MANAGER else None)
@@ -177,7 +177,7 @@ def update_user(user_id: int, changes: dict, by: Principal) -> User:
 def set_password(user: User, password: str) -> None:
     """Set a new password and sign the user out of every session."""
     if problem := password_problem(password):
-        raise ValidationFailed("The password is not acceptable.", {"password": [problem]})
+        raise ValidationFailed(N_("The password is not acceptable."), {"password": [problem]})
     user.password_hash = _hash(password)
     user.password_changed_at = utcnow()
     user.session_nonce = new_session_nonce()

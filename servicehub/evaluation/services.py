@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from servicehub.auth.audit import record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import AssistanceClass, ServiceCategory, ServiceType
-from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.evaluation import kpis
 from servicehub.evaluation import score as scoring
 from servicehub.evaluation.models import FrozenReport, OrganisationScore
@@ -92,9 +92,9 @@ def checked_query(principal: Principal, first: date, last: date, group_by=(), **
     """A report query the caller may run: the period and grouping checked (422 naming the field), a provider
     confined to its organisation and a town manager to the town (403 when asking for another)."""
     if first > last:
-        raise ValidationFailed("The period ends before it starts.", {"to": ["Must be on or after 'from'."]})
+        raise ValidationFailed(N_("The period ends before it starts."), {"to": ["Must be on or after 'from'."]})
     if (last - first).days + 1 > MAX_DAYS:
-        raise ValidationFailed("A report spans at most five years.", {"to": ["At most five years after 'from'."]})
+        raise ValidationFailed(N_("A report spans at most five years."), {"to": ["At most five years after 'from'."]})
     try:
         kpis.Grouping.parse(group_by)
     except ValueError as exc:
@@ -113,12 +113,12 @@ def checked_query(principal: Principal, first: date, last: date, group_by=(), **
 def require_report_reader(principal: Principal) -> None:
     """Reports are for managers, provider admins, auditors and admins (not caregivers)."""
     if principal.role in (None, Role.CAREGIVER):
-        raise PermissionDenied("Reports are for managers, providers and auditors.")
+        raise PermissionDenied(N_("Reports are for managers, providers and auditors."))
 
 
 def _confined(asked, own, name: str):
     if asked is not None and asked != own:
-        raise PermissionDenied("You may see reports of your own organisation or town only.", {name: ["Not yours."]})
+        raise PermissionDenied(N_("You may see reports of your own organisation or town only."), {name: ["Not yours."]})
     return own
 
 
@@ -610,7 +610,7 @@ def drill_down(principal: Principal, first: date, last: date, key: dict | None =
         elif name not in kpis.PERIODS:
             raise ValidationFailed(f"Unknown group key: {name}.", {"key": [f"Unknown: {name}."]})
     if len(period_names) > 1:
-        raise ValidationFailed("A group has at most one period.", {"key": ["At most one period."]})
+        raise ValidationFailed(N_("A group has at most one period."), {"key": ["At most one period."]})
     query = checked_query(principal, first, last, tuple(period_names), **filters)
     facts = load_visit_facts(query)
     if period_names or unset:
@@ -741,7 +741,7 @@ def month_of(month: str) -> tuple[date, date]:
         year, number = (int(part) for part in month.split("-"))
         first = date(year, number, 1)
     except (AttributeError, TypeError, ValueError):
-        raise ValidationFailed("A month is written YYYY-MM.", {"month": ["Not a month (YYYY-MM)."]}) from None
+        raise ValidationFailed(N_("A month is written YYYY-MM."), {"month": ["Not a month (YYYY-MM)."]}) from None
     return first, kpis.bucket_of(first, "month").last
 
 
@@ -754,15 +754,15 @@ def freeze_contract_month(principal: Principal, contract_id: int, month: str) ->
     first, last = month_of(month)
     contract = db.session.get(Contract, contract_id)
     if contract is None or (principal.is_provider and contract.organisation_id != principal.organisation_id):
-        raise NotFound("No such contract.", {"contract_id": ["Unknown."]})
+        raise NotFound(N_("No such contract."), {"contract_id": ["Unknown."]})
     if last >= district_today():
-        raise ValidationFailed("Only a month that is over can be frozen.", {"month": ["Not over yet."]})
+        raise ValidationFailed(N_("Only a month that is over can be frozen."), {"month": ["Not over yet."]})
     if contract.end_date < first or contract.start_date > last:
-        raise ValidationFailed("The contract does not run in that month.", {"month": ["Outside the contract."]})
+        raise ValidationFailed(N_("The contract does not run in that month."), {"month": ["Outside the contract."]})
     existing = db.session.scalar(select(FrozenReport).where(
         FrozenReport.contract_id == contract_id, FrozenReport.period_start == first, FrozenReport.period_end == last))
     if existing is not None:
-        raise Conflict("This month's report of the contract is already frozen.", {"month": ["Already frozen."]},
+        raise Conflict(N_("This month's report of the contract is already frozen."), {"month": ["Already frozen."]},
                        code="already_frozen")
     query = ReportQuery(first, last, CONTRACT_GROUPING, {"contract_id": contract_id})
     document = build_document(query, title=f"{contract.code} {contract.name_zh} {month}")
@@ -776,7 +776,7 @@ def freeze_contract_month(principal: Principal, contract_id: int, month: str) ->
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("This month's report of the contract is already frozen.", {"month": ["Already frozen."]},
+        raise Conflict(N_("This month's report of the contract is already frozen."), {"month": ["Already frozen."]},
                        code="already_frozen") from None
     record_event(db.session, "report_frozen", "frozen_reports", frozen.id, contract=contract.code, month=month,
                  records=len(stored), content_hash=frozen.content_hash)
@@ -809,7 +809,7 @@ def get_frozen(principal: Principal, frozen_id: int) -> FrozenReport:
     """One frozen report the caller may see."""
     frozen = db.session.scalar(select(FrozenReport).where(FrozenReport.id == frozen_id, frozen_visible(principal)))
     if frozen is None:
-        raise NotFound("No such frozen report.")
+        raise NotFound(N_("No such frozen report."))
     return frozen
 
 

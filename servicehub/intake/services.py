@@ -15,7 +15,7 @@ from servicehub.auth.audit import record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import ServiceType
 from servicehub.database import paginate, utcnow
-from servicehub.errors import Conflict, NotFound, PermissionDenied, RateLimited, ValidationFailed
+from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, RateLimited, ValidationFailed
 from servicehub.extensions import db
 from servicehub.intake import rules
 from servicehub.intake.models import (
@@ -86,7 +86,7 @@ def _throttle(client: str, phone: str) -> None:
         today = db.session.scalar(select(func.count()).select_from(Application).where(
             Application.phone == phone, Application.submitted_at >= now - timedelta(days=1)))
         if today >= _config("SERVICEHUB_INTAKE_MAX_PER_PHONE"):
-            raise RateLimited("This phone number has applied several times today; the town will call you back.",
+            raise RateLimited(N_("This phone number has applied several times today; the town will call you back."),
                               {"phone": ["Too many applications today."]}, code="too_many_applications",
                               headers={"Retry-After": str(3600)})
 
@@ -106,7 +106,7 @@ def register_application(principal: Principal, data: dict) -> Application:
     that town)."""
     require_manager(principal)
     if data.get("source") not in {s.value for s in STAFF_SOURCES}:
-        raise ValidationFailed("Say where the application came from.",
+        raise ValidationFailed(N_("Say where the application came from."),
                                {"source": [f"One of {', '.join(s.value for s in STAFF_SOURCES)}."]})
     return _file(data, Source(data["source"]), created_by=principal.username, principal=principal)
 
@@ -121,7 +121,7 @@ def _routing(data: dict) -> tuple[Area, Area | None]:
     """The town (and community) of the address, from the area code chosen."""
     area = db.session.scalar(select(Area).where(Area.code == data.get("area", ""), Area.active.is_(True)))
     if area is None or area.level not in (AreaLevel.TOWN, AreaLevel.COMMUNITY):
-        raise ValidationFailed("Choose the town or community of the address.", {"area": ["Unknown area."]})
+        raise ValidationFailed(N_("Choose the town or community of the address."), {"area": ["Unknown area."]})
     if area.level == AreaLevel.TOWN:
         return area, None
     return db.session.get(Area, area.parent_id), area
@@ -159,9 +159,9 @@ def _file(data: dict, source: Source, created_by: str, client: str = "", princip
         problems.update(exc.errors)
         town = community = None
     if problems:
-        raise ValidationFailed("The application is not complete.", problems)
+        raise ValidationFailed(N_("The application is not complete."), problems)
     if principal is not None and principal.role == Role.MANAGER and principal.town_id not in (None, town.id):
-        raise PermissionDenied("You manage another town.", {"area": ["Not in your town."]})
+        raise PermissionDenied(N_("You manage another town."), {"area": ["Not in your town."]})
     urgency = Urgency(data.get("urgency") or Urgency.NORMAL)
     submitted = _local_now()
     application = Application(
@@ -212,7 +212,7 @@ def check_status(reference: str, phone: str) -> Application:
                               .where(Application.reference == rules.normal_reference(reference)))
     phone = rules.normal_phone(phone)
     if found is None or not phone or phone not in (found.phone, found.contact_phone):
-        raise NotFound("No application with this reference and phone number.")
+        raise NotFound(N_("No application with this reference and phone number."))
     return found
 
 
@@ -222,7 +222,7 @@ def check_status(reference: str, phone: str) -> Application:
 def require_manager(principal: Principal) -> None:
     """Applications are handled by managers (a town's, or the district's) and admins."""
     if principal.role not in (Role.MANAGER, Role.ADMIN):
-        raise PermissionDenied("Applications are handled by the town and district managers.")
+        raise PermissionDenied(N_("Applications are handled by the town and district managers."))
 
 
 def applications_visible(principal: Principal):
@@ -231,7 +231,7 @@ def applications_visible(principal: Principal):
         return Application.id.is_not(None)
     if principal.role == Role.MANAGER:
         return Application.town_id == principal.town_id
-    raise PermissionDenied("Applications are for managers and auditors.")
+    raise PermissionDenied(N_("Applications are for managers and auditors."))
 
 
 def overdue_clause(now: datetime):
@@ -274,7 +274,7 @@ def get_application(principal: Principal, application_id: int, *, for_update: bo
             .where(Application.id == application_id, applications_visible(principal)))
     found = db.session.scalar(stmt.with_for_update() if for_update else stmt)
     if found is None:
-        raise NotFound("No such application.")
+        raise NotFound(N_("No such application."))
     return found
 
 
@@ -295,9 +295,9 @@ def record_step(principal: Principal, application_id: int, kind: str, note: str 
     except ValueError:
         step = None
     if step not in STEP_STATUS:
-        raise ValidationFailed("Unknown step.", {"kind": [f"One of {', '.join(s.value for s in STEP_STATUS)}."]})
+        raise ValidationFailed(N_("Unknown step."), {"kind": [f"One of {', '.join(s.value for s in STEP_STATUS)}."]})
     if step in (StepKind.CLOSED, StepKind.NOTE) and not (note or "").strip():
-        raise ValidationFailed("Say why.", {"note": ["Required for this step."]})
+        raise ValidationFailed(N_("Say why."), {"note": ["Required for this step."]})
     application = _open_for(principal, application_id)
     if STEP_STATUS[step] is not None:
         application.status = STEP_STATUS[step].value
@@ -314,7 +314,7 @@ def record_step(principal: Principal, application_id: int, kind: str, note: str 
 def reject(principal: Principal, application_id: int, reason: str) -> Application:
     """Refuse help, with the reason the applicant will be told."""
     if not (reason or "").strip():
-        raise ValidationFailed("Say why the application is refused.", {"reason": ["Required."]})
+        raise ValidationFailed(N_("Say why the application is refused."), {"reason": ["Required."]})
     application = _open_for(principal, application_id)
     application.status = Status.REJECTED.value
     application.decided_at = utcnow()
@@ -373,14 +373,14 @@ def approve(principal: Principal, application_id: int, data: dict) -> dict:
 
     application = _open_for(principal, application_id)
     if application.status == Status.PROVISIONAL:
-        raise Conflict("Help has started already; it is approved when the missing documents are in.",
+        raise Conflict(N_("Help has started already; it is approved when the missing documents are in."),
                        {"status": [application.status]}, code="already_provisional")
     provisional = bool(data.get("provisional"))
     given = data.get("recipient") or {}
     recipient = _existing_recipient(application, given.get("id_number"))
     if recipient is None:
         if not given.get("id_number") or not given.get("assistance_class"):
-            raise ValidationFailed("Register the person first: ID number and assistance class are needed.", {
+            raise ValidationFailed(N_("Register the person first: ID number and assistance class are needed."), {
                 **({"recipient.id_number": ["Required for a new recipient."]} if not given.get("id_number") else {}),
                 **({"recipient.assistance_class": ["Required for a new recipient."]}
                    if not given.get("assistance_class") else {})})
@@ -402,7 +402,7 @@ def approve(principal: Principal, application_id: int, data: dict) -> dict:
     urgent = provisional or application.urgency == Urgency.EMERGENCY
     lines = data.get("needs") or [{"service_type": code, "quantity": 1} for code in application.service_types]
     if not lines:
-        raise ValidationFailed("Say which services to start.", {"needs": ["At least one service."]})
+        raise ValidationFailed(N_("Say which services to start."), {"needs": ["At least one service."]})
     today = district_today()
     source = NeedSource.ACTIVE_DISCOVERY if application.source == Source.DISCOVERY else NeedSource.APPLICATION
     needs = []
@@ -452,9 +452,9 @@ def receive_document(principal: Principal, application_id: int, document_id: int
     application = get_application(principal, application_id, for_update=True)
     document = next((d for d in application.documents if d.id == document_id), None)
     if document is None:
-        raise NotFound("No such document on this application.")
+        raise NotFound(N_("No such document on this application."))
     if document.received_at is not None:
-        raise Conflict("That document is already in.", {"document_id": ["Already received."]},
+        raise Conflict(N_("That document is already in."), {"document_id": ["Already received."]},
                        code="already_received")
     document.received_at = utcnow()
     document.received_by = principal.username
@@ -541,13 +541,13 @@ def may_set_rules(principal: Principal) -> bool:
 def update_discovery_rule(principal: Principal, code: str, enabled: bool | None, params: dict | None) -> dict:
     """Switch a rule on or off or change its thresholds (district managers and admins)."""
     if not may_set_rules(principal):
-        raise PermissionDenied("Discovery rules are set by the district.")
+        raise PermissionDenied(N_("Discovery rules are set by the district."))
     if code not in rules.RULE_BY_CODE:
-        raise NotFound("No such discovery rule.")
+        raise NotFound(N_("No such discovery rule."))
     row = db.session.get(DiscoveryRule, code) or DiscoveryRule(code=code, enabled=True, params={})
     merged, problems = rules.checked_params(code, {**row.params, **(params or {})})
     if problems:
-        raise ValidationFailed("The thresholds are not valid.", {f"params.{k}": [v] for k, v in problems.items()})
+        raise ValidationFailed(N_("The thresholds are not valid."), {f"params.{k}": [v] for k, v in problems.items()})
     row.params = {k: v for k, v in merged.items() if v != rules.RULE_BY_CODE[code].defaults[k]}
     if enabled is not None:
         row.enabled = enabled
@@ -592,7 +592,7 @@ def _age(birth: date, today: date) -> int:
 def run_discovery_as(principal: Principal) -> list[Application]:
     """Run the discovery rules now, by hand (the district)."""
     if not may_set_rules(principal):
-        raise PermissionDenied("Discovery is run by the district.")
+        raise PermissionDenied(N_("Discovery is run by the district."))
     return run_discovery()
 
 
@@ -651,7 +651,7 @@ def set_calendar_day(principal: Principal, day: date, kind: str, name: str = "")
     _require_calendar_keeper(principal)
     kind = DayKind(kind)
     if kind == DayKind.WORKDAY and day.weekday() < 5:
-        raise ValidationFailed("A weekday is a working day already.", {
+        raise ValidationFailed(N_("A weekday is a working day already."), {
             "kind": ["Only a Saturday or Sunday can be worked in exchange for a holiday."]})
     name = (name or "").strip()
     row = db.session.get(CalendarDay, day)
@@ -673,7 +673,7 @@ def remove_calendar_day(principal: Principal, day: date) -> None:
     _require_calendar_keeper(principal)
     row = db.session.get(CalendarDay, day)
     if row is None:
-        raise NotFound("The day is not in the working calendar.")
+        raise NotFound(N_("The day is not in the working calendar."))
     db.session.delete(row)
     db.session.flush()
     moved = _move_deadlines(principal, day)
@@ -683,7 +683,7 @@ def remove_calendar_day(principal: Principal, day: date) -> None:
 
 def _require_calendar_keeper(principal: Principal) -> None:
     if not may_set_rules(principal):
-        raise PermissionDenied("The working calendar is kept by the district.")
+        raise PermissionDenied(N_("The working calendar is kept by the district."))
 
 
 def _move_deadlines(principal: Principal, day: date) -> int:

@@ -27,7 +27,7 @@ from servicehub.auth.audit import current_actor, record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import ServiceType
 from servicehub.database import paginate, transaction_lock, utcnow
-from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.evaluation.services import latest_scores
 from servicehub.extensions import db
 from servicehub.gc_pause import collector_paused
@@ -417,7 +417,7 @@ def run_matching(
     from servicehub.auth.models import AuditLog
 
     if not transaction_lock(db.session, "matching", wait=wait):
-        raise Conflict("Another matching run is in progress; run again when it has finished.",
+        raise Conflict(N_("Another matching run is in progress; run again when it has finished."),
                        {"matching": ["A run is in progress."]}, code="matching_running")
     with collector_paused():  # millions of small objects that live until the run ends
         started = time.perf_counter()
@@ -714,7 +714,7 @@ def _refuse_if_ineligible(referral: Referral, today: date, profiles: dict[int, O
         profiles.update(_organisation_profiles(today, referral.organisation_id))
     org = profiles[referral.organisation_id]
     if line is None:
-        raise Conflict("The contract is no longer active.", {"contract_line_id": ["contract_inactive"]})
+        raise Conflict(N_("The contract is no longer active."), {"contract_line_id": ["contract_inactive"]})
     refusal = eligibility.first_refusal(case, line, org, today)
     if refusal is not None:
         raise Conflict(refusal.message, {"contract_line_id": [refusal.rule]}, code=refusal.rule)
@@ -771,7 +771,7 @@ def _take_step(principal: Principal, referral: Referral, action: Action, reason:
             {"status": [referral.status]},
         )
     if action.needs_reason and not reason.strip():
-        raise ValidationFailed("Give a reason.", {"reason": ["Required for this step."]})
+        raise ValidationFailed(N_("Give a reason."), {"reason": ["Required for this step."]})
     if action.name == "offer":
         _refuse_if_ineligible(referral, today)
         referral.offered_at = now
@@ -831,7 +831,7 @@ def set_locked(principal: Principal, referral_id: int, locked: bool) -> Referral
     referral = get_referral(principal, referral_id, for_update=True)
     _check_actor(principal, referral, MANAGER)
     if referral.status != ReferralStatus.PROPOSED:
-        raise Conflict("Only a proposal can be locked.", {"status": [referral.status]})
+        raise Conflict(N_("Only a proposal can be locked."), {"status": [referral.status]})
     referral.locked = locked
     db.session.commit()
     return referral
@@ -850,7 +850,7 @@ def propose(principal: Principal, need_id: int, contract_line_id: int) -> Referr
     today = district_today()
     line = next(iter(_line_options(today, contract_line_id)), None)
     if line is None:
-        raise ValidationFailed("No active contract line with that id.", {"contract_line_id": ["Unknown or inactive."]})
+        raise ValidationFailed(N_("No active contract line with that id."), {"contract_line_id": ["Unknown or inactive."]})
     case = _need_cases([need])[0]
     org = _organisation_profiles(today, line.organisation_id)[line.organisation_id]
     refusal = eligibility.first_refusal(case, line, org, today)
@@ -878,9 +878,9 @@ def reoffer(principal: Principal, referral_id: int) -> Referral:
     referral = get_referral(principal, referral_id, for_update=True)
     _check_actor(principal, referral, MANAGER)
     if referral.status != ReferralStatus.OFFERED or referral.offer_expires_at > utcnow():
-        raise Conflict("Only an offer past its answer deadline can be re-offered.", {"status": [referral.status]})
+        raise Conflict(N_("Only an offer past its answer deadline can be re-offered."), {"status": [referral.status]})
     if not _another_organisation_can_serve(referral):
-        raise Conflict("No other organisation can serve this need now; the offer stays as it is.",
+        raise Conflict(N_("No other organisation can serve this need now; the offer stays as it is."),
                        {"need_id": ["no_eligible_organisation"]}, code="no_eligible_organisation")
     need_id = referral.need_id
     referral.status = ReferralStatus.WITHDRAWN
@@ -894,7 +894,7 @@ def reoffer(principal: Principal, referral_id: int) -> Referral:
         select(Referral).where(Referral.need_id == need_id, Referral.status == ReferralStatus.PROPOSED)
     ).first()
     if proposal is None:
-        raise Conflict("No other organisation can serve this need now; it is back in the unmet queue.",
+        raise Conflict(N_("No other organisation can serve this need now; it is back in the unmet queue."),
                        {"need_id": ["no_eligible_organisation"]})
     return act(principal, proposal.id, "offer")
 

@@ -28,7 +28,7 @@ from servicehub.auth.models import User
 from servicehub.auth.permissions import COMMAND_LINE, Principal
 from servicehub.catalog.models import AssistanceClass, Qualification, ServiceType
 from servicehub.database import SeedReport, upsert, utcnow
-from servicehub.errors import Conflict, ValidationFailed
+from servicehub.errors import N_, Conflict, ValidationFailed
 from servicehub.extensions import db
 from servicehub.registry import demo, rules, schemas, services
 from servicehub.registry.identifiers import (
@@ -248,7 +248,7 @@ def _insert(table, rows: list[dict]) -> None:
 def _refuse_unless_fresh(data: dict, demo_id_numbers: frozenset[str]) -> None:
     """The generator fills a database holding at most the demo district: it never mixes with real data."""
     if set(demo.catalogue()["types"]) - set(_ids(ServiceType, ServiceType.code)):
-        raise ValidationFailed("The service catalogue is not loaded: run `servicehub seed catalog` first.")
+        raise ValidationFailed(N_("The service catalogue is not loaded: run `servicehub seed catalog` first."))
     key = current_app.config["SERVICEHUB_DATA_KEY"]
     demo_hashes = {crypto.lookup_hash(key, number) for number in demo_id_numbers}
     others = set(db.session.scalars(select(Recipient.id_number_hash))) - demo_hashes
@@ -261,7 +261,7 @@ def _refuse_unless_fresh(data: dict, demo_id_numbers: frozenset[str]) -> None:
     taken = db.session.scalar(select(func.count()).select_from(Organisation).where(
         Organisation.credit_code.in_([o["credit_code"] for o in data["organisations"]])))
     if taken:
-        raise Conflict("The generated organisations exist already: this database holds an earlier scale run.")
+        raise Conflict(N_("The generated organisations exist already: this database holds an earlier scale run."))
 
 
 def generate_scale_district(shape: demo.Shape, seed: int = demo.DEMO_SEED) -> dict[str, int]:

@@ -12,7 +12,7 @@ from sqlalchemy import false, select, true
 from sqlalchemy.sql import ColumnElement
 
 from servicehub.auth.permissions import Principal, Role
-from servicehub.errors import PermissionDenied
+from servicehub.errors import N_, PermissionDenied
 from servicehub.matching.models import Referral, ReferralStatus
 from servicehub.registry.models import Contract, Need, Organisation, Recipient, Worker
 
@@ -70,16 +70,16 @@ def may_see_id_number(principal: Principal, recipient: Recipient) -> bool:
 def require_district_level(principal: Principal) -> None:
     """Areas, stations, organisations and contracts are the district's business."""
     if not (principal.role == Role.ADMIN or (principal.role == Role.MANAGER and principal.town_id is None)):
-        raise PermissionDenied("Only district-level managers and admins change areas, stations, organisations and contracts.")
+        raise PermissionDenied(N_("Only district-level managers and admins change areas, stations, organisations and contracts."))
 
 
 def require_town(principal: Principal, town_id: int) -> None:
     """A town manager registers recipients and needs only in their own town."""
     if principal.role == Role.MANAGER and principal.town_id not in (None, town_id):
-        raise PermissionDenied("You manage another town; this recipient is not in it.")
+        raise PermissionDenied(N_("You manage another town; this recipient is not in it."))
 
 
 def require_organisation(principal: Principal, organisation_id: int) -> None:
     """A provider changes only its own organisation's workers."""
     if principal.is_provider and principal.organisation_id != organisation_id:
-        raise PermissionDenied("You can only manage your own organisation's workers.")
+        raise PermissionDenied(N_("You can only manage your own organisation's workers."))

@@ -17,7 +17,7 @@ from servicehub import crypto
 from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import AssistanceClass, Qualification, ServiceCategory, ServiceType
 from servicehub.database import paginate
-from servicehub.errors import Conflict, NotFound, ValidationFailed
+from servicehub.errors import N_, Conflict, NotFound, ValidationFailed
 from servicehub.extensions import db
 from servicehub.registry import rules, scope
 from servicehub.registry.identifiers import (
@@ -289,7 +289,7 @@ def add_organisation(principal: Principal, data: dict) -> Organisation:
     scope.require_district_level(principal)
     _fail_if(_organisation_problems(data), "The organisation is not valid.")
     if db.session.scalars(select(Organisation.id).where(Organisation.credit_code == data["credit_code"])).first():
-        raise Conflict("An organisation with this credit code exists.", {"credit_code": ["Already registered."]})
+        raise Conflict(N_("An organisation with this credit code exists."), {"credit_code": ["Already registered."]})
     organisation = Organisation(**data)
     db.session.add(organisation)
     db.session.flush()
@@ -523,11 +523,11 @@ def _worker_values(data: dict, current: Worker | None) -> dict:
     if "qualifications" in data:
         codes = [q["code"] for q in data["qualifications"]]
         if len(set(codes)) != len(codes):
-            raise ValidationFailed("A qualification is listed twice.", {"qualifications": ["Listed twice."]})
+            raise ValidationFailed(N_("A qualification is listed twice."), {"qualifications": ["Listed twice."]})
         by_code = {q.code: q for q in db.session.scalars(select(Qualification).where(Qualification.code.in_(codes)))}
         unknown = sorted(set(codes) - set(by_code))
         if unknown:
-            raise ValidationFailed("Unknown qualification.", {"qualifications": [f"Unknown qualification {unknown[0]!r}."]})
+            raise ValidationFailed(N_("Unknown qualification."), {"qualifications": [f"Unknown qualification {unknown[0]!r}."]})
         existing = {wq.qualification_id: wq for wq in current.qualifications} if current else {}
         rows = []
         for item in data["qualifications"]:
@@ -543,7 +543,7 @@ def add_worker(principal: Principal, data: dict) -> Worker:
     """Validate and add a worker to the session, without committing (a provider: to its own organisation)."""
     organisation_id = data.get("organisation_id") or principal.organisation_id
     if organisation_id is None:
-        raise ValidationFailed("Which organisation?", {"organisation_id": ["Required."]})
+        raise ValidationFailed(N_("Which organisation?"), {"organisation_id": ["Required."]})
     scope.require_organisation(principal, organisation_id)
     _organisation(organisation_id)
     values = _worker_values({**data, "organisation_id": organisation_id}, None)
@@ -852,7 +852,7 @@ def update_need(principal: Principal, need_id: int, changes: dict) -> Need:
     need = get_need(principal, need_id)
     scope.require_town(principal, need.recipient.town_id)
     if need.status == NeedStatus.CLOSED and changes.get("status") != NeedStatus.OPEN:
-        raise Conflict("The need is closed; reopen it first.", {"status": ["closed"]})
+        raise Conflict(N_("The need is closed; reopen it first."), {"status": ["closed"]})
     for name, value in _need_values(changes, need.service_type, need).items():
         setattr(need, name, value)
     db.session.commit()

@@ -24,7 +24,7 @@ from servicehub.auth.audit import current_actor, record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import ServiceType
 from servicehub.database import paginate, utcnow
-from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.extensions import db
 from servicehub.matching.models import Referral, ReferralStatus
 from servicehub.registry.models import Need, Organisation, Recipient, RecipientStatus, Worker
@@ -155,14 +155,14 @@ def generate_visits(principal: Principal, organisation_id: int | None = None, da
     elif principal.is_provider:
         organisation_id = principal.organisation_id
     elif principal.role not in (Role.ADMIN, Role.MANAGER) and principal.user_id is not None:
-        raise PermissionDenied("Only providers, managers and admins generate visits.")
+        raise PermissionDenied(N_("Only providers, managers and admins generate visits."))
     today = district_today()
     first = date_from or today
     last = date_to or recurrence.horizon(first, current_app.config["SERVICEHUB_HORIZON_DAYS"])[1]
     if last < first:
-        raise ValidationFailed("The period ends before it starts.", {"date_to": ["Must not be before date_from."]})
+        raise ValidationFailed(N_("The period ends before it starts."), {"date_to": ["Must not be before date_from."]})
     if (last - first).days > 92:
-        raise ValidationFailed("Generate at most 93 days at once.", {"date_to": ["At most 92 days after date_from."]})
+        raise ValidationFailed(N_("Generate at most 93 days at once."), {"date_to": ["At most 92 days after date_from."]})
     report = GenerationReport(first, last)
     referrals_q = (
         select(Referral)
@@ -243,22 +243,22 @@ def add_exception(principal: Principal, data: dict) -> VisitException:
     """Record days without visits (a holiday, a recipient in hospital) and cancel the planned visits they cover."""
     recipient_id, organisation_id = data.get("recipient_id"), data.get("organisation_id")
     if data["end_date"] < data["start_date"]:
-        raise ValidationFailed("The period ends before it starts.", {"end_date": ["Must not be before start_date."]})
+        raise ValidationFailed(N_("The period ends before it starts."), {"end_date": ["Must not be before start_date."]})
     if recipient_id is not None:
         recipient = db.session.get(Recipient, recipient_id)
         if recipient is None:
-            raise ValidationFailed("No such recipient.", {"recipient_id": ["Unknown recipient."]})
+            raise ValidationFailed(N_("No such recipient."), {"recipient_id": ["Unknown recipient."]})
         if principal.is_provider and not db.session.scalar(
             select(func.count(VisitSeries.id)).where(VisitSeries.recipient_id == recipient_id,
                                                      VisitSeries.organisation_id == principal.organisation_id)
         ):
-            raise NotFound("No such recipient.")
+            raise NotFound(N_("No such recipient."))
     elif organisation_id is not None:
         _require_organisation(principal, organisation_id)
     elif principal.is_provider:
         organisation_id = principal.organisation_id
     elif principal.role not in (Role.ADMIN, Role.MANAGER) and principal.user_id is not None:
-        raise PermissionDenied("Only managers and admins declare district-wide days off.")
+        raise PermissionDenied(N_("Only managers and admins declare district-wide days off."))
     exception = VisitException(recipient_id=recipient_id, organisation_id=organisation_id,
                                start_date=data["start_date"], end_date=data["end_date"], reason=data["reason"])
     db.session.add(exception)
@@ -293,7 +293,7 @@ def list_exceptions(principal: Principal, *, page: int = 1, page_size: int = 50)
 
 def _require_organisation(principal: Principal, organisation_id: int) -> None:
     if principal.is_provider and principal.organisation_id != organisation_id:
-        raise NotFound("No such organisation.")
+        raise NotFound(N_("No such organisation."))
 
 
 def visits_visible(principal: Principal):
@@ -315,7 +315,7 @@ def get_visit(principal: Principal, visit_id: int, *, for_update: bool = False) 
         stmt = stmt.with_for_update()
     visit = db.session.scalar(stmt)
     if visit is None:
-        raise NotFound("No such visit.")
+        raise NotFound(N_("No such visit."))
     return visit
 
 
@@ -505,11 +505,11 @@ def start_run(principal: Principal, organisation_id: int, date_from: date, date_
     _require_organisation(principal, organisation_id)
     date_to = date_to or date_from
     if date_to < date_from:
-        raise ValidationFailed("The period ends before it starts.", {"date_to": ["Must not be before date."]})
+        raise ValidationFailed(N_("The period ends before it starts."), {"date_to": ["Must not be before date."]})
     if (date_to - date_from).days >= MAX_RUN_DAYS:
         raise ValidationFailed(f"A run plans at most {MAX_RUN_DAYS} days.", {"date_to": [f"At most {MAX_RUN_DAYS} days."]})
     if date_from < district_today():
-        raise ValidationFailed("Days in the past cannot be planned.", {"date": ["Must be today or later."]})
+        raise ValidationFailed(N_("Days in the past cannot be planned."), {"date": ["Must be today or later."]})
     run = _new_run(principal, organisation_id, date_from, date_to, time_limit_s)
     return dispatch(run)
 
@@ -518,10 +518,10 @@ def _new_run(principal: Principal, organisation_id: int, date_from: date, date_t
     from servicehub.registry.models import Organisation
 
     if db.session.get(Organisation, organisation_id) is None:
-        raise ValidationFailed("No such organisation.", {"organisation_id": ["Unknown organisation."]})
+        raise ValidationFailed(N_("No such organisation."), {"organisation_id": ["Unknown organisation."]})
     limit = float(time_limit_s or current_app.config["SERVICEHUB_SCHEDULE_TIME_LIMIT"])
     if not 0 < limit <= MAX_TIME_LIMIT_S:
-        raise ValidationFailed("Bad time limit.", {"time_limit_s": [f"Between 0 and {MAX_TIME_LIMIT_S} seconds."]})
+        raise ValidationFailed(N_("Bad time limit."), {"time_limit_s": [f"Between 0 and {MAX_TIME_LIMIT_S} seconds."]})
     run = ScheduleRun(organisation_id=organisation_id, date_from=date_from, date_to=date_to, time_limit_s=limit,
                       requested_by_id=principal.user_id, requested_by=principal.username, **extra)
     db.session.add(run)
@@ -661,7 +661,7 @@ def get_run(principal: Principal, run_id: int, *, for_update: bool = False) -> S
     stmt = select(ScheduleRun).where(ScheduleRun.id == run_id, runs_visible(principal))
     run = db.session.scalar(stmt.with_for_update() if for_update else stmt)
     if run is None:
-        raise NotFound("No such schedule run.")
+        raise NotFound(N_("No such schedule run."))
     if run.status == RunStatus.RUNNING and run.started_at is not None:
         days = (run.date_to - run.date_from).days + 1
         deadline = run.started_at + timedelta(seconds=run.time_limit_s * days * 3 + 300)
@@ -700,7 +700,7 @@ def publish_run(principal: Principal, run_id: int) -> list[RosterVersion]:
     # it was planned on changed (stale_run), instead of both passing the check before either commits.
     db.session.execute(select(Organisation.id).where(Organisation.id == run.organisation_id).with_for_update())
     if run.status == RunStatus.PUBLISHED:
-        raise Conflict("This run is already published.", {"status": [run.status]}, code="already_published")
+        raise Conflict(N_("This run is already published."), {"status": [run.status]}, code="already_published")
     if run.status != RunStatus.SOLVED:
         raise Conflict(f"Only a solved run can be published; this one is {run.status}.", {"status": [run.status]})
     versions = []
@@ -718,7 +718,7 @@ def publish_run(principal: Principal, run_id: int) -> list[RosterVersion]:
         db.session.commit()
     except IntegrityError as exc:  # another publication of the same day won the race for the version number
         db.session.rollback()
-        raise Conflict("Another roster of these days was published at the same moment; run again.",
+        raise Conflict(N_("Another roster of these days was published at the same moment; run again."),
                        {"date": [run.date_from.isoformat()]}, code="stale_run") from exc
     return versions
 
@@ -765,7 +765,7 @@ def roster_versions(principal: Principal, organisation_id: int, service_date: da
     """Every published version of an organisation's day, newest first."""
     _require_organisation(principal, organisation_id)
     if principal.role == Role.CAREGIVER:
-        raise PermissionDenied("Caregivers see their own roster only.")
+        raise PermissionDenied(N_("Caregivers see their own roster only."))
     return list(db.session.scalars(
         select(RosterVersion).where(RosterVersion.organisation_id == organisation_id,
                                     RosterVersion.service_date == service_date)
@@ -785,17 +785,17 @@ def roster(principal: Principal, service_date: date, worker_id: int | None = Non
     """A worker's published day in route order (a caregiver: their own, today)."""
     if principal.role == Role.CAREGIVER:
         if principal.worker_id is None:
-            raise PermissionDenied("Your account is not linked to a worker record.")
+            raise PermissionDenied(N_("Your account is not linked to a worker record."))
         if worker_id not in (None, principal.worker_id):
-            raise PermissionDenied("Caregivers see their own roster only.")
+            raise PermissionDenied(N_("Caregivers see their own roster only."))
         if service_date != district_today():
-            raise PermissionDenied("Caregivers see today's roster only.")
+            raise PermissionDenied(N_("Caregivers see today's roster only."))
         worker_id = principal.worker_id
     if worker_id is None:
-        raise ValidationFailed("Which worker?", {"worker_id": ["Missing data for required field."]})
+        raise ValidationFailed(N_("Which worker?"), {"worker_id": ["Missing data for required field."]})
     worker = db.session.get(Worker, worker_id)
     if worker is None or (principal.is_provider and worker.organisation_id != principal.organisation_id):
-        raise NotFound("No such worker.")
+        raise NotFound(N_("No such worker."))
     # One query of the columns a roster shows: phones ask for this again and again (the busiest request there is).
     visits = list(db.session.scalars(
         select(Visit).options(
@@ -819,12 +819,12 @@ def move_visit(principal: Principal, visit_id: int, worker_id: int, start: time 
     """Move a visit to a worker (at a time, or the earliest that fits), if no hard rule breaks; lock it there."""
     visit = get_visit(principal, visit_id, for_update=True)
     if principal.role == Role.CAREGIVER:
-        raise PermissionDenied("Caregivers cannot move visits.")
+        raise PermissionDenied(N_("Caregivers cannot move visits."))
     if visit.status not in (VisitStatus.PLANNED, VisitStatus.PUBLISHED):
         raise Conflict(f"A {visit.status} visit cannot be moved.", {"status": [visit.status]})
     worker = db.session.get(Worker, worker_id)
     if worker is None or worker.organisation_id != visit.organisation_id or not worker.active:
-        raise ValidationFailed("The worker is not an active worker of this visit's organisation.",
+        raise ValidationFailed(N_("The worker is not an active worker of this visit's organisation."),
                                {"worker_id": ["Not an active worker of this organisation."]}, code="worker")
     day = visit.service_date
     loaded = load_day(visit.organisation_id, day)
@@ -865,11 +865,11 @@ def report_absence(principal: Principal, worker_id: int, absence_date: date, fro
     """Record that a worker is out from a time of the day; re-plan the rest of that day (a run to publish)."""
     worker = db.session.get(Worker, worker_id)
     if worker is None or (principal.is_provider and worker.organisation_id != principal.organisation_id):
-        raise NotFound("No such worker.")
+        raise NotFound(N_("No such worker."))
     if principal.role == Role.CAREGIVER:
-        raise PermissionDenied("Ask your organisation to record the absence.")
+        raise PermissionDenied(N_("Ask your organisation to record the absence."))
     if absence_date < district_today():
-        raise ValidationFailed("An absence in the past changes nothing.", {"date": ["Must be today or later."]})
+        raise ValidationFailed(N_("An absence in the past changes nothing."), {"date": ["Must be today or later."]})
     absence = WorkerAbsence(worker_id=worker_id, absence_date=absence_date, from_time=from_time, reason=reason)
     db.session.add(absence)
     db.session.commit()
@@ -958,12 +958,12 @@ def day_view(principal: Principal, organisation_id: int, service_date: date, run
     """The day as published, or as run `run_id` would make it; every visit on a route, unplaced, or waiting."""
     _require_organisation(principal, organisation_id)
     if principal.role == Role.CAREGIVER:
-        raise PermissionDenied("Caregivers see their own roster only.")
+        raise PermissionDenied(N_("Caregivers see their own roster only."))
     run = None
     if run_id is not None:
         run = get_run(principal, run_id)
         if run.organisation_id != organisation_id:
-            raise NotFound("No such schedule run.")
+            raise NotFound(N_("No such schedule run."))
     visits = _day_visits(organisation_id, service_date)
     workers = _day_workers(organisation_id, service_date)
     out = _absences([w.id for w in workers], service_date)
@@ -1024,7 +1024,7 @@ def update_settings(principal: Principal, organisation_id: int, changes: dict) -
 
     _require_organisation(principal, organisation_id)
     if db.session.get(Organisation, organisation_id) is None:
-        raise NotFound("No such organisation.")
+        raise NotFound(N_("No such organisation."))
     settings = db.session.get(ScheduleSettings, organisation_id)
     if settings is None:
         settings = ScheduleSettings(organisation_id=organisation_id, auto_plan=False, time_limit_s=30.0)

@@ -74,7 +74,7 @@ from servicehub.auth.models import User
 from servicehub.auth.permissions import Role
 from servicehub.catalog.models import ServiceType
 from servicehub.database import utcnow
-from servicehub.errors import Conflict
+from servicehub.errors import N_, Conflict
 from servicehub.extensions import db
 from servicehub.matching.models import Referral, ReferralStatus
 from servicehub.registry.models import Organisation, Recipient, Worker
@@ -861,14 +861,14 @@ def write_demo_history(years: float = TARGET_YEARS, seed: int = DEFAULT_SEED,
     years, pro rata). Idempotent: nothing is written when any record before today exists."""
     started = clock.perf_counter()
     if years <= 0:
-        raise Conflict("Write at least one day of history.", {"years": ["Must be positive."]})
+        raise Conflict(N_("Write at least one day of history."), {"years": ["Must be positive."]})
     today = district_today()
     if has_history(today):
         return HistoryReport(False, "The demo district already has service history (records before today): "
                                     "nothing written.")
     series = _load_series()
     if not series:
-        raise Conflict("No active visit series: run `servicehub demo serve` first.", code="no_series")
+        raise Conflict(N_("No active visit series: run `servicehub demo serve` first."), code="no_series")
     last = today - timedelta(days=1)
     first = today - timedelta(days=max(1, round(365 * years)))
     target = round(TARGET_COMPLETED * years / TARGET_YEARS) if target is None else target
@@ -892,7 +892,7 @@ def write_demo_history(years: float = TARGET_YEARS, seed: int = DEFAULT_SEED,
     organisation_ids = {s.organisation_id for s in series}
     workers = _load_workers(organisation_ids)
     if unstaffed := sorted(organisation_ids - set(workers)):
-        raise Conflict("Organisations without active workers cannot have served anyone.",
+        raise Conflict(N_("Organisations without active workers cannot have served anyone."),
                        {"organisation_id": [str(o) for o in unstaffed]}, code="no_workers")
     planned = _plan_days(visits, workers, rng)
 

@@ -21,7 +21,7 @@ from servicehub import crypto
 from servicehub.auth.audit import record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.database import commit_keeping_loaded, paginate, utcnow
-from servicehub.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.extensions import db
 from servicehub.registry import rules
 from servicehub.registry.models import Organisation
@@ -54,7 +54,7 @@ def _retrying(func):
             except IntegrityError:
                 db.session.rollback()
                 if attempt == 2:
-                    raise Conflict("The ledger was busy; try again.", code="ledger_busy") from None
+                    raise Conflict(N_("The ledger was busy; try again."), code="ledger_busy") from None
         return None
 
     return wrapper
@@ -101,7 +101,7 @@ def _replayed(key: str, principal: Principal, kind: str, visit_id: int | None = 
             and (visit_id is None or earlier.visit_id == visit_id)
             and (refers_to_id is None or earlier.refers_to_id == refers_to_id))
     if not same:
-        raise Conflict("This idempotency key was used for another request.",
+        raise Conflict(N_("This idempotency key was used for another request."),
                        {"idempotency_key": ["Already used for another request."]}, code="idempotency_key_reused")
     return earlier
 
@@ -130,15 +130,15 @@ def _visit_for_recording(principal: Principal, visit_id: int) -> Visit:
                                                     joinedload(Visit.service_type, innerjoin=True))
                               .where(Visit.id == visit_id).with_for_update(of=Visit))
     if visit is None:
-        raise NotFound("No such visit.")
+        raise NotFound(N_("No such visit."))
     if principal.role == Role.CAREGIVER:
         if principal.worker_id is None or visit.worker_id != principal.worker_id:
-            raise NotFound("No such visit.")
+            raise NotFound(N_("No such visit."))
     elif principal.role == Role.PROVIDER_ADMIN:
         if visit.organisation_id != principal.organisation_id:
-            raise NotFound("No such visit.")
+            raise NotFound(N_("No such visit."))
     else:
-        raise PermissionDenied("Only the visit's caregiver or its organisation records it.")
+        raise PermissionDenied(N_("Only the visit's caregiver or its organisation records it."))
     return visit
 
 
@@ -155,15 +155,15 @@ def _event_time(at: datetime | None, visit: Visit) -> datetime:
     now = utcnow()
     if at is None:
         if now.astimezone(district_tz()).date() != visit.service_date:
-            raise ValidationFailed("The visit is not today.", {"at": ["The visit is on another day."]})
+            raise ValidationFailed(N_("The visit is not today."), {"at": ["The visit is on another day."]})
         return now
     if at > now + CLOCK_SKEW:
-        raise ValidationFailed("The time is in the future.", {"at": ["Later than now."]})
+        raise ValidationFailed(N_("The time is in the future."), {"at": ["Later than now."]})
     if at < now - timedelta(days=OFFLINE_DAYS):
         raise ValidationFailed(f"Records older than {OFFLINE_DAYS} days are not accepted.",
                                {"at": [f"More than {OFFLINE_DAYS} days ago."]})
     if at.astimezone(district_tz()).date() != visit.service_date:
-        raise ValidationFailed("The time is not on the day of the visit.", {"at": ["Not on the visit's day."]})
+        raise ValidationFailed(N_("The time is not on the day of the visit."), {"at": ["Not on the visit's day."]})
     return at
 
 
@@ -171,7 +171,7 @@ def _check_place(lat: float, lon: float) -> None:
     box = rules.BoundingBox.parse(current_app.config["SERVICEHUB_DISTRICT_BBOX"])
     problems = rules.coordinates_problems(lat, lon, box)
     if problems:
-        raise ValidationFailed("The location is outside the district.", problems)
+        raise ValidationFailed(N_("The location is outside the district."), problems)
 
 
 def _distance_m(visit: Visit, lat: float, lon: float) -> float:
@@ -228,11 +228,11 @@ def check_out(principal: Principal, visit_id: int, key: str, data: dict) -> Serv
     _check_place(data["lat"], data["lon"])
     ended = _event_time(data.get("at"), visit)
     if ended < arrival.started_at:
-        raise ValidationFailed("The check-out is before the check-in.", {"at": ["Before the check-in."]})
+        raise ValidationFailed(N_("The check-out is before the check-in."), {"at": ["Before the check-in."]})
     checklist = {item["code"] for item in visit.service_type.checklist or []}
     unknown = sorted(set(data.get("tasks", [])) - checklist)
     if unknown:
-        raise ValidationFailed("Tasks not on this service's checklist.",
+        raise ValidationFailed(N_("Tasks not on this service's checklist."),
                                {"tasks": [f"Not on the checklist: {', '.join(unknown)}."]})
     confirmation = _confirmation(visit, data)
     flags = list(arrival.flags)
@@ -261,12 +261,12 @@ def _confirmation(visit: Visit, data: dict) -> dict:
     if method == "code":
         expected = crypto.confirmation_code(current_app.config["SERVICEHUB_DATA_KEY"], visit.recipient_id)
         if data.get("confirmation_code") != expected:
-            raise ValidationFailed("The confirmation code is wrong.", {"confirmation_code": ["Wrong code."]})
+            raise ValidationFailed(N_("The confirmation code is wrong."), {"confirmation_code": ["Wrong code."]})
         return {"method": "code"}
     if method == "signature":
         signature = data.get("signature") or ""
         if not signature.startswith("data:image/png;base64,"):
-            raise ValidationFailed("A signature is a PNG data URL.", {"signature": ["Expected data:image/png;base64,…"]})
+            raise ValidationFailed(N_("A signature is a PNG data URL."), {"signature": ["Expected data:image/png;base64,…"]})
         return {"method": "signature", "signature": signature}
     return {"method": "none"}
 
@@ -284,7 +284,7 @@ def record_outcome(principal: Principal, visit_id: int, key: str, outcome: str, 
     if visit.status not in allowed:
         raise Conflict(f"A {visit.status} visit cannot be recorded as {kind.value}.", {"status": [visit.status]})
     if kind == RecordKind.MISSED and reason not in {r.value for r in MissedReason}:
-        raise ValidationFailed("Say why the visit was missed.", {"reason": ["Unknown reason."]})
+        raise ValidationFailed(N_("Say why the visit was missed."), {"reason": ["Unknown reason."]})
     # A cancellation is made in advance, on any day before the visit; a miss on the visit's day.
     when = _event_time(at, visit) if kind == RecordKind.MISSED else utcnow()
     record = _append(visit.organisation_id, kind=kind.value, outcome_reason=reason, notes=notes, ended_at=when,
@@ -302,7 +302,7 @@ def record_outcome(principal: Principal, visit_id: int, key: str, outcome: str, 
 def _record_for(principal: Principal, record_id: int) -> ServiceRecord:
     record = db.session.scalar(select(ServiceRecord).where(ServiceRecord.id == record_id, records_visible(principal)))
     if record is None:
-        raise NotFound("No such service record.")
+        raise NotFound(N_("No such service record."))
     return record
 
 
@@ -314,20 +314,20 @@ def correct(principal: Principal, record_id: int, key: str, data: dict) -> Servi
         return earlier
     original = _record_for(principal, record_id)
     if original.kind != RecordKind.DELIVERY:
-        raise Conflict("Only a delivery record can be corrected.", {"record_id": [original.kind]})
+        raise Conflict(N_("Only a delivery record can be corrected."), {"record_id": [original.kind]})
     if principal.role not in (Role.CAREGIVER, Role.PROVIDER_ADMIN):
-        raise PermissionDenied("Only the organisation that delivered the service corrects its records.")
+        raise PermissionDenied(N_("Only the organisation that delivered the service corrects its records."))
     if principal.role == Role.CAREGIVER and original.worker_id != principal.worker_id:
-        raise NotFound("No such service record.")
+        raise NotFound(N_("No such service record."))
     if data["reason_code"] not in {r.value for r in CorrectionReason}:
-        raise ValidationFailed("Say why.", {"reason_code": ["Unknown reason."]})
+        raise ValidationFailed(N_("Say why."), {"reason_code": ["Unknown reason."]})
     if not data.get("notes", "").strip():
-        raise ValidationFailed("Explain the correction.", {"notes": ["Required for a correction."]})
+        raise ValidationFailed(N_("Explain the correction."), {"notes": ["Required for a correction."]})
     current = effective_delivery(original.visit_id) or original
     started = data.get("started_at") or current.started_at
     ended = data.get("ended_at") or current.ended_at
     if ended <= started:
-        raise ValidationFailed("The service ends before it starts.", {"ended_at": ["Not after started_at."]})
+        raise ValidationFailed(N_("The service ends before it starts."), {"ended_at": ["Not after started_at."]})
     retimed = (started, ended) != (current.started_at, current.ended_at)
     flags = [f for f in current.flags if f != "pending_approval"]
     if retimed and principal.role == Role.CAREGIVER:
@@ -353,13 +353,13 @@ def approve(principal: Principal, correction_id: int, key: str) -> ServiceRecord
     if (earlier := _replayed(key, principal, RecordKind.APPROVAL, refers_to_id=correction_id)) is not None:
         return earlier
     if principal.role != Role.PROVIDER_ADMIN:
-        raise PermissionDenied("Only the organisation's provider admin approves corrections.")
+        raise PermissionDenied(N_("Only the organisation's provider admin approves corrections."))
     correction = _record_for(principal, correction_id)
     if correction.kind != RecordKind.CORRECTION or "pending_approval" not in correction.flags:
-        raise Conflict("Only a correction waiting for approval can be approved.", {"record_id": [correction.kind]})
+        raise Conflict(N_("Only a correction waiting for approval can be approved."), {"record_id": [correction.kind]})
     if db.session.scalar(select(ServiceRecord.id).where(ServiceRecord.kind == RecordKind.APPROVAL,
                                                         ServiceRecord.refers_to_id == correction.id)):
-        raise Conflict("This correction is already approved.", {"record_id": ["approved"]}, code="already_approved")
+        raise Conflict(N_("This correction is already approved."), {"record_id": ["approved"]}, code="already_approved")
     record = _append(correction.organisation_id, kind=RecordKind.APPROVAL.value, visit_id=correction.visit_id,
                      recipient_id=correction.recipient_id, worker_id=correction.worker_id,
                      service_type_id=correction.service_type_id, service_date=correction.service_date,
@@ -415,11 +415,11 @@ def get_record(principal: Principal, record_id: int) -> ServiceRecord:
 def confirmation_code_for(principal: Principal, recipient_id: int) -> str:
     """A recipient's card code, for the provider serving them and managers (to print the card)."""
     if principal.role not in (Role.ADMIN, Role.MANAGER, Role.PROVIDER_ADMIN):
-        raise PermissionDenied("Only managers and provider admins print service cards.")
+        raise PermissionDenied(N_("Only managers and provider admins print service cards."))
     if principal.role == Role.PROVIDER_ADMIN and not db.session.scalar(
         select(Visit.id).where(Visit.recipient_id == recipient_id,
                                Visit.organisation_id == principal.organisation_id).limit(1)):
-        raise NotFound("No such recipient.")
+        raise NotFound(N_("No such recipient."))
     return crypto.confirmation_code(current_app.config["SERVICEHUB_DATA_KEY"], recipient_id)
 
 
@@ -624,14 +624,14 @@ def acknowledge(principal: Principal, alert_id: int, note: str) -> Alert:
     """Acknowledge an alert with a note (it stays in the inbox's history)."""
     alert = db.session.scalar(select(Alert).where(Alert.id == alert_id, alerts_visible(principal)).with_for_update())
     if alert is None:
-        raise NotFound("No such alert.")
+        raise NotFound(N_("No such alert."))
     if principal.role == Role.AUDITOR:
-        raise PermissionDenied("Auditors read alerts; they do not acknowledge them.")
+        raise PermissionDenied(N_("Auditors read alerts; they do not acknowledge them."))
     if alert.acknowledged_at is not None:
         raise Conflict(f"Already acknowledged by {alert.acknowledged_by}.", {"status": ["acknowledged"]},
                        code="already_acknowledged")
     if not note.strip():
-        raise ValidationFailed("Say what was done.", {"note": ["Required."]})
+        raise ValidationFailed(N_("Say what was done."), {"note": ["Required."]})
     alert.acknowledged_at, alert.acknowledged_by_id = utcnow(), principal.user_id
     alert.acknowledged_by, alert.note = principal.username, note.strip()
     record_event(db.session, "alert_acknowledged", "alerts", alert.id, note=alert.note)

@@ -5,6 +5,8 @@ from flask_wtf import FlaskForm
 from wtforms import FieldList, FormField, IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from servicehub.errors import page_message
+
 
 class LoginForm(FlaskForm):
     """Username and password."""
@@ -54,13 +56,14 @@ def attach_errors(form: PageForm, errors: dict) -> None:
 
 def known_message(message: str, known: dict, patterns=()) -> str:
     """A service's (English) message in the page's language where the page knows it: word for word from
-    `known`, or through the first (compiled pattern, words(match)) of `patterns` that matches; else as it is."""
+    `known`, or through the first (compiled pattern, words(match)) of `patterns` that matches; else from the
+    catalogue when the service marked it (N_), else as it is."""
     if (words := known.get(message)) is not None:
         return str(words)
     for pattern, worded in patterns:
         if matched := pattern.match(message):
             return worded(matched)
-    return message
+    return page_message(message)
 
 
 def attach_service_errors(form: PageForm, exc, translate, rename=None) -> None:

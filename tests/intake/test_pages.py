@@ -411,13 +411,19 @@ def test_the_district_keeps_the_working_calendar_and_the_towns_read_it(app, demo
     town_page = text(town.get("/intake/calendar", query_string={"year": 2027}))
     assert "工作日历由区民政局维护。" in town_page and 'data-testid="day-form"' not in town_page
     assert 'data-day="2027-02-11"' in town_page and 'data-testid="remove-day"' not in town_page
-    assert post(town, "/intake/calendar", day="2027-02-12", kind="holiday").status_code == 403
+    refused = post(town, "/intake/calendar", day="2027-02-12", kind="holiday")
+    assert refused.status_code == 403 and "工作日历由区民政局维护。" in text(refused)  # the service's words, in Chinese
     assert post(town, "/intake/calendar/2027-02-11/remove").status_code == 403
 
     assert post(manager, "/intake/calendar/2027-02-11/remove").status_code == 303
     page = text(manager.get("/intake/calendar", query_string={"year": 2027}))
     assert "已删除：2027-02-11。" in page and 'data-day="2027-02-11"' not in page
     assert signed_in(app, "provider").get("/intake/calendar").status_code == 403
+    missing = manager.get("/intake/999999")
+    assert missing.status_code == 404 and "没有这份申请。" in text(missing)
+    english = signed_in(app, "manager")
+    english.get("/lang/en")
+    assert "No such application." in text(english.get("/intake/999999"))
 
 
 # --- who may see what ----------------------------------------------------------------------------
