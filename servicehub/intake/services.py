@@ -5,6 +5,7 @@ of missing documents and run the discovery rules."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
@@ -495,7 +496,8 @@ def escalate_overdue(now: datetime | None = None) -> int:
 
 def remind_documents(today: date | None = None) -> int:
     """Remind of every missing document of an open case that is due within three days or overdue, at most
-    every `SERVICEHUB_INTAKE_REMIND_DAYS` days, until it is in or the case is closed."""
+    every `SERVICEHUB_INTAKE_REMIND_DAYS` days, until it is in or the case is closed: a step on the case, and one
+    alert a day per case in the town's managers' inbox."""
     today = today or district_today()
     every = _config("SERVICEHUB_INTAKE_REMIND_DAYS")
     documents = db.session.scalars(
@@ -511,6 +513,16 @@ def remind_documents(today: date | None = None) -> int:
         late = "overdue" if document.due_on < today else "due"
         _step(document.application, StepKind.REMINDED, f"{document.name}: {late} {document.due_on.isoformat()}",
               by_name="system")
+    by_application = defaultdict(list)
+    for document in documents:
+        by_application[document.application].append(document)
+    for application, missing in by_application.items():
+        names, due = "、".join(d.name for d in missing), min(d.due_on for d in missing).isoformat()
+        raise_alert(AlertKind.DOCUMENTS_DUE, f"documents:{application.id}:{today.isoformat()}",
+                    f"Application {application.reference} ({application.name}): still missing {names} (due {due}).",
+                    town_id=application.town_id, recipient_id=application.recipient_id,
+                    details={"application_id": application.id, "reference": application.reference,
+                             "name": application.name, "documents": names, "due": due})
     if documents:
         record_event(db.session, "application_documents_reminded", "missing_documents", None,
                      ids=[d.id for d in documents])

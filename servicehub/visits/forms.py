@@ -32,6 +32,7 @@ LABELS = define_labels(
             AlertKind.CONTRACT_ENDING: _l("Contract ending soon"),
             AlertKind.QUALIFICATION_EXPIRING: _l("Certificate expiring"),
             AlertKind.APPLICATION_OVERDUE: _l("Application not answered in time"),
+            AlertKind.DOCUMENTS_DUE: _l("Documents still missing"),
         },
         # Which alerts the inbox lists.
         "alert_state": {

@@ -106,6 +106,8 @@ class AlertKind(enum.StrEnum):
     QUALIFICATION_EXPIRING = "qualification_expiring"  # a worker's certificate expires within 30 days
     # nobody got in touch with an applicant by the deadline (escalated to the district): to the town's managers
     APPLICATION_OVERDUE = "application_overdue"
+    # documents of a case helped at once (先救助后补材料) are due within days or overdue: to the town's managers
+    DOCUMENTS_DUE = "documents_due"
 
 
 class Alert(db.Model):

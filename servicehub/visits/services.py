@@ -590,12 +590,13 @@ def daily_contract_alerts(today=None) -> dict[str, int]:
 
 def alerts_visible(principal: Principal):
     """Alerts the caller may see: a provider its organisation's late and missed visits; a town manager the
-    town's missed visits, escalations and overdue applications; district managers, admins and auditors all."""
+    town's missed visits, escalations, overdue applications and documents due; district managers, admins and
+    auditors all."""
     if principal.is_provider:
         return (Alert.organisation_id == principal.organisation_id) & Alert.kind.in_(
             [AlertKind.LATE, AlertKind.MISSED, AlertKind.QUALIFICATION_EXPIRING, *CONTRACT_KINDS])
     if principal.role == Role.MANAGER:
-        town_kinds = [AlertKind.MISSED, AlertKind.MISSED_STREAK, AlertKind.APPLICATION_OVERDUE]
+        town_kinds = [AlertKind.MISSED, AlertKind.MISSED_STREAK, AlertKind.APPLICATION_OVERDUE, AlertKind.DOCUMENTS_DUE]
         if principal.town_id is not None:
             return Alert.kind.in_(town_kinds) & (Alert.town_id == principal.town_id)
         return Alert.kind.in_([*town_kinds, *CONTRACT_KINDS])

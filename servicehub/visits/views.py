@@ -75,6 +75,7 @@ def describe(alert) -> str:
         "contract_ending": _("%(contract)s ends on %(end_date)s."),
         "qualification_expiring": _("%(worker)s: the %(qualification)s certificate expires on %(expires_on)s."),
         "application_overdue": _("Application %(reference)s (%(name)s): nobody got in touch by %(due)s."),
+        "documents_due": _("Application %(reference)s (%(name)s): still missing %(documents)s (due %(due)s)."),
     }
     if "spent_fen" in d:
         d["spent"], d["budget"] = f"{d['spent_fen'] / 100:,.2f}", f"{d['budget_fen'] / 100:,.2f}"

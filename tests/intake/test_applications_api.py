@@ -146,6 +146,12 @@ def test_emergency_help_at_once_then_documents_then_approved(app, client, auth_h
         assert {r.need_id for r in proposed} == set(result["need_ids"]) and {r.status for r in proposed} == {"proposed"}
         assert services.remind_documents(needs[0].start_date + timedelta(days=13)) == 3
         assert services.remind_documents(needs[0].start_date + timedelta(days=14)) == 0  # not again so soon
+    # One alert for the case, in the town's managers' inbox (not the providers'), with the documents named.
+    inbox = client.get("/api/v1/alerts", query_string={"kind": "documents_due"}, headers=headers).get_json()
+    assert len(inbox) == 1 and inbox[0]["kind"] == "documents_due"
+    assert all(d["name"] in inbox[0]["message"] for d in documents) and filed["reference"] in inbox[0]["message"]
+    assert client.get("/api/v1/alerts", query_string={"kind": "documents_due"},
+                      headers=auth_headers("provider")).get_json() == []
     again = client.post(f"{url}/approve", headers=headers, json={"provisional": True})
     assert again.status_code == 409
     for document in documents:

@@ -342,6 +342,12 @@ def test_emergency_help_is_approved_at_once_then_the_documents_come_in(app, clie
     assert re.search(r'href="/matching\?run=\d+" data-testid="matching-link"', page)
     assert manager.get(f"/recipients/{recipient_id}").status_code == 200
 
+    with app.app_context():  # the documents fall due: a reminder on the case, an alert in the town's inbox
+        assert services.remind_documents(needs[0].start_date + timedelta(days=13)) == 2
+    inbox = text(manager.get("/alerts"))
+    assert "材料未补齐" in inbox and "仍缺材料 身份证明、家庭经济状况证明" in inbox
+    assert f'href="{url}"' in inbox
+
     for document_id, _name in documents:
         assert post(manager, f"{url}/documents/{document_id}/received").status_code == 303
     page = text(manager.get(url))
