@@ -128,14 +128,30 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
-def N_(message: str) -> str:
+class Worded(str):
+    """A message made from a marked template and its values: it reads as the English text, and a page words the
+    template again in its own language with the same values (`page_message`)."""
+
+    template: str
+    values: dict
+
+    def __new__(cls, template: str, values: dict) -> Worded:
+        worded = super().__new__(cls, template % values)
+        worded.template, worded.values = template, values
+        return worded
+
+
+def N_(message: str, **values) -> str:
     """Mark a service's message for translation without translating it (`pybabel extract -k N_`): the API
-    answers in English, a page shows it in the page's language (`page_message`)."""
-    return message
+    answers in English, a page shows it in the page's language (`page_message`). With values, `message` is a
+    template with %(name)s placeholders."""
+    return Worded(message, values) if values else message
 
 
 def page_message(message: str) -> str:
     """A service's message in the page's language when the catalogue has it (marked with N_), else as it is."""
+    if isinstance(message, Worded):
+        return gettext(message.template, **message.values)
     return gettext(message) if message else message
 
 

@@ -133,7 +133,7 @@ def enforce_access():
     if permission is not Permission.PUBLIC and user is None:
         return login_manager.unauthorized()
     if not current_principal().can(permission):
-        raise PermissionDenied(f"Your role may not do this (needs {permission.value}).")
+        raise PermissionDenied(N_("Your role may not do this (needs %(permission)s).", permission=permission.value))
     if request.method not in SAFE_METHODS and not g.get("authenticated_by_token") and not _csrf_exempt():
         csrf.protect()
     return None

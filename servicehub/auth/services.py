@@ -108,7 +108,7 @@ def create_user(
         raise ValidationFailed(N_("The user cannot be created."), errors)
     organisation_id, town_id = _resolve_confinement(role, organisation_id, town)
     if db.session.scalars(select(User.id).where(User.username == username)).first() is not None:
-        raise Conflict(f"The username {username!r} is taken.", {"username": ["Already taken."]})
+        raise Conflict(N_("The username '%(username)s' is taken.", username=username), {"username": ["Already taken."]})
     user = User(
         username=username,
         role=role,
@@ -128,7 +128,7 @@ def get_user(user_id: int) -> User:
     """A user by id; NotFound otherwise."""
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound(f"No user with id {user_id}.")
+        raise NotFound(N_("No user with id %(id)s.", id=user_id))
     return user
 
 
@@ -136,7 +136,7 @@ def get_user_by_username(username: str) -> User:
     """A user by username; NotFound otherwise."""
     user = db.session.scalars(select(User).where(User.username == username.strip().lower())).one_or_none()
     if user is None:
-        raise NotFound(f"No user named {username!r}.", {"username": ["Unknown user."]})
+        raise NotFound(N_("No user named '%(username)s'.", username=username), {"username": ["Unknown user."]})
     return user
 
 
@@ -293,7 +293,7 @@ def revoke_token(token_id: int, by: Principal) -> None:
     """Revoke one of the caller's tokens (an admin may revoke anyone's). Revoking twice is harmless."""
     token = db.session.get(ApiToken, token_id)
     if token is None or (token.user_id != by.user_id and by.role != Role.ADMIN):
-        raise NotFound(f"No token with id {token_id}.")
+        raise NotFound(N_("No token with id %(id)s.", id=token_id))
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         record_event(db.session, "token_revoked", "api_tokens", token.id, user_id=token.user_id)

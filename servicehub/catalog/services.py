@@ -14,7 +14,7 @@ from servicehub.catalog.codes import CATALOG_FILE
 from servicehub.catalog.models import AssistanceClass, Qualification, ServiceCategory, ServiceType
 from servicehub.catalog.schemas import CatalogSeedSchema
 from servicehub.database import SeedReport, paginate, upsert
-from servicehub.errors import NotFound, ValidationFailed
+from servicehub.errors import N_, NotFound, ValidationFailed
 from servicehub.extensions import db
 
 
@@ -143,7 +143,7 @@ def get_service_type(code: str) -> ServiceType:
     """The service type with this code, active or retired; NotFound otherwise."""
     service_type = db.session.scalars(select(ServiceType).where(ServiceType.code == code)).one_or_none()
     if service_type is None:
-        raise NotFound(f"No service type with code {code!r}.", {"code": [f"Unknown service type {code!r}."]})
+        raise NotFound(N_("No service type with code '%(code)s'.", code=code), {"code": [f"Unknown service type {code!r}."]})
     return service_type
 
 

@@ -608,7 +608,7 @@ def drill_down(principal: Principal, first: date, last: date, key: dict | None =
                 return _with_labels(_drilled(checked_query(principal, first, last, (), **filters), [], key))
             filters[FILTER_OF[name]] = value
         elif name not in kpis.PERIODS:
-            raise ValidationFailed(f"Unknown group key: {name}.", {"key": [f"Unknown: {name}."]})
+            raise ValidationFailed(N_("Unknown group key: %(name)s.", name=name), {"key": [f"Unknown: {name}."]})
     if len(period_names) > 1:
         raise ValidationFailed(N_("A group has at most one period."), {"key": ["At most one period."]})
     query = checked_query(principal, first, last, tuple(period_names), **filters)

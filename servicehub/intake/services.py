@@ -81,8 +81,9 @@ def _throttle(client: str, phone: str) -> None:
     db.session.commit()  # the try counts even when the form is refused below
     minutes = _config("SERVICEHUB_INTAKE_WINDOW_MINUTES")
     if tries >= _config("SERVICEHUB_INTAKE_MAX_PER_ADDRESS"):
-        raise RateLimited(f"Too many applications from this address. Try again in {minutes} minutes, or call "
-                          f"the hotline.", code="too_many_applications", headers={"Retry-After": str(minutes * 60)})
+        raise RateLimited(N_("Too many applications from this address. Try again in %(minutes)d minutes, or call "
+                             "the hotline.", minutes=minutes),
+                          code="too_many_applications", headers={"Retry-After": str(minutes * 60)})
     if phone:
         today = db.session.scalar(select(func.count()).select_from(Application).where(
             Application.phone == phone, Application.submitted_at >= now - timedelta(days=1)))

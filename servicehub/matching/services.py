@@ -541,11 +541,11 @@ def get_run(principal: Principal, run_id: int) -> MatchingRun:
     """One matching run: district-wide callers see all; a town manager their own runs and their town's."""
     run = db.session.get(MatchingRun, run_id)
     if run is None:
-        raise NotFound(f"No matching run with id {run_id}.")
+        raise NotFound(N_("No matching run with id %(id)s.", id=run_id))
     if not principal.is_district_wide and run.actor_id != principal.user_id:
         town = db.session.get(Area, principal.town_id) if principal.town_id else None
         if town is None or (run.scope or {}).get("town") != town.code:
-            raise NotFound(f"No matching run with id {run_id}.")
+            raise NotFound(N_("No matching run with id %(id)s.", id=run_id))
     return run
 
 
@@ -642,7 +642,7 @@ def get_referral(principal: Principal, referral_id: int, *, for_update: bool = F
         stmt = stmt.with_for_update(of=Referral)
     referral = db.session.scalars(stmt).one_or_none()
     if referral is None:
-        raise NotFound(f"No referral with id {referral_id}.")
+        raise NotFound(N_("No referral with id %(id)s.", id=referral_id))
     return referral
 
 
@@ -740,7 +740,7 @@ def act_many(principal: Principal, referral_ids: list[int], action_name: str, *,
     for referral_id in ids:
         try:
             if referral_id not in found:
-                raise NotFound(f"No referral with id {referral_id}.")
+                raise NotFound(N_("No referral with id %(id)s.", id=referral_id))
             _take_step(principal, found[referral_id], action, reason, now, today)
         except (Conflict, NotFound, PermissionDenied, ValidationFailed) as exc:
             db.session.rollback()
@@ -803,7 +803,7 @@ def offer_many(principal: Principal, referral_ids: list[int]) -> list[Referral]:
         try:
             referral = found.get(referral_id)
             if referral is None:
-                raise NotFound(f"No referral with id {referral_id}.")
+                raise NotFound(N_("No referral with id %(id)s.", id=referral_id))
             _check_actor(principal, referral, MANAGER)
             if referral.status != ReferralStatus.PROPOSED:
                 raise Conflict(f"Referral {referral_id} is {referral.status}, not a proposal.",
@@ -843,7 +843,7 @@ def propose(principal: Principal, need_id: int, contract_line_id: int) -> Referr
         _need_query().join(Need.recipient).where(Need.id == need_id, scope.recipients_visible(principal))
     ).one_or_none()
     if need is None:
-        raise NotFound(f"No need with id {need_id}.")
+        raise NotFound(N_("No need with id %(id)s.", id=need_id))
     scope.require_town(principal, need.recipient.town_id)
     if need.status != NeedStatus.OPEN:
         raise Conflict(f"The need is {need.status}; only an open need can be referred.", {"need_id": [need.status]})
@@ -1047,6 +1047,6 @@ def referral_with_history(principal: Principal, referral_id: int):
         _inbox_query().where(Referral.id == referral_id, referrals_visible(principal))
     ).one_or_none()
     if referral is None:
-        raise NotFound(f"No referral with id {referral_id}.")
+        raise NotFound(N_("No referral with id %(id)s.", id=referral_id))
     entries, _total = list_audit_log(entity_type="referrals", entity_id=str(referral_id), page_size=HISTORY_LIMIT)
     return present_referrals(principal, [referral])[0], entries[::-1]

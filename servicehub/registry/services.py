@@ -81,7 +81,7 @@ def _get_visible(model, object_id: int, visible, label: str):
 def _area(code: str, field: str = "area", levels: tuple[str, ...] = (AreaLevel.TOWN, AreaLevel.COMMUNITY)) -> Area:
     area = db.session.scalars(select(Area).where(Area.code == code)).one_or_none()
     if area is None or not area.active:
-        raise ValidationFailed(f"No active area with code {code!r}.", {field: [f"Unknown area {code!r}."]})
+        raise ValidationFailed(N_("No active area with code '%(code)s'.", code=code), {field: [f"Unknown area {code!r}."]})
     if area.level not in levels:
         raise ValidationFailed(
             f"Area {code} is a {area.level}.", {field: [f"Expected a {' or '.join(levels)}, not a {area.level}."]}
@@ -92,7 +92,7 @@ def _area(code: str, field: str = "area", levels: tuple[str, ...] = (AreaLevel.T
 def _organisation(organisation_id: int, field: str = "organisation_id") -> Organisation:
     organisation = db.session.get(Organisation, organisation_id)
     if organisation is None:
-        raise ValidationFailed(f"No organisation with id {organisation_id}.", {field: ["Unknown organisation."]})
+        raise ValidationFailed(N_("No organisation with id %(id)s.", id=organisation_id), {field: ["Unknown organisation."]})
     if organisation.status != OrganisationStatus.ACTIVE:
         raise ValidationFailed(f"Organisation {organisation_id} is {organisation.status}.", {field: ["Not active."]})
     return organisation
@@ -101,7 +101,7 @@ def _organisation(organisation_id: int, field: str = "organisation_id") -> Organ
 def _service_type(code: str, field: str = "service_type") -> ServiceType:
     service_type = db.session.scalars(select(ServiceType).where(ServiceType.code == code)).one_or_none()
     if service_type is None or not service_type.active:
-        raise ValidationFailed(f"Service type {code} is not offered.", {field: [f"{code} is not an active service type."]})
+        raise ValidationFailed(N_("Service type %(code)s is not offered.", code=code), {field: [f"{code} is not an active service type."]})
     return service_type
 
 
@@ -166,7 +166,7 @@ def create_area(principal: Principal, data: dict) -> Area:
             errors = rules.merge(errors, {"code": [f"The code must start with the parent's code {parent.code}."]})
     _fail_if(errors, "The area is not valid.")
     if db.session.scalars(select(Area.id).where(Area.code == data["code"])).first():
-        raise Conflict(f"Area code {data['code']} exists.", {"code": ["Already used."]})
+        raise Conflict(N_("Area code %(code)s exists.", code=data["code"]), {"code": ["Already used."]})
     area = Area(code=data["code"], name_zh=data["name_zh"], name_en=data["name_en"], level=level,
                 parent_id=parent.id if parent else None, centroid_lat=data["lat"], centroid_lon=data["lon"])
     db.session.add(area)
@@ -236,7 +236,7 @@ def add_station(principal: Principal, data: dict) -> Station:
     scope.require_district_level(principal)
     values = _station_values(data)
     if db.session.scalars(select(Station.id).where(Station.code == data["code"])).first():
-        raise Conflict(f"Station code {data['code']} exists.", {"code": ["Already used."]})
+        raise Conflict(N_("Station code %(code)s exists.", code=data["code"]), {"code": ["Already used."]})
     station = Station(**values)
     db.session.add(station)
     db.session.flush()
@@ -385,7 +385,7 @@ def get_contract(principal: Principal, contract_id: int) -> Contract:
         _contract_query().where(Contract.id == contract_id, scope.contracts_visible(principal))
     ).one_or_none()
     if row is None:
-        raise NotFound(f"No contract with id {contract_id}.")
+        raise NotFound(N_("No contract with id %(id)s.", id=contract_id))
     return present_contracts([row])[0]
 
 
@@ -446,7 +446,7 @@ def add_contract(principal: Principal, data: dict) -> Contract:
     scope.require_district_level(principal)
     _organisation(data["organisation_id"])
     if db.session.scalars(select(Contract.id).where(Contract.code == data["code"])).first():
-        raise Conflict(f"Contract code {data['code']} exists.", {"code": ["Already used."]})
+        raise Conflict(N_("Contract code %(code)s exists.", code=data["code"]), {"code": ["Already used."]})
     contract = Contract(**_contract_parts(data, None))
     db.session.add(contract)
     db.session.flush()
@@ -499,7 +499,7 @@ def get_worker(principal: Principal, worker_id: int) -> Worker:
     """One worker (another organisation's is not found)."""
     row = db.session.scalars(_worker_query().where(Worker.id == worker_id, scope.workers_visible(principal))).one_or_none()
     if row is None:
-        raise NotFound(f"No worker with id {worker_id}.")
+        raise NotFound(N_("No worker with id %(id)s.", id=worker_id))
     return row
 
 
@@ -564,7 +564,7 @@ def _refuse_taken_employee_no(organisation_id: int, employee_no: str, except_id:
     if except_id:
         stmt = stmt.where(Worker.id != except_id)
     if db.session.scalars(stmt).first():
-        raise Conflict(f"Employee number {employee_no} is taken.", {"employee_no": ["Already used."]})
+        raise Conflict(N_("Employee number %(number)s is taken.", number=employee_no), {"employee_no": ["Already used."]})
 
 
 def update_worker(principal: Principal, worker_id: int, changes: dict) -> Worker:
@@ -639,14 +639,14 @@ def get_recipient(principal: Principal, recipient_id: int) -> Recipient:
         _recipient_query().where(Recipient.id == recipient_id, scope.recipients_visible(principal))
     ).one_or_none()
     if row is None:
-        raise NotFound(f"No recipient with id {recipient_id}.")
+        raise NotFound(N_("No recipient with id %(id)s.", id=recipient_id))
     return present_recipient(principal, row)
 
 
 def _assistance_class(code: str) -> AssistanceClass:
     row = db.session.scalars(select(AssistanceClass).where(AssistanceClass.code == code)).one_or_none()
     if row is None or not row.active:
-        raise ValidationFailed(f"Unknown assistance class {code!r}.", {"assistance_class": ["Unknown class."]})
+        raise ValidationFailed(N_("Unknown assistance class '%(code)s'.", code=code), {"assistance_class": ["Unknown class."]})
     return row
 
 
@@ -780,7 +780,7 @@ def get_need(principal: Principal, need_id: int) -> Need:
     """One need of a recipient the caller may see."""
     row = db.session.scalars(_need_query().where(Need.id == need_id, _needs_visible(principal))).one_or_none()
     if row is None:
-        raise NotFound(f"No need with id {need_id}.")
+        raise NotFound(N_("No need with id %(id)s.", id=need_id))
     return row
 
 

@@ -507,7 +507,7 @@ def start_run(principal: Principal, organisation_id: int, date_from: date, date_
     if date_to < date_from:
         raise ValidationFailed(N_("The period ends before it starts."), {"date_to": ["Must not be before date."]})
     if (date_to - date_from).days >= MAX_RUN_DAYS:
-        raise ValidationFailed(f"A run plans at most {MAX_RUN_DAYS} days.", {"date_to": [f"At most {MAX_RUN_DAYS} days."]})
+        raise ValidationFailed(N_("A run plans at most %(days)d days.", days=MAX_RUN_DAYS), {"date_to": [f"At most {MAX_RUN_DAYS} days."]})
     if date_from < district_today():
         raise ValidationFailed(N_("Days in the past cannot be planned."), {"date": ["Must be today or later."]})
     run = _new_run(principal, organisation_id, date_from, date_to, time_limit_s)
@@ -708,7 +708,7 @@ def publish_run(principal: Principal, run_id: int) -> list[RosterVersion]:
         day = date.fromisoformat(day_key)
         if _basis(run.organisation_id, day) != day_plan["basis"]:
             db.session.rollback()
-            raise Conflict(f"The roster of {day_key} changed after this run read it; run again.",
+            raise Conflict(N_("The roster of %(day)s changed after this run read it; run again.", day=day_key),
                            {"date": [day_key]}, code="stale_run")
         versions.append(_apply_day(principal, run, day, day_plan))
     run.status, run.published_at = RunStatus.PUBLISHED.value, utcnow()

@@ -160,7 +160,7 @@ def _event_time(at: datetime | None, visit: Visit) -> datetime:
     if at > now + CLOCK_SKEW:
         raise ValidationFailed(N_("The time is in the future."), {"at": ["Later than now."]})
     if at < now - timedelta(days=OFFLINE_DAYS):
-        raise ValidationFailed(f"Records older than {OFFLINE_DAYS} days are not accepted.",
+        raise ValidationFailed(N_("Records older than %(days)d days are not accepted.", days=OFFLINE_DAYS),
                                {"at": [f"More than {OFFLINE_DAYS} days ago."]})
     if at.astimezone(district_tz()).date() != visit.service_date:
         raise ValidationFailed(N_("The time is not on the day of the visit."), {"at": ["Not on the visit's day."]})
@@ -629,7 +629,7 @@ def acknowledge(principal: Principal, alert_id: int, note: str) -> Alert:
     if principal.role == Role.AUDITOR:
         raise PermissionDenied(N_("Auditors read alerts; they do not acknowledge them."))
     if alert.acknowledged_at is not None:
-        raise Conflict(f"Already acknowledged by {alert.acknowledged_by}.", {"status": ["acknowledged"]},
+        raise Conflict(N_("Already acknowledged by %(name)s.", name=alert.acknowledged_by), {"status": ["acknowledged"]},
                        code="already_acknowledged")
     if not note.strip():
         raise ValidationFailed(N_("Say what was done."), {"note": ["Required."]})

@@ -13,6 +13,7 @@ import pytest
 from servicehub.auth.permissions import COMMAND_LINE
 from servicehub.registry import services
 from tests.registry import factories as make
+from tests.support import DEMO_PASSWORD
 from tests.web.test_pages import login
 
 
@@ -667,3 +668,14 @@ def test_pages_are_english_on_request(app, registry):
     client.get("/lang/en")
     html = client.get(f"/recipients/{registry.dagang}").get_data(as_text=True)
     assert "Need list" in html and "Home cleaning" in html
+
+
+def test_a_refusal_with_values_is_worded_in_the_pages_language_and_english_in_the_api(app, registry, client):
+    manager = signed_in(app, "manager")
+    missing = manager.get("/recipients/987654")
+    assert missing.status_code == 404 and "没有编号为 987654 的救助对象。" in unescape(missing.get_data(as_text=True))
+    manager.get("/lang/en")
+    assert "No recipient with id 987654." in unescape(manager.get("/recipients/987654").get_data(as_text=True))
+    token = client.post("/api/v1/auth/tokens", json={"username": "manager", "password": DEMO_PASSWORD}).get_json()
+    api = client.get("/api/v1/recipients/987654", headers={"Authorization": f"Bearer {token['token']}"})
+    assert api.status_code == 404 and api.get_json()["message"] == "No recipient with id 987654."
