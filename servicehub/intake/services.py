@@ -508,14 +508,13 @@ def remind_documents(today: date | None = None) -> int:
                or_(MissingDocument.last_reminded_on.is_(None),
                    MissingDocument.last_reminded_on <= today - timedelta(days=every)))
         .with_for_update()).all()
+    by_application = defaultdict(list)
     for document in documents:
         document.last_reminded_on = today
         document.reminders += 1
         late = "overdue" if document.due_on < today else "due"
         _step(document.application, StepKind.REMINDED, f"{document.name}: {late} {document.due_on.isoformat()}",
               by_name="system")
-    by_application = defaultdict(list)
-    for document in documents:
         by_application[document.application].append(document)
     for application, missing in by_application.items():
         names, due = "、".join(d.name for d in missing), min(d.due_on for d in missing).isoformat()
@@ -707,14 +706,11 @@ def _move_deadlines(principal: Principal, day: date) -> int:
     waiting = db.session.scalars(select(Application).where(
         Application.status == Status.NEW, Application.first_contact_at.is_(None),
         Application.escalated_at.is_(None), Application.urgency != Urgency.EMERGENCY,
-        Application.due_at >= start, Application.submitted_at < start + timedelta(days=1)))
+        Application.due_at >= start, Application.submitted_at < start))
     calendar, moved = None, 0
     for application in waiting:
-        submitted = application.submitted_at.astimezone(tz)
-        if submitted.date() >= day:
-            continue
         calendar = calendar or working_calendar()
-        due = _deadline(submitted, False, calendar)
+        due = _deadline(application.submitted_at.astimezone(tz), False, calendar)
         if due != application.due_at:
             _step(application, StepKind.NOTE, f"deadline {application.due_at.astimezone(tz):%Y-%m-%d %H:%M} -> "
                                                f"{due.astimezone(tz):%Y-%m-%d %H:%M} (working calendar, {day})",

@@ -65,8 +65,8 @@ def refresh_deliveries(executor, visit_ids: Iterable[int]) -> int:
 
 def rebuild_deliveries(executor) -> int:
     """Rebuild every visit's delivery in force from the ledger; returns how many visits were delivered."""
-    executor.execute(update(visits).where(visits.c.delivery_record_id.is_not(None))
+    delivered = select(ServiceRecord.visit_id).where(ServiceRecord.kind == RecordKind.DELIVERY).distinct()
+    # A visit the ledger holds no delivery of has none in force; every other one is rewritten below (once).
+    executor.execute(update(visits).where(visits.c.delivery_record_id.is_not(None), visits.c.id.not_in(delivered))
                      .values(updated_at=visits.c.updated_at, **{f"delivery_{name}": None for name in FIGURES}))
-    visit_ids = executor.execute(select(ServiceRecord.visit_id).where(ServiceRecord.kind == RecordKind.DELIVERY)
-                                 .distinct()).scalars().all()
-    return refresh_deliveries(executor, visit_ids)
+    return refresh_deliveries(executor, executor.execute(delivered).scalars().all())
