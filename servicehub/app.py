@@ -87,9 +87,19 @@ def create_app(config: dict | None = None) -> Flask:
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_domain_links(app)
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+def register_domain_links(app: Flask) -> None:
+    """Answers one domain needs from another that depends on it: which visits are in a frozen month is
+    evaluation's to say, and visits asks before a correction counts."""
+    from servicehub.evaluation.services import frozen_visit_ids
+    from servicehub.visits.verification import set_frozen_lookup
+
+    set_frozen_lookup(frozen_visit_ids)
 
 
 def configure(app: Flask, overrides: dict) -> None:

@@ -219,10 +219,17 @@ STATIC_SETTINGS: dict = {
     "SERVICEHUB_SOLVER_PROCESSES": 1,
     "SERVICEHUB_RUN_INLINE": False,
     "SERVICEHUB_CONTINUITY_DAYS": 60,
-    # Visit verification: a check-in farther than this from the address, or a stay differing from the
-    # planned duration by more than this share (and 15 minutes), is accepted but flagged.
+    # Visit verification (docs/visits.md, "Exceptions"): a position farther than this from the address; an end this
+    # many minutes before or after the expected end; an entry reaching the ledger this many hours after it happened;
+    # a cancellation with less notice than this before the expected start; wrong confirmation codes a visit allows;
+    # how far outside its day (hours) a correction may move a visit's times. The per-service-type duration shares
+    # and longest stays are in the catalogue (seed_data/catalog.toml).
     "SERVICEHUB_EVV_TOLERANCE_M": 300,
-    "SERVICEHUB_DURATION_TOLERANCE": 0.5,
+    "SERVICEHUB_EVV_END_MINUTES": 30,
+    "SERVICEHUB_EVV_SUBMIT_HOURS": 4,
+    "SERVICEHUB_EVV_CANCEL_NOTICE_HOURS": 2,
+    "SERVICEHUB_CODE_TRIES": 3,
+    "SERVICEHUB_CORRECTION_MARGIN_HOURS": 2,
     # A visit not started this many minutes after its window opens is late (meal delivery: its own).
     "SERVICEHUB_LATE_MINUTES": 15,
     "SERVICEHUB_LATE_MINUTES_MEAL": 5,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import enum
 import hashlib
@@ -60,9 +61,26 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+# A moment every `utcnow()` in this context returns instead of the wall clock: the demo's simulated morning
+# records each visit at the time it happened, and tests pin the hour a rule depends on.
+_FIXED_NOW: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("servicehub_fixed_now", default=None)
+
+
 def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware, in UTC (the moment set by `clock_at`, inside one)."""
+    return _FIXED_NOW.get() or datetime.now(UTC)
+
+
+@contextlib.contextmanager
+def clock_at(moment: datetime):
+    """Make `utcnow()` (and so `district_today()`) return `moment` inside the block."""
+    if moment.tzinfo is None:
+        raise ValueError("clock_at takes an aware datetime")
+    token = _FIXED_NOW.set(moment.astimezone(UTC))
+    try:
+        yield moment
+    finally:
+        _FIXED_NOW.reset(token)
 
 
 class TimestampMixin:

@@ -7,6 +7,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from servicehub.database import utcnow
+from servicehub.errors import N_, ValidationFailed
+
 
 def district_tz() -> ZoneInfo:
     """The configured district time zone (SERVICEHUB_TIMEZONE, Asia/Shanghai by default)."""
@@ -15,7 +18,7 @@ def district_tz() -> ZoneInfo:
 
 def district_today() -> date:
     """Today's date in the district."""
-    return datetime.now(district_tz()).date()
+    return utcnow().astimezone(district_tz()).date()
 
 
 def local_midnight(day: date) -> datetime:
@@ -48,3 +51,14 @@ def local_dates(tz: ZoneInfo):
         return (moment + offset).date()
 
     return local_date
+
+
+def month_days(month: str) -> tuple[date, date]:
+    """'2026-11' -> its first and last day; 422 naming `month` when malformed."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        first = date(year, number, 1)
+    except (AttributeError, TypeError, ValueError):
+        raise ValidationFailed(N_("A month is written YYYY-MM."), {"month": ["Not a month (YYYY-MM)."]}) from None
+    following = date(year + number // 12, number % 12 + 1, 1)
+    return first, following - timedelta(days=1)

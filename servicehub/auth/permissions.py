@@ -49,16 +49,21 @@ class Permission(enum.StrEnum):
     ALERTS_ACK = "alerts.acknowledge"  # acknowledge an alert with a note
     REPORTS_READ = "reports.read"  # KPI reports, drill-downs, frozen reports, scores (a provider: its own)
     REPORTS_FREEZE = "reports.freeze"  # issue a month's frozen report by hand (the monthly job does it too)
+    EXCEPTIONS_READ = "exceptions.read"  # the EVV exception queue (a provider: its own; a town manager: the town's)
+    EXCEPTIONS_RESOLVE = "exceptions.resolve"  # explain an exception with a reason code (provider admins)
+    EXCEPTIONS_DECIDE = "exceptions.decide"  # approve or reject an explained exception (the bureau: managers, admins)
+    CARDS_ISSUE = "cards.issue"  # print a recipient's confirmation card (managers, admins, the provider serving them)
     APPLICATIONS_READ = "applications.read"  # applications and the work queue (a town manager: the town's)
     APPLICATIONS_MANAGE = "applications.manage"  # register, take steps, approve, reject; discovery rules
 
 
 _READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ, Permission.REFERRALS_READ, Permission.ROSTERS_READ,
-         Permission.RECORDS_READ, Permission.ALERTS_READ, Permission.REPORTS_READ}
+         Permission.RECORDS_READ, Permission.ALERTS_READ, Permission.REPORTS_READ, Permission.EXCEPTIONS_READ}
 # Applications hold the sensitive details of people not yet served: managers, admins and auditors only.
 _INTAKE = {Permission.APPLICATIONS_READ, Permission.APPLICATIONS_MANAGE}
 _MANAGE = {Permission.REGISTRY_MANAGE, Permission.WORKERS_MANAGE, Permission.RECIPIENTS_MANAGE, Permission.IMPORTS_RUN,
-           Permission.MATCHING_RUN, Permission.REFERRALS_SERVE, Permission.ALERTS_ACK, Permission.REPORTS_FREEZE}
+           Permission.MATCHING_RUN, Permission.REFERRALS_SERVE, Permission.ALERTS_ACK, Permission.REPORTS_FREEZE,
+           Permission.EXCEPTIONS_DECIDE, Permission.CARDS_ISSUE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({Permission.USERS_MANAGE, Permission.AUDIT_READ, *_READ, *_MANAGE, Permission.SCHEDULE_MANAGE,
@@ -66,7 +71,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset({*_READ, *_MANAGE, *_INTAKE}),
     Role.PROVIDER_ADMIN: frozenset(
         {*_READ, Permission.WORKERS_MANAGE, Permission.IMPORTS_RUN, Permission.REFERRALS_RESPOND,
-         Permission.REFERRALS_SERVE, Permission.SCHEDULE_MANAGE, Permission.RECORDS_WRITE, Permission.ALERTS_ACK}
+         Permission.REFERRALS_SERVE, Permission.SCHEDULE_MANAGE, Permission.RECORDS_WRITE, Permission.ALERTS_ACK,
+         Permission.EXCEPTIONS_RESOLVE, Permission.CARDS_ISSUE}
     ),
     Role.CAREGIVER: frozenset({Permission.ROSTERS_READ, Permission.RECORDS_READ, Permission.RECORDS_WRITE}),
     Role.AUDITOR: frozenset({Permission.AUDIT_READ, *_READ, Permission.APPLICATIONS_READ}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import time
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, Time
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Integer, String, Text, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from servicehub.audit_policy import Audited
@@ -72,6 +72,8 @@ class ServiceType(Audited, TimestampMixin, db.Model):
         enum_check("unit", Unit),
         CheckConstraint("default_duration_min > 0", name="duration_positive"),
         CheckConstraint("reference_price_fen >= 0", name="price_not_negative"),
+        CheckConstraint("evv_short_share >= 0 AND evv_short_share <= evv_long_share", name="evv_shares"),
+        CheckConstraint("max_duration_min >= default_duration_min", name="max_duration"),
         CheckConstraint(
             "(window_start IS NULL AND window_end IS NULL) OR (window_start < window_end)",
             name="window_order",
@@ -100,6 +102,11 @@ class ServiceType(Audited, TimestampMixin, db.Model):
     same_gender_preferred: Mapped[bool] = mapped_column(Boolean, default=False)
     # Tasks a caregiver ticks off on a visit: [{"code", "name_zh", "name_en"}, ...].
     checklist: Mapped[list] = mapped_column(JSON, default=list)
+    # Visit verification: a stay shorter or longer than these shares of the planned duration is an exception;
+    # a correction may not make one longer than `max_duration_min`.
+    evv_short_share: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
+    evv_long_share: Mapped[float] = mapped_column(Float, default=2.0, server_default="2.0")
+    max_duration_min: Mapped[int] = mapped_column(Integer, default=480, server_default="480")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -56,6 +56,12 @@ class ServiceTypeSchema(ma.Schema):
     )
     same_gender_preferred = fields.Boolean(dump_only=True)
     checklist = fields.List(fields.Nested(BilingualItemSchema), dump_only=True)
+    evv_short_share = fields.Float(dump_only=True, metadata={
+        "description": "A visit shorter than this share of the planned duration is an exception"})
+    evv_long_share = fields.Float(dump_only=True, metadata={
+        "description": "A visit longer than this share of the planned duration is an exception"})
+    max_duration_min = fields.Integer(dump_only=True, metadata={
+        "description": "No correction may make a visit last longer"})
     active = fields.Boolean(dump_only=True)
 
     def _window(self, obj):
@@ -132,7 +138,23 @@ class ServiceTypeSeedSchema(ma.Schema):
     reference_price_fen = fields.Integer(required=True, validate=validate.Range(min=0))
     same_gender_preferred = fields.Boolean(load_default=False)
     checklist = fields.List(ChecklistSeedField(), load_default=list)
+    evv_short_share = fields.Float(load_default=0.5, validate=validate.Range(min=0, max=1))
+    evv_long_share = fields.Float(load_default=2.0, validate=validate.Range(min=1, max=10))
+    max_duration_min = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2880))
     active = fields.Boolean(load_default=True)
+
+    @ma.post_load
+    def _longest_stay(self, data, **kwargs):
+        """Three times the usual length unless the file says otherwise, at least an hour and at most a day."""
+        if data["max_duration_min"] is None:
+            data["max_duration_min"] = min(1440, max(60, 3 * data["default_duration_min"]))
+        return data
+
+    @ma.validates_schema
+    def _longest_not_shorter(self, data, **kwargs):
+        longest = data.get("max_duration_min")
+        if longest is not None and longest < data.get("default_duration_min", 0):
+            raise ma.ValidationError("The longest stay is shorter than the usual one.", "max_duration_min")
 
     @ma.validates_schema
     def _window_fits(self, data, **kwargs):

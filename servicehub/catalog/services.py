@@ -86,6 +86,9 @@ def seed_catalog(data: dict) -> SeedReport:
                 "reference_price_fen": item["reference_price_fen"],
                 "same_gender_preferred": item["same_gender_preferred"],
                 "checklist": item["checklist"],
+                "evv_short_share": item["evv_short_share"],
+                "evv_long_share": item["evv_long_share"],
+                "max_duration_min": item["max_duration_min"],
                 "active": item["active"],
                 "sort_order": c_order * 100 + t_order,
             }

@@ -71,8 +71,9 @@ class VisitFact:
     units: float = 0.0  # contract units one delivery of it counts for
     unit_price_fen: int = 0
     satisfaction: int | None = None
-    exception: bool = False  # the delivery carries a flag (far from the address, duration) or no confirmation
+    exception: bool = False  # the delivery has EVV exceptions (servicehub.visits.exceptions), whatever their state
     corrected: bool = False  # a correction of the delivery is in force
+    manual: bool = False  # one of them says it was entered by someone other than its caregiver, or its times edited
     received_at: datetime | None = None  # when the delivery record reached the ledger
     certified: bool = False  # the worker held a certificate valid on the day
     travel_min: int = 0  # from the previous stop, as planned on the roster
@@ -160,12 +161,18 @@ DEFINITIONS: tuple[Definition, ...] = (
        "有满意度评分（1–5分）的人次的评分平均值；分布列出各分值的人次数。",
        "Mean of the 1-5 satisfaction scores given; the distribution counts the person-times at each score."),
     _d("exception_rate", "quality", "rate", "异常率", "Exception rate",
-       "带异常标记（签入位置距住址过远、服务时长偏差过大）或无对象确认的人次 ÷ 服务人次。",
-       "Person-times flagged (checked in far from the address, duration far from plan) or without the recipient's "
-       "confirmation, divided by person-times."),
+       "有电子核验异常（迟到、早退、时长过短或过长、位置偏离、无对象确认、人工录入、时间被修改、延迟提交、时间重叠等，"
+       "无论是否已处理）的人次 ÷ 服务人次。",
+       "Person-times with EVV exceptions (late, early or late end, too short or too long, far from the address, no "
+       "confirmation, manual entry, edited times, submitted late, overlapping …, whatever their state), divided by "
+       "person-times."),
     _d("corrected_rate", "quality", "rate", "更正率", "Corrected-record rate",
        "有生效更正记录的人次 ÷ 服务人次。",
        "Person-times with a correction in force, divided by person-times."),
+    _d("manual_or_edited_rate", "quality", "rate", "人工录入或修改率", "Manual or edited share",
+       "签入或签出不是由该服务人员本人在现场完成（由机构账号代录，或位置为手工输入的住址坐标），或服务时间经更正修改的人次 ÷ 服务人次。",
+       "Person-times whose check-in or check-out was not made by their caregiver at the door (an office account, or "
+       "the address's coordinates typed in), or whose times were edited by a correction, divided by person-times."),
     _d("continuity", "quality", "rate", "服务连续性", "Continuity of carer",
        "每位对象由其服务次数最多的1至2名服务人员完成的人次之和 ÷ 服务人次。",
        "Person-times delivered by each recipient's one or two most frequent workers, divided by person-times."),
@@ -350,7 +357,7 @@ def _value_fen(fact: VisitFact) -> int:
 SCORES = (1, 2, 3, 4, 5)
 # What a block sums, in this order (value_fen last: the database sums the others, and the value is added after).
 SUMS = ("visits", "person_times", "missed", "service_s", "units", *(f"score_{k}" for k in SCORES), "exceptions",
-        "corrected", "certified", "on_time", "late", "within_24h", "travel_min", "value_fen")
+        "corrected", "manual", "certified", "on_time", "late", "within_24h", "travel_min", "value_fen")
 # What a block is keyed by: the dimensions, the need (for coverage) and the period bucket.
 BLOCK_KEYS = (*DIMENSIONS, "need", "bucket")
 _NOTHING = dict.fromkeys(SUMS, 0)
@@ -392,6 +399,7 @@ def visit_sums(fact: VisitFact, grace: Grace = Grace()) -> dict:
         **({f"score_{fact.satisfaction}": 1} if fact.satisfaction in SCORES else {}),
         "exceptions": int(fact.exception),
         "corrected": int(fact.corrected),
+        "manual": int(fact.manual),
         "certified": int(fact.certified),
         "on_time": int(started is not None and not late),
         "late": int(late),
@@ -467,6 +475,7 @@ class _Tally:
             "satisfaction_distribution": {str(k): c for k, c in scores.items()},
             "exception_rate": _ratio(v["exceptions"], n),
             "corrected_rate": _ratio(v["corrected"], n),
+            "manual_or_edited_rate": _ratio(v["manual"], n),
             "continuity": _ratio(continuity, n),
             "certified_share": _ratio(v["certified"], n),
             "on_time_rate": _ratio(v["on_time"], n),

@@ -32,6 +32,10 @@ class FrozenReport(db.Model):
     code_version: Mapped[str] = mapped_column(String(64))
     generated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     generated_by: Mapped[str] = mapped_column(String(100))
+    # The month's settlement as it was issued with the report (`servicehub.evaluation.settlement`), and how many
+    # of its visits still had undecided exceptions then; None for reports frozen before settlements existed.
+    settlement: Mapped[dict | None] = mapped_column(JSON)
+    open_exceptions: Mapped[int | None] = mapped_column(Integer)
 
     contract = relationship("Contract")
 

@@ -12,7 +12,7 @@ import json
 import subprocess
 import threading
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import metadata
@@ -21,12 +21,13 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import DateTime, Integer, and_, case, func, join, literal, or_, select, type_coerce
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from servicehub.auth.audit import record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import AssistanceClass, ServiceCategory, ServiceType
 from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, ValidationFailed
-from servicehub.evaluation import kpis
+from servicehub.evaluation import kpis, settlement
 from servicehub.evaluation import score as scoring
 from servicehub.evaluation.models import FrozenReport, OrganisationScore
 from servicehub.extensions import db
@@ -45,11 +46,13 @@ from servicehub.registry.models import (
 )
 from servicehub.registry.rules import units_per_delivery
 from servicehub.scheduling.models import Visit, VisitStatus
-from servicehub.timeutil import district_today, district_tz, local_dates
+from servicehub.timeutil import district_today, district_tz, local_dates, month_days
 from servicehub.visits import alerts as alert_rules
 from servicehub.visits import ledger
-from servicehub.visits.models import RecordKind, ServiceRecord
+from servicehub.visits.exceptions import Code
+from servicehub.visits.models import UNDECIDED, EvvException, ExceptionStatus, RecordKind, ServiceRecord
 
+FROZEN_CORRECTION = Code.FROZEN_MONTH.value
 MAX_DAYS = 5 * 366  # a report spans at most five years
 FILTERS = ("organisation_id", "contract_id", "service_type", "category", "town_id", "recipient_class", "worker_id",
            "recipient_id")
@@ -183,7 +186,7 @@ def load_visit_facts(query: ReportQuery) -> list[kpis.VisitFact]:
                ServiceType.code, ServiceCategory.code, ServiceType.unit, Visit.duration_min, Recipient.town_id,
                Visit.recipient_id, AssistanceClass.code, Visit.worker_id, Visit.service_date, Visit.status,
                Visit.planned_start, Visit.window_start, Visit.travel_min, ContractLine.unit_price_fen,
-               Contract.start_date, Contract.end_date)
+               Contract.start_date, Contract.end_date, Visit.delivery_exception, Visit.delivery_manual)
         .select_from(_reported_visits())
         .where(*_visit_filters(query))
     ).all()
@@ -192,7 +195,8 @@ def load_visit_facts(query: ReportQuery) -> list[kpis.VisitFact]:
     tz = district_tz()
     facts = []
     for (visit_id, organisation, contract, line, need, type_code, category, unit, duration, town, recipient, klass,
-         worker, day, status, planned_start, window_start, travel, price, contract_first, contract_last) in rows:
+         worker, day, status, planned_start, window_start, travel, price, contract_first, contract_last, exception,
+         manual) in rows:
         in_force = contract_first <= day <= contract_last
         if query.filters.get("contract_id") is not None and not in_force:
             continue
@@ -210,7 +214,7 @@ def load_visit_facts(query: ReportQuery) -> list[kpis.VisitFact]:
                 continue  # marked completed without a delivery in the ledger: not a person-time
             entry, record_ids = delivery
             fact = replace(fact, started_at=_aware(entry.started_at), ended_at=_aware(entry.ended_at),
-                           satisfaction=entry.satisfaction, exception=bool(set(entry.flags) - {"pending_approval"}),
+                           satisfaction=entry.satisfaction, exception=bool(exception), manual=bool(manual),
                            corrected=entry.kind == RecordKind.CORRECTION, received_at=_aware(entry.received_at),
                            certified=any(until is None or until >= day for until in certified.get(worker, ())),
                            record_ids=record_ids)
@@ -252,6 +256,7 @@ def load_visit_blocks(query: ReportQuery) -> list[kpis.VisitBlock]:
         **{f"score_{k}": when(and_(delivered, Visit.delivery_satisfaction == k)) for k in kpis.SCORES},
         "exceptions": when(and_(delivered, Visit.delivery_exception)),
         "corrected": when(and_(delivered, Visit.delivery_corrected)),
+        "manual": when(and_(delivered, Visit.delivery_manual)),
         "certified": when(and_(delivered, certified)),
         "on_time": when(and_(delivered, Visit.delivery_late_s <= grace_s)),
         "late": when(and_(delivered, Visit.delivery_late_s > grace_s)),
@@ -362,6 +367,7 @@ class _Entry:
     kind: str
     flags: list
     refers_to_id: int | None
+    reason_code: str
     started_at: datetime | None
     ended_at: datetime | None
     satisfaction: int | None
@@ -379,8 +385,8 @@ def _deliveries(query: ReportQuery, visit_ids: set[int]) -> dict[int, tuple[_Ent
     by_visit: dict[int, list[_Entry]] = defaultdict(list)
     for row in db.session.execute(
             select(ServiceRecord.id, ServiceRecord.visit_id, ServiceRecord.kind, ServiceRecord.flags,
-                   ServiceRecord.refers_to_id, ServiceRecord.started_at, ServiceRecord.ended_at,
-                   ServiceRecord.satisfaction, ServiceRecord.received_at)
+                   ServiceRecord.refers_to_id, ServiceRecord.reason_code, ServiceRecord.started_at,
+                   ServiceRecord.ended_at, ServiceRecord.satisfaction, ServiceRecord.received_at)
             .where(*conditions).order_by(ServiceRecord.organisation_id, ServiceRecord.sequence)):
         if row.visit_id in visit_ids:
             by_visit[row.visit_id].append(_Entry(*row))
@@ -644,6 +650,7 @@ def _with_labels(drilled: dict) -> dict:
 
 
 FACT_FIELDS = tuple(kpis.VisitFact.__dataclass_fields__)
+FACT_DEFAULTS = {name: f.default for name, f in kpis.VisitFact.__dataclass_fields__.items() if f.default is not MISSING}
 
 
 def fact_dict(fact: kpis.VisitFact) -> dict:
@@ -735,22 +742,18 @@ def content_hash(facts: list[dict]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def month_of(month: str) -> tuple[date, date]:
-    """'2026-11' -> its first and last day; 422 naming `month` when malformed."""
-    try:
-        year, number = (int(part) for part in month.split("-"))
-        first = date(year, number, 1)
-    except (AttributeError, TypeError, ValueError):
-        raise ValidationFailed(N_("A month is written YYYY-MM."), {"month": ["Not a month (YYYY-MM)."]}) from None
-    return first, kpis.bucket_of(first, "month").last
+month_of = month_days
 
 
 CONTRACT_GROUPING = ("service_type",)
 
 
-def freeze_contract_month(principal: Principal, contract_id: int, month: str) -> FrozenReport:
-    """Issue the monthly report of a contract: compute it and store it with its facts, their hash and the code
-    version. A month is frozen once (409 when it already is) and only once it is over."""
+def freeze_contract_month(principal: Principal, contract_id: int, month: str,
+                          accept_open_exceptions: bool = False) -> FrozenReport:
+    """Issue the monthly report of a contract with its settlement: compute both and store them with the facts,
+    their hash and the code version. A month is frozen once (409 when it already is) and only once it is over;
+    while any of its visits has undecided exceptions it is frozen only when the caller says so
+    (`accept_open_exceptions`), and the settlement lists them."""
     first, last = month_of(month)
     contract = db.session.get(Contract, contract_id)
     if contract is None or (principal.is_provider and contract.organisation_id != principal.organisation_id):
@@ -764,13 +767,20 @@ def freeze_contract_month(principal: Principal, contract_id: int, month: str) ->
     if existing is not None:
         raise Conflict(N_("This month's report of the contract is already frozen."), {"month": ["Already frozen."]},
                        code="already_frozen")
+    undecided = undecided_exceptions(contract_id, first, last)
+    if undecided and not accept_open_exceptions:
+        raise Conflict(N_("%(count)d exceptions of the month are not decided yet: decide them first, or say that the "
+                          "month is frozen with them open.", count=undecided),
+                       {"accept_open_exceptions": [f"{undecided} exceptions not decided; set it to freeze anyway."]},
+                       code="open_exceptions")
     query = ReportQuery(first, last, CONTRACT_GROUPING, {"contract_id": contract_id})
     document = build_document(query, title=f"{contract.code} {contract.name_zh} {month}")
     stored = document.pop("records")
     frozen = FrozenReport(contract_id=contract_id, organisation_id=contract.organisation_id, period_start=first,
                           period_end=last, parameters=query.as_dict(), figures=document, facts=stored,
                           record_count=len(stored), content_hash=content_hash(stored), code_version=code_version(),
-                          generated_by=principal.username)
+                          generated_by=principal.username,
+                          settlement=load_settlement(contract, first, last).as_dict(), open_exceptions=undecided)
     db.session.add(frozen)
     try:
         db.session.flush()
@@ -779,7 +789,8 @@ def freeze_contract_month(principal: Principal, contract_id: int, month: str) ->
         raise Conflict(N_("This month's report of the contract is already frozen."), {"month": ["Already frozen."]},
                        code="already_frozen") from None
     record_event(db.session, "report_frozen", "frozen_reports", frozen.id, contract=contract.code, month=month,
-                 records=len(stored), content_hash=frozen.content_hash)
+                 records=len(stored), content_hash=frozen.content_hash, total_fen=frozen.settlement["total_fen"],
+                 open_exceptions=undecided)
     db.session.commit()
     return frozen
 
@@ -827,9 +838,15 @@ def compare_frozen(principal: Principal, frozen_id: int) -> dict:
     after = {f["visit_id"]: f for f in stored}
     records = [{"visit_id": visit_id, "change": change, "fields": fields}
                for visit_id, change, fields in _record_changes(before, after)]
+    settled = None
+    if frozen.settlement is not None:
+        contract = _settlement_contract(principal, frozen.contract_id)
+        settled = settlement_changes(frozen.settlement,
+                                     load_settlement(contract, frozen.period_start, frozen.period_end).as_dict())
     return {"frozen_id": frozen.id, "content_hash": frozen.content_hash, "current_hash": content_hash(stored),
             "unchanged": frozen.content_hash == content_hash(stored), "records": records,
-            "figures": _figure_changes(frozen.figures["report"], now)}
+            "figures": _figure_changes(frozen.figures["report"], now), "settlement": settled or [],
+            "pending_corrections": pending_corrections(frozen)}
 
 
 def _record_changes(before: dict, after: dict):
@@ -840,8 +857,10 @@ def _record_changes(before: dict, after: dict):
         elif new is None:
             yield visit_id, "removed", {}
         else:
-            fields = {name: {"frozen": old.get(name), "now": new.get(name)} for name in sorted(old.keys() | new.keys())
-                      if old.get(name) != new.get(name)}
+            # A fact added since the report was frozen counts as its default there (nothing changed by it).
+            fields = {name: {"frozen": old.get(name, FACT_DEFAULTS.get(name)), "now": new.get(name)}
+                      for name in sorted(old.keys() | new.keys())
+                      if old.get(name, FACT_DEFAULTS.get(name)) != new.get(name, FACT_DEFAULTS.get(name))}
             if fields:
                 yield visit_id, "changed", fields
 
@@ -945,8 +964,9 @@ def previous_month(today: date) -> str:
 
 
 def monthly_close(principal: Principal, today: date | None = None) -> dict[str, int]:
-    """Freeze last month's report of every contract that ran in it (once: a month already frozen is left as
-    it is) and score the organisations over the last three full months."""
+    """Freeze last month's report and settlement of every contract that ran in it (once: a month already frozen
+    is left as it is; exceptions still undecided are listed in its settlement) and score the organisations over the
+    last three full months."""
     today = today or district_today()
     month = previous_month(today)
     first, last = month_of(month)
@@ -954,10 +974,146 @@ def monthly_close(principal: Principal, today: date | None = None) -> dict[str, 
     for contract_id in db.session.scalars(select(Contract.id).where(Contract.start_date <= last,
                                                                     Contract.end_date >= first).order_by(Contract.id)):
         try:
-            freeze_contract_month(principal, contract_id, month)
+            freeze_contract_month(principal, contract_id, month, accept_open_exceptions=True)
             frozen += 1
         except Conflict:
             db.session.rollback()
     score_first = kpis.add_months(first, 1 - SCORE_MONTHS)
     scores = compute_scores(score_first, last)
     return {"frozen": frozen, "scored": len(scores)}
+
+
+# --- monthly settlements -------------------------------------------------------------------------------------------
+
+
+def frozen_visit_ids(visit_ids) -> set[int]:
+    """The visits among these whose month's report is frozen for their contract (visits ask before they let a
+    correction count: `servicehub.visits.verification.frozen_visits`)."""
+    ids = sorted(set(visit_ids))
+    if not ids:
+        return set()
+    return set(db.session.scalars(
+        select(Visit.id).join(Referral, Referral.id == Visit.referral_id)
+        .join(FrozenReport, and_(FrozenReport.contract_id == Referral.contract_id,
+                                 FrozenReport.period_start <= Visit.service_date,
+                                 FrozenReport.period_end >= Visit.service_date))
+        .where(Visit.id.in_(ids))))
+
+
+def _contract_visits(contract_id: int, first: date, last: date):
+    return (select(Visit.id).join(Referral, Referral.id == Visit.referral_id)
+            .where(Referral.contract_id == contract_id, Visit.service_date.between(first, last)))
+
+
+def undecided_exceptions(contract_id: int, first: date, last: date) -> int:
+    """How many exceptions of a contract's visits in first..last are not decided yet (open, explained, rejected)."""
+    return db.session.scalar(select(func.count(EvvException.id)).where(
+        EvvException.visit_id.in_(_contract_visits(contract_id, first, last)),
+        EvvException.status.in_(UNDECIDED))) or 0
+
+
+def load_settlement(contract: Contract, first: date, last: date) -> settlement.Settlement:
+    """A contract's settlement of first..last (the days it is in force) from its lines, funding, delivered visits
+    and their exceptions."""
+    first, last = max(first, contract.start_date), min(last, contract.end_date)
+    terms = [settlement.LineTerms(line.id, line.service_type.code, line.service_type.unit, line.unit_price_fen,
+                                  line.contracted_quantity, line.billing, line.billing_step_min,
+                                  line.min_billable_share) for line in contract.lines]
+    rows = db.session.execute(
+        select(Visit.id, Referral.contract_line_id, Visit.service_date, Visit.recipient_id, Visit.worker_id,
+               Visit.duration_min, Visit.delivery_service_s)
+        .join(Referral, Referral.id == Visit.referral_id)
+        .where(Referral.contract_id == contract.id, Visit.service_date.between(first, last),
+               Visit.status == VisitStatus.COMPLETED, Visit.delivery_record_id.is_not(None))).all()
+    found = defaultdict(list)
+    for visit_id, code, status in db.session.execute(
+            select(EvvException.visit_id, EvvException.code, EvvException.status)
+            .where(EvvException.visit_id.in_(_contract_visits(contract.id, first, last)),
+                   EvvException.status != ExceptionStatus.CLEARED).order_by(EvvException.id)).all():
+        found[visit_id].append((code, status))
+    visits = [settlement.SettlementVisit(visit_id, line_id, day, recipient, worker, planned, settlement.DELIVERED,
+                                         served or 0.0, tuple(found.get(visit_id, ())))
+              for visit_id, line_id, day, recipient, worker, planned, served in rows]
+    fundings = [settlement.Funding(f.source, f.funder, f.amount_fen) for f in contract.fundings]
+    return settlement.settle(contract.id, first, last, terms, visits, fundings)
+
+
+def _settlement_contract(principal: Principal, contract_id: int) -> Contract:
+    require_report_reader(principal)
+    contract = db.session.scalar(select(Contract).options(selectinload(Contract.lines), selectinload(Contract.fundings))
+                                 .where(Contract.id == contract_id))
+    if contract is None or (principal.is_provider and contract.organisation_id != principal.organisation_id):
+        raise NotFound(N_("No such contract."), {"contract_id": ["Unknown."]})
+    return contract
+
+
+def contract_settlement(principal: Principal, contract_id: int, month: str) -> dict:
+    """A contract's settlement of a month: as frozen with the month's report (and what changed since), or as it
+    stands today while the month is not frozen; the exceptions still undecided, and the names a page shows."""
+    contract = _settlement_contract(principal, contract_id)
+    first, last = month_of(month)
+    if contract.end_date < first or contract.start_date > last:
+        raise ValidationFailed(N_("The contract does not run in that month."), {"month": ["Outside the contract."]})
+    live = load_settlement(contract, first, last).as_dict()
+    frozen = db.session.scalar(select(FrozenReport).where(
+        FrozenReport.contract_id == contract.id, FrozenReport.period_start == first, FrozenReport.period_end == last))
+    kept = frozen.settlement if frozen is not None and frozen.settlement is not None else None
+    shown = kept or live
+    return {"contract_id": contract.id, "contract_code": contract.code, "contract_name": contract.name_zh,
+            "organisation_id": contract.organisation_id, "month": month, "frozen": kept is not None,
+            "frozen_id": frozen.id if frozen is not None else None,
+            "frozen_at": frozen.generated_at if frozen is not None else None,
+            "frozen_open_exceptions": frozen.open_exceptions if frozen is not None else None,
+            "settlement": shown, "current": live if kept is not None else None,
+            "differences": settlement_changes(kept, live) if kept is not None else [],
+            "undecided": undecided_exceptions(contract.id, first, last),
+            "names": _settlement_names(shown, live)}
+
+
+def settlement_changes(frozen: dict, now: dict) -> list[dict]:
+    """What differs between a frozen settlement and today's: each line's figures, the total, and the visits whose
+    payment changed (paid now and not then, or the other way)."""
+    changes = []
+    old = {line["line_id"]: line for line in frozen["lines"]}
+    for line in now["lines"]:
+        before = old.get(line["line_id"], {})
+        for name in ("verified", "units", "amount_fen", "unverified", "unverified_fen"):
+            if before.get(name) != line[name]:
+                changes.append({"line_id": line["line_id"], "service_type": line["service_type"], "figure": name,
+                                "frozen": before.get(name), "now": line[name]})
+    if frozen["total_fen"] != now["total_fen"]:
+        changes.append({"line_id": None, "service_type": None, "figure": "total_fen", "frozen": frozen["total_fen"],
+                        "now": now["total_fen"]})
+    then_open = {row["visit_id"] for row in frozen["unsettled"]}
+    now_open = {row["visit_id"] for row in now["unsettled"]}
+    changes += [{"visit_id": visit_id, "figure": "verified", "frozen": False, "now": True}
+                for visit_id in sorted(then_open - now_open)]
+    changes += [{"visit_id": visit_id, "figure": "verified", "frozen": True, "now": False}
+                for visit_id in sorted(now_open - then_open)]
+    return changes
+
+
+def _settlement_names(*documents: dict) -> dict:
+    recipients = {row["recipient"] for d in documents for row in d["unsettled"]}
+    workers = {row["worker"] for d in documents for row in d["unsettled"] if row["worker"]}
+    types = {line["service_type"] for d in documents for line in d["lines"]}
+    return {
+        "recipients": dict(db.session.execute(select(Recipient.id, Recipient.name)
+                                              .where(Recipient.id.in_(recipients))).all()) if recipients else {},
+        "workers": dict(db.session.execute(select(Worker.id, Worker.name)
+                                           .where(Worker.id.in_(workers))).all()) if workers else {},
+        "service_types": {code: {"zh": zh, "en": en} for code, zh, en in db.session.execute(
+            select(ServiceType.code, ServiceType.name_zh, ServiceType.name_en)
+            .where(ServiceType.code.in_(types))).all()},
+    }
+
+
+def pending_corrections(frozen: FrozenReport) -> list[dict]:
+    """Corrections of a frozen month's visits waiting for the bureau (shown with its differences either way)."""
+    rows = db.session.execute(
+        select(EvvException.visit_id, EvvException.details, EvvException.status)
+        .where(EvvException.code == FROZEN_CORRECTION,
+               EvvException.visit_id.in_(_contract_visits(frozen.contract_id, frozen.period_start, frozen.period_end)),
+               EvvException.status != ExceptionStatus.CLEARED).order_by(EvvException.visit_id)).all()
+    return [{"visit_id": visit_id, "correction_id": details.get("correction_id"), "status": status}
+            for visit_id, details, status in rows]

@@ -201,6 +201,13 @@ class ContractFunding(Audited, db.Model):
     contract: Mapped[Contract] = relationship(back_populates="fundings")
 
 
+class Billing(enum.StrEnum):
+    """How a contract line pays a verified visit."""
+
+    VISIT = "visit"  # the units one delivery counts for (whole hours of the plan for hourly types, else one)
+    MINUTE = "minute"  # the verified minutes, rounded to the line's step, as a share of the unit
+
+
 class ContractLine(Audited, db.Model):
     """A contracted service line: a service type, its unit price and the quantity bought."""
 
@@ -209,6 +216,9 @@ class ContractLine(Audited, db.Model):
         UniqueConstraint("contract_id", "service_type_id"),
         CheckConstraint("unit_price_fen >= 0", name="price_not_negative"),
         CheckConstraint("contracted_quantity > 0", name="quantity_positive"),
+        enum_check("billing", Billing),
+        CheckConstraint("billing_step_min BETWEEN 1 AND 60", name="billing_step"),
+        CheckConstraint("min_billable_share BETWEEN 0 AND 1", name="min_billable_share"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -216,6 +226,11 @@ class ContractLine(Audited, db.Model):
     service_type_id: Mapped[int] = mapped_column(ForeignKey("service_types.id"), index=True)
     unit_price_fen: Mapped[int] = mapped_column(Integer)
     contracted_quantity: Mapped[int] = mapped_column(Integer)
+    # How a verified visit is paid: per visit (its contracted units), or per verified minute rounded to the step.
+    # Below `min_billable_share` of the planned duration nothing is paid unless the bureau approves the short visit.
+    billing: Mapped[str] = mapped_column(String(8), default="visit", server_default="visit")
+    billing_step_min: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    min_billable_share: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
 
     contract: Mapped[Contract] = relationship(back_populates="lines")
     service_type = relationship("ServiceType")

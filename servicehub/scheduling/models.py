@@ -89,7 +89,7 @@ SETTLED = frozenset({VisitStatus.IN_PROGRESS, VisitStatus.COMPLETED, VisitStatus
 REPORT_COLUMNS = ("service_date", "status", "organisation_id", "referral_id", "service_type_id", "worker_id",
                   "recipient_id", "duration_min", "travel_min", "delivery_record_id", "delivery_late_s",
                   "delivery_service_s", "delivery_submit_s", "delivery_satisfaction", "delivery_exception",
-                  "delivery_corrected")
+                  "delivery_corrected", "delivery_manual")
 
 
 class Visit(Audited, TimestampMixin, db.Model):
@@ -144,8 +144,12 @@ class Visit(Audited, TimestampMixin, db.Model):
     delivery_service_s: Mapped[float | None] = mapped_column(Float)  # check-in to check-out, never negative
     delivery_submit_s: Mapped[float | None] = mapped_column(Float)  # check-out to the record reaching the ledger
     delivery_satisfaction: Mapped[int | None] = mapped_column(Integer)
-    delivery_exception: Mapped[bool | None] = mapped_column(Boolean)  # flagged, or not confirmed
     delivery_corrected: Mapped[bool | None] = mapped_column(Boolean)  # a correction is in force
+    # The delivery has EVV exceptions (any code, whatever its state), and one of them says it was entered by someone
+    # other than its caregiver or its times were edited: written by the exception queue
+    # (`servicehub.visits.verification.refresh_exceptions`) whenever it recomputes the visit's exceptions.
+    delivery_exception: Mapped[bool | None] = mapped_column(Boolean)
+    delivery_manual: Mapped[bool | None] = mapped_column(Boolean)
 
     series: Mapped[VisitSeries] = relationship()
     recipient = relationship("Recipient")

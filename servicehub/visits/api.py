@@ -1,12 +1,14 @@
 """Service-record endpoints: check-in and check-out, outcomes, corrections, the ledger and its verification."""
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from servicehub.auth.access import current_principal, requires
 from servicehub.auth.permissions import Permission
+from servicehub.i18n import LanguageArgsSchema
+from servicehub.visits import queue, services
 from servicehub.visits import schemas as s
-from servicehub.visits import services
 
 blp = Blueprint("visits", __name__, url_prefix="/api/v1",
                 description="Service records (服务记录): visit verification, an append-only, hash-chained ledger.")
@@ -113,14 +115,122 @@ class Approve(MethodView):
         return services.approve(current_principal(), record_id, key)
 
 
-@blp.route("/recipients/<int:recipient_id>/confirmation-code")
-class ConfirmationCode(MethodView):
-    @requires(Permission.RECORDS_READ)
-    @blp.response(200, s.ConfirmationCodeSchema)
+@blp.route("/recipients/<int:recipient_id>/confirmation-cards")
+class ConfirmationCards(MethodView):
+    @requires(Permission.CARDS_ISSUE)
+    @blp.arguments(LanguageArgsSchema, location="query")
+    @blp.response(200, s.CardSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, recipient_id):
-        """The 4-digit code on the recipient's service card, read out to confirm a visit."""
-        return {"recipient_id": recipient_id, "code": services.confirmation_code_for(current_principal(), recipient_id)}
+    def get(self, _args, recipient_id):
+        """The recipient's confirmation cards, newest first: issued when and by whom, how many printed codes are
+        used (never a secret or a code)."""
+        return services.list_cards(current_principal(), recipient_id)
+
+    @requires(Permission.CARDS_ISSUE)
+    @blp.response(201, description="The new card to print (PDF): a QR code for a family member's phone and the "
+                                    "numbered one-time codes", content_type="application/pdf")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, recipient_id):
+        """Print a new confirmation card: the old one stops working at once. Its codes are in this PDF only;
+        audited, and a card a provider replaces is reported to the managers."""
+        card, pdf = services.issue_card(current_principal(), recipient_id)
+        return Response(pdf, status=201, mimetype="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="card-{recipient_id}-{card.card_no}.pdf"'})
+
+
+# --- the exception queue -------------------------------------------------------------------------------------------
+
+
+def _filters(args: dict) -> dict:
+    args.pop("lang", None)
+    return args
+
+
+@blp.route("/evv-exceptions")
+class Exceptions(MethodView):
+    @requires(Permission.EXCEPTIONS_READ)
+    @blp.arguments(s.ExceptionListArgs, location="query")
+    @blp.response(200, s.EvvExceptionSchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """The exception queue you may see (a provider: its own; a town manager: the town's), the oldest visit
+        first; by default the undecided ones."""
+        items, pagination_parameters.item_count = queue.list_exceptions(
+            current_principal(), **_filters(args), page=pagination_parameters.page,
+            page_size=pagination_parameters.page_size)
+        return items
+
+
+@blp.route("/evv-exceptions/counts")
+class ExceptionCounts(MethodView):
+    @requires(Permission.EXCEPTIONS_READ)
+    @blp.arguments(s.ExceptionCountArgs, location="query")
+    @blp.response(200, description="{code: {status: count}}")
+    def get(self, args):
+        """How many exceptions of each code, by status, under the same filters as the queue."""
+        return queue.counts_by_code(current_principal(), **_filters(args))
+
+
+@blp.route("/evv-exceptions/<int:exception_id>")
+class ExceptionDetail(MethodView):
+    @requires(Permission.EXCEPTIONS_READ)
+    @blp.response(200, s.EvvExceptionDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, exception_id):
+        """One exception with its history (raised, explained, decided, cleared, reopened)."""
+        return queue.get_exception(current_principal(), exception_id)
+
+
+@blp.route("/evv-exceptions/<int:exception_id>/resolve")
+class ResolveException(MethodView):
+    @requires(Permission.EXCEPTIONS_RESOLVE)
+    @blp.arguments(s.ResolveSchema)
+    @blp.response(200, s.EvvExceptionSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data, exception_id):
+        """The provider explains an exception with a reason code and a note; it then waits for the bureau."""
+        return queue.resolve(current_principal(), exception_id, data["reason_code"], data["note"])
+
+
+@blp.route("/evv-exceptions/<int:exception_id>/decide")
+class DecideException(MethodView):
+    @requires(Permission.EXCEPTIONS_DECIDE)
+    @blp.arguments(s.DecideSchema)
+    @blp.response(200, s.EvvExceptionSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, data, exception_id):
+        """The bureau approves an explained exception or rejects it (with a note); a visit is paid once each of
+        its exceptions is approved."""
+        return queue.decide(current_principal(), exception_id, data["decision"] == "approve", data["note"])
+
+
+@blp.route("/evv-exceptions/resolve")
+class ResolveExceptions(MethodView):
+    @requires(Permission.EXCEPTIONS_RESOLVE)
+    @blp.arguments(s.ResolveManySchema)
+    @blp.response(200, s.EvvExceptionSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data):
+        """The same explanation for several exceptions: all of them, or none."""
+        return queue.resolve_many(current_principal(), data["ids"], data["reason_code"], data["note"])
+
+
+@blp.route("/evv-exceptions/decide")
+class DecideExceptions(MethodView):
+    @requires(Permission.EXCEPTIONS_DECIDE)
+    @blp.arguments(s.DecideManySchema)
+    @blp.response(200, s.EvvExceptionSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, data):
+        """The same decision for several explained exceptions: all of them, or none."""
+        return queue.decide_many(current_principal(), data["ids"], data["decision"] == "approve", data["note"])
 
 
 @blp.route("/alerts")

@@ -24,7 +24,9 @@ from servicehub.visits.models import RecordKind, ServiceRecord
 
 CHUNK = 2000  # visits per round trip (well under SQLite's limit on bound parameters)
 DELIVERY_KINDS = (RecordKind.DELIVERY, RecordKind.CORRECTION, RecordKind.APPROVAL)
-FIGURES = ("record_id", "late_s", "service_s", "submit_s", "satisfaction", "exception", "corrected")
+# Whether the delivery carries exceptions (`delivery_exception`, `delivery_manual`) is the exception queue's to write
+# (`servicehub.visits.verification.refresh_exceptions`), from the same entries and more.
+FIGURES = ("record_id", "late_s", "service_s", "submit_s", "satisfaction", "corrected")
 NOT_DELIVERED = dict.fromkeys(FIGURES)
 visits = Visit.__table__
 # Keyed by the visit's id; updated_at kept (setting a column to itself stops its onupdate): a projection of the
@@ -44,7 +46,7 @@ def refresh_deliveries(executor, visit_ids: Iterable[int]) -> int:
         entries = defaultdict(list)
         for row in executor.execute(
                 select(ServiceRecord.id, ServiceRecord.visit_id, ServiceRecord.kind, ServiceRecord.flags,
-                       ServiceRecord.refers_to_id, ServiceRecord.started_at, ServiceRecord.ended_at,
+                       ServiceRecord.refers_to_id, ServiceRecord.reason_code, ServiceRecord.started_at, ServiceRecord.ended_at,
                        ServiceRecord.satisfaction, ServiceRecord.received_at)
                 .where(ServiceRecord.visit_id.in_(chunk), ServiceRecord.kind.in_(DELIVERY_KINDS))
                 .order_by(ServiceRecord.visit_id, ServiceRecord.sequence)):

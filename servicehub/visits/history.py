@@ -56,17 +56,21 @@ there stay first in their chains; the history follows them.
 
 from __future__ import annotations
 
+import base64
 import bisect
+import functools
+import io
 import math
 import random
 import time as clock
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from PIL import Image, ImageDraw
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import selectinload
 
 from servicehub.auth.audit import record_event
@@ -77,15 +81,24 @@ from servicehub.database import utcnow
 from servicehub.errors import N_, Conflict
 from servicehub.extensions import db
 from servicehub.matching.models import Referral, ReferralStatus
-from servicehub.registry.models import Organisation, Recipient, Worker
+from servicehub.registry.models import ContractLine, Organisation, Recipient, Worker
 from servicehub.scheduling import recurrence
 from servicehub.scheduling.models import Visit, VisitSeries, VisitStatus
 from servicehub.scheduling.services import travel_source
 from servicehub.scheduling.travel import haversine_m
 from servicehub.timeutil import district_today, local_midnight
-from servicehub.visits import ledger
+from servicehub.visits import exceptions, ledger, verification
 from servicehub.visits.deliveries import refresh_deliveries
-from servicehub.visits.models import CorrectionReason, MissedReason, RecordKind, ServiceRecord
+from servicehub.visits.models import (
+    CorrectionReason,
+    EvvException,
+    ExceptionStatus,
+    ExceptionStep,
+    MissedReason,
+    RecordKind,
+    ResolutionReason,
+    ServiceRecord,
+)
 
 DEFAULT_SEED = 20241201
 TARGET_COMPLETED = 8891  # completed person-times over two years for the demo's 147 recipients
@@ -105,6 +118,7 @@ P_FAR = 0.015
 P_OFFLINE = 0.03
 P_DURATION_OUTLIER = 0.01
 P_CORRECTED = 0.01
+P_OFFICE = 0.006  # a visit entered at the office the next morning (the caregiver's phone broke)
 P_WRONG_TIME = 0.6  # of the corrections; the rest are the provider admin's data-entry fixes
 CONTINUITY = (0.80, 0.96)  # the usual worker below the first, the second worker below the second, else another
 
@@ -125,8 +139,6 @@ SATISFACTION_PROFILES = (  # (share of recipients, weights of 5, 4, 3, 2, 1)
     (0.50, (50, 38, 10, 1.5, 0.5)),
     (0.10, (25, 45, 22, 6, 2)),
 )
-SIGNATURE = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEA"
-             "cZJ5dQAAAABJRU5ErkJggg==")
 MOVES_VISIT = frozenset({RecordKind.CHECK_IN, RecordKind.DELIVERY, RecordKind.MISSED, RecordKind.CANCELLED})
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LAST_SECOND = 24 * 3600 - 60  # check-outs stay on the visit's day
@@ -158,8 +170,10 @@ class HistoryReport:
     far_from_address: int = 0
     overtime: int = 0  # visits a worker did outside their usual hours or daily limits
     squeezed: int = 0  # visits nobody could reach in time, overlapping another in the worker's day
-    duration_flagged: int = 0
+    office: int = 0  # entered at the office the next morning
     offline: int = 0
+    exceptions: dict[str, int] = field(default_factory=dict)  # by code
+    queue: dict[str, int] = field(default_factory=dict)  # by status, once the queue was worked
     records: int = 0
     records_by_kind: dict[str, int] = field(default_factory=dict)
     organisations: int = 0
@@ -177,8 +191,11 @@ class HistoryReport:
                 f"  completed {self.completed} (target {self.target}), missed {self.missed}, "
                 f"cancelled {self.cancelled}, corrected {self.corrected} ({self.approvals} approved)\n"
                 f"  late {self.late} (after the window opened + grace: {self.late_after_window_opening}), "
-                f"far from address {self.far_from_address}, duration flagged {self.duration_flagged}, "
+                f"far from address {self.far_from_address}, entered at the office {self.office}, "
                 f"sent offline {self.offline}\n"
+                f"  exceptions {sum(self.exceptions.values())} "
+                f"({', '.join(f'{k} {n}' for k, n in sorted(self.exceptions.items()))}); "
+                f"queue {', '.join(f'{k} {n}' for k, n in sorted(self.queue.items()))}\n"
                 f"  {self.records} ledger records in {self.organisations} organisations ({kinds}); "
                 f"{self.seconds:.1f} s")
 
@@ -200,6 +217,8 @@ class _Series:
     meal: bool
     checklist: tuple[str, ...]
     point: tuple[float, float]
+    short_share: float = 0.5  # the visit's exception thresholds (the service type's, the line's billable minimum)
+    long_share: float = 2.0
     rule: str = ""  # the earlier periods' (`history_rule`)
     days: list[date] = field(default_factory=list)  # occurrences in the history period
     coverage: float = 1.0  # of the recipient: 1 for founders
@@ -356,8 +375,9 @@ def _minutes(t) -> int:
 
 def _load_series() -> list[_Series]:
     rows = db.session.execute(
-        select(VisitSeries, Recipient, ServiceType)
+        select(VisitSeries, Recipient, ServiceType, ContractLine.min_billable_share)
         .join(Referral, Referral.id == VisitSeries.referral_id)
+        .join(ContractLine, ContractLine.id == Referral.contract_line_id)
         .join(Recipient, Recipient.id == VisitSeries.recipient_id)
         .join(ServiceType, ServiceType.id == VisitSeries.service_type_id)
         .options(selectinload(ServiceType.required_qualification))
@@ -365,7 +385,7 @@ def _load_series() -> list[_Series]:
         .order_by(VisitSeries.id)
     ).all()
     series = []
-    for s, recipient, service_type in rows:
+    for s, recipient, service_type, min_share in rows:
         gender = recipient.required_carer_gender
         if gender is None and service_type.same_gender_preferred:
             gender = recipient.gender
@@ -378,6 +398,7 @@ def _load_series() -> list[_Series]:
             gender=gender, meal=service_type.unit == "meal",
             checklist=tuple(item["code"] for item in service_type.checklist or ()),
             point=(recipient.lat, recipient.lon),
+            short_share=max(service_type.evv_short_share, min_share), long_share=service_type.evv_long_share,
         ))
     return series
 
@@ -583,8 +604,6 @@ class _Writer:
     def __init__(self, rng: random.Random, providers: dict[int, tuple[int | None, str]]):
         self.rng, self.providers = rng, providers
         self.entries: list[_Entry] = []
-        self.tolerance = current_app.config["SERVICEHUB_EVV_TOLERANCE_M"]
-        self.duration_tolerance = current_app.config["SERVICEHUB_DURATION_TOLERANCE"]
         self.grace = (current_app.config["SERVICEHUB_LATE_MINUTES"], current_app.config["SERVICEHUB_LATE_MINUTES_MEAL"])
         self.midnights: dict[date, datetime] = {}
         self.profiles: dict[int, tuple] = {}
@@ -643,42 +662,41 @@ class _Writer:
         lat, lon = _offset(s.point, rng.uniform(350, 1200) if far else rng.uniform(2, 60), rng)
         distance = round(haversine_m((lat, lon), s.point), 1)
         lat, lon = round(lat, 7), round(lon, 7)
-        flags = ["far_from_address"] if distance > self.tolerance else []
         offline = rng.random() < P_OFFLINE
         signer = v.worker.signer
         check_in_at = self.received(started)
         delivery_at = self.received(ended)
-        if offline:  # sent when the phone was back online, with the phone's times
+        if rng.random() < P_OFFICE:  # the phone broke: the office entered the visit the next morning
+            signer = self.providers[s.organisation_id]
+            delivery_at = self.at(v.day + timedelta(days=1), rng.uniform(8.5, 10) * 3600)
+            check_in_at = delivery_at - timedelta(seconds=30)
+            self.counts["office"] += 1
+        elif offline:  # sent when the phone was back online, with the phone's times
             delivery_at = ended + timedelta(minutes=rng.randint(10, 360))
             check_in_at = delivery_at - timedelta(seconds=1)
             self.counts["offline"] += 1
         check_in = self.add(s.organisation_id, check_in_at, {
             "kind": RecordKind.CHECK_IN.value, **self.common(v), "started_at": started, "lat": lat, "lon": lon,
-            "distance_m": distance, "flags": flags, "device_time": started if offline else None,
+            "distance_m": distance, "device_time": started if offline else None,
             "idempotency_key": self.key(), "recorded_by_id": signer[0], "recorded_by": signer[1],
         }, v)
         tasks = list(s.checklist)
         if len(tasks) > 1 and rng.random() < 0.15:
             tasks.pop(rng.randrange(1, len(tasks)))
         method = _weighted(rng, (("code", 89), ("signature", 8), ("none", 3)))
-        confirmation = {"method": method, "signature": SIGNATURE} if method == "signature" else {"method": method}
-        delivery_flags = list(flags)
-        minutes = (ended - started).total_seconds() / 60
-        if abs(minutes - s.duration) > max(15, self.duration_tolerance * s.duration):
-            delivery_flags.append("duration")
-        if method == "none":
-            delivery_flags.append("unconfirmed")
+        confirmation = {"method": method, "signature": signature_png()} if method == "signature" else {"method": method}
         satisfaction = self.satisfaction(s.recipient_id)
+        out_lat, out_lon = _offset(s.point, distance + rng.uniform(-1, 1), rng) if distance else (lat, lon)
         delivery = self.add(s.organisation_id, delivery_at, {
             "kind": RecordKind.DELIVERY.value, **self.common(v), "started_at": started, "ended_at": ended,
-            "lat": lat, "lon": lon, "distance_m": distance, "tasks": sorted(set(tasks)), "confirmation": confirmation,
-            "satisfaction": satisfaction, "notes": DELIVERY_NOTES[rng.randrange(len(DELIVERY_NOTES))]
-            if rng.random() < 0.08 else "", "flags": delivery_flags, "device_time": ended if offline else None,
-            "idempotency_key": self.key(), "recorded_by_id": signer[0], "recorded_by": signer[1],
+            "lat": round(out_lat, 7), "lon": round(out_lon, 7), "distance_m": distance, "tasks": sorted(set(tasks)),
+            "confirmation": confirmation, "satisfaction": satisfaction,
+            "notes": DELIVERY_NOTES[rng.randrange(len(DELIVERY_NOTES))] if rng.random() < 0.08 else "",
+            "device_time": ended if offline else None, "idempotency_key": self.key(), "recorded_by_id": signer[0],
+            "recorded_by": signer[1],
         }, v, refers_to=check_in)
         self.counts["completed" if v.slot == 0 else "completed_second_carer"] += 1
-        self.counts["far_from_address"] += "far_from_address" in flags
-        self.counts["duration_flagged"] += "duration" in delivery_flags
+        self.counts["far_from_address"] += far
         self.counts["late"] += arrive > (planned + grace) * 60
         self.counts["late_after_window_opening"] += arrive > (opens + grace) * 60
         if corrected:
@@ -693,8 +711,7 @@ class _Writer:
                   "ended_at": original["ended_at"], "lat": original["lat"], "lon": original["lon"],
                   "distance_m": original["distance_m"], "tasks": original["tasks"],
                   "confirmation": original["confirmation"], "satisfaction": original["satisfaction"],
-                  "flags": [f for f in original["flags"] if f != "pending_approval"], "reason_code": reason,
-                  "idempotency_key": self.key()}
+                  "flags": [], "reason_code": reason, "idempotency_key": self.key()}
         if reason == CorrectionReason.WRONG_TIME:  # the caregiver's own correction waits for approval
             signer = v.worker.signer
             fields.update(ended_at=true_end, notes="忘记签退，按实际离开时间更正", recorded_by_id=signer[0],
@@ -704,8 +721,9 @@ class _Writer:
         else:
             if len(original["tasks"]) < len(checklist):
                 fields.update(tasks=sorted(checklist), notes="回访核实，补录遗漏的服务项目")
-            else:
-                fields.update(satisfaction=5 if original["satisfaction"] != 5 else 4, notes="回访核实，更正满意度录入错误")
+            else:  # the check-in was tapped late, after the work had begun: the roster's start, as the family says
+                start = min(original["started_at"], self.at(v.day, (v.start or v.series.window[0]) * 60))
+                fields.update(started_at=start, notes="回访核实，签入晚于实际到达，按家属确认的到达时间更正")
             fields.update(recorded_by_id=admin[0], recorded_by=admin[1])
             when = self.at(v.day + timedelta(days=rng.randint(1, 5)), rng.uniform(9, 17) * 3600)
         correction = self.add(v.series.organisation_id, when, fields, v, refers_to=delivery)
@@ -715,7 +733,7 @@ class _Writer:
             self.add(v.series.organisation_id, approved, {
                 "kind": RecordKind.APPROVAL.value, "visit_id": None, "recipient_id": original["recipient_id"],
                 "worker_id": original["worker_id"], "service_type_id": original["service_type_id"],
-                "service_date": original["service_date"], "idempotency_key": self.key(),
+                "service_date": original["service_date"], "reason_code": "provider", "idempotency_key": self.key(),
                 "recorded_by_id": admin[0], "recorded_by": admin[1],
             }, v, refers_to=correction)
             self.counts["approvals"] += 1
@@ -758,6 +776,144 @@ class _Writer:
             "idempotency_key": self.key(), "recorded_by_id": admin[0], "recorded_by": admin[1],
         }, v)
         self.counts["cancelled"] += v.slot == 0
+
+
+# --- what the records say of themselves, and the exception queue worked -------------------------------------
+
+
+@functools.cache
+def signature_png() -> str:
+    """A signature as a phone's signature pad gives it: a PNG data URL of a pen stroke (the same every time)."""
+    image = Image.new("RGBA", (240, 90), (255, 255, 255, 0))
+    pen = ImageDraw.Draw(image)
+    points = [(18 + 3 * k, 52 + 22 * math.sin(k / 5.0) * math.cos(k / 13.0)) for k in range(68)]
+    pen.line(points, fill=(20, 20, 60, 255), width=3, joint="curve")
+    pen.line([(60, 70), (190, 64)], fill=(20, 20, 60, 255), width=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _plain(entry: _Entry, worker: _Worker | None) -> exceptions.Entry:
+    f = entry.fields
+    by_worker = worker is not None and (f.get("recorded_by_id"), f.get("recorded_by")) == worker.signer
+    return exceptions.Entry(
+        id=entry.order, kind=f["kind"], received_at=entry.received_at, started_at=f.get("started_at"),
+        ended_at=f.get("ended_at"), lat=f.get("lat"), lon=f.get("lon"), distance_m=f.get("distance_m"),
+        by_worker=by_worker, recorded_by=f.get("recorded_by", ""),
+        confirmation=(f.get("confirmation") or {}).get("method", "none"), tasks=len(f.get("tasks") or ()),
+        flags=tuple(f.get("flags") or ()), refers_to_id=entry.refers_to.order if entry.refers_to else None,
+        reason_code=f.get("reason_code", ""), outcome_reason=f.get("outcome_reason", ""), notes=f.get("notes", ""))
+
+
+def _record_flags(writer: _Writer, thresholds: exceptions.Thresholds) -> None:
+    """Each check-in, delivery and correction flagged with the visit's exception codes as they stood when it was
+    made (what `services` writes: the record says itself what was wrong with it). Overlaps with other visits are
+    the queue's to find."""
+    by_visit: dict[int, list[_Entry]] = defaultdict(list)
+    for entry in writer.entries:
+        by_visit[id(entry.visit)].append(entry)
+    for entries in by_visit.values():
+        v = entries[0].visit
+        s = v.series
+        expected = writer.at(v.day, (v.start if v.start is not None else s.window[0]) * 60)
+        plan = {"visit_id": 0, "expected_start": expected, "expected_end": expected + timedelta(minutes=s.duration),
+                "duration_min": s.duration, "address": s.point, "meal": s.meal, "has_checklist": bool(s.checklist),
+                "short_share": s.short_share, "long_share": s.long_share}
+        made: list[exceptions.Entry] = []
+        for entry in sorted(entries, key=lambda e: e.order):
+            plain = _plain(entry, v.worker)
+            kind = entry.fields["kind"]
+            if kind in (RecordKind.CHECK_IN, RecordKind.DELIVERY, RecordKind.CORRECTION):
+                status = "in_progress" if kind == RecordKind.CHECK_IN else "completed"
+                as_if = replace(plain, flags=()) if kind == RecordKind.CORRECTION else plain  # as if in force
+                codes = exceptions.codes_of(exceptions.find_exceptions(
+                    exceptions.VisitFacts(status=status, entries=(*made, as_if), **plan), thresholds))
+                entry.fields["flags"] = [flag for flag in plain.flags if flag.startswith("pending_")] + codes
+                plain = replace(plain, flags=tuple(entry.fields["flags"]))
+            made.append(plain)
+
+
+# How the provider explained each kind of exception in the past, and what it said.
+EXPLANATIONS = {
+    "late_start": ((ResolutionReason.TRAFFIC_DELAY, 6), (ResolutionReason.EMERGENCY, 2),
+                   (ResolutionReason.SCHEDULE_AGREED, 2)),
+    "early_end": ((ResolutionReason.RECIPIENT_REQUEST, 6), (ResolutionReason.SCHEDULE_AGREED, 4)),
+    "late_end": ((ResolutionReason.SCHEDULE_AGREED, 5), (ResolutionReason.TRAFFIC_DELAY, 5)),
+    "short_visit": ((ResolutionReason.RECIPIENT_REQUEST, 1),),
+    "long_visit": ((ResolutionReason.RECIPIENT_REQUEST, 1),),
+    "far_check_in": ((ResolutionReason.GPS_INACCURATE, 7), (ResolutionReason.MET_ELSEWHERE, 3)),
+    "far_check_out": ((ResolutionReason.GPS_INACCURATE, 7), (ResolutionReason.MET_ELSEWHERE, 3)),
+    "no_confirmation": ((ResolutionReason.UNABLE_TO_CONFIRM, 1),),
+    "code_failed": ((ResolutionReason.UNABLE_TO_CONFIRM, 1),),
+    "no_tasks": ((ResolutionReason.DATA_ENTRY_ERROR, 1),),
+    "manual_entry": ((ResolutionReason.DEVICE_PROBLEM, 1),),
+    "edited_times": ((ResolutionReason.DATA_ENTRY_ERROR, 1),),
+    "late_submission": ((ResolutionReason.DEVICE_PROBLEM, 1),),
+    "overlap": ((ResolutionReason.DATA_ENTRY_ERROR, 1),),
+    "missed": ((ResolutionReason.RECIPIENT_ABSENT, 8), (ResolutionReason.STAFF_SHORTAGE, 2)),
+    "cancelled_late": ((ResolutionReason.RECIPIENT_REQUEST, 1),),
+}
+EXPLANATION_NOTES = {
+    ResolutionReason.TRAFFIC_DELAY: "上一户服务延时，路上堵车",
+    ResolutionReason.EMERGENCY: "上一户对象突发不适，陪同处理后赶来",
+    ResolutionReason.SCHEDULE_AGREED: "已与对象电话约定调整时间",
+    ResolutionReason.RECIPIENT_REQUEST: "对象当天要求调整服务时长",
+    ResolutionReason.GPS_INACCURATE: "高层住宅室内定位偏差，已核实在对象家中服务",
+    ResolutionReason.MET_ELSEWHERE: "对象在社区日间照料中心，按约在中心服务",
+    ResolutionReason.UNABLE_TO_CONFIRM: "对象视力不好、家属不在，无法读出确认码，已电话回访确认",
+    ResolutionReason.DATA_ENTRY_ERROR: "录入有误，已按实际情况更正",
+    ResolutionReason.DEVICE_PROBLEM: "服务人员手机故障，事后补录，已电话回访确认",
+    ResolutionReason.RECIPIENT_ABSENT: "对象不在家或住院，已联系家属",
+    ResolutionReason.STAFF_SHORTAGE: "服务人员临时请假，未能安排替班，已另约时间",
+}
+REJECTION_NOTE = "回访核实与记录不符，本次不予结算"
+BUREAU = "区民政局"
+# The share of a month's exceptions the provider had explained, and of those the bureau had decided, by the
+# month's age (0: this month, 1: last month, more: earlier), and the share the bureau rejected.
+WORKED = {0: (0.5, 0.3), 1: (0.85, 0.75)}
+WORKED_EARLIER = (1.0, 1.0)
+P_REJECTED = 0.04
+
+
+def _work_the_queue(rng: random.Random, today: date, providers: dict, now: datetime) -> dict[str, int]:
+    """The history's exceptions as the providers and the bureau worked them: older months all explained and
+    decided (a few rejected), last month mostly, this month about half explained and a few decided."""
+    rows = db.session.execute(select(EvvException.id, EvvException.code, EvvException.organisation_id,
+                                     EvvException.service_date)
+                              .where(EvvException.status == ExceptionStatus.OPEN)
+                              .order_by(EvvException.id)).all()
+    updates, steps = [], []
+    for exception_id, code, organisation_id, day in rows:
+        age = (today.year - day.year) * 12 + today.month - day.month
+        explained, decided = WORKED.get(age, WORKED_EARLIER)
+        if rng.random() >= explained:
+            continue
+        reason = _weighted(rng, EXPLANATIONS[code])
+        resolved_at = min(now, local_midnight(day + timedelta(days=rng.randint(1, 3))) + timedelta(hours=rng.uniform(9, 17)))
+        by = providers[organisation_id][1]
+        values = {"exception_id": exception_id, "status": ExceptionStatus.RESOLVED.value, "reason_code": reason.value,
+                  "resolution_note": EXPLANATION_NOTES[reason], "resolved_by": by, "resolved_at": resolved_at,
+                  "decision_note": "", "decided_by": "", "decided_at": None, "updated_at": resolved_at}
+        steps.append({"exception_id": exception_id, "action": "resolved", "status": values["status"],
+                      "reason_code": reason.value, "note": values["resolution_note"], "details": {}, "by_id": None,
+                      "by": by, "at": resolved_at})
+        if rng.random() < decided:
+            rejected = rng.random() < P_REJECTED
+            decided_at = min(now, resolved_at + timedelta(days=rng.randint(1, 4), hours=rng.uniform(0, 6)))
+            status = ExceptionStatus.REJECTED if rejected else ExceptionStatus.APPROVED
+            values.update(status=status.value, decision_note=REJECTION_NOTE if rejected else "", decided_by=BUREAU,
+                          decided_at=decided_at, updated_at=decided_at)
+            steps.append({"exception_id": exception_id, "action": status.value, "status": status.value,
+                          "reason_code": "", "note": values["decision_note"], "details": {}, "by_id": None,
+                          "by": BUREAU, "at": decided_at})
+        updates.append(values)
+    table = EvvException.__table__
+    if updates:
+        db.session.execute(update(table).where(table.c.id == bindparam("exception_id")).values(
+            {name: bindparam(name) for name in updates[0] if name != "exception_id"}), updates)
+        db.session.execute(insert(ExceptionStep), steps)
+    return dict(Counter(status for (status,) in db.session.execute(select(EvvException.status))))
 
 
 # --- writing ---------------------------------------------------------------------------------------------
@@ -911,11 +1067,14 @@ def write_demo_history(years: float = TARGET_YEARS, seed: int = DEFAULT_SEED,
         else:
             writer.cancelled(v, told)
 
+    _record_flags(writer, verification.thresholds())
     _insert_visits(visits, first, last)
     rows = _chain(writer.entries, now)
     for chunk in range(0, len(rows), 5000):
         db.session.execute(ServiceRecord.__table__.insert(), rows[chunk:chunk + 5000])
     refresh_deliveries(db.session, {r["visit_id"] for r in rows if r["kind"] == RecordKind.DELIVERY})
+    found = verification.refresh_exceptions(db.session, {r["visit_id"] for r in rows}, now=now)
+    queue = _work_the_queue(rng, today, writer.providers, now)
     counts = writer.counts
     report = HistoryReport(
         True, f"Wrote {years:g} years of service history for the demo district.", date_from=first, date_to=last,
@@ -924,8 +1083,9 @@ def write_demo_history(years: float = TARGET_YEARS, seed: int = DEFAULT_SEED,
         cancelled=counts["cancelled"], corrected=counts["corrected"], approvals=counts["approvals"],
         late=counts["late"], late_after_window_opening=counts["late_after_window_opening"],
         far_from_address=counts["far_from_address"], overtime=planned["overtime"], squeezed=planned["squeezed"],
-        duration_flagged=counts["duration_flagged"], offline=counts["offline"], records=len(rows),
+        office=counts["office"], offline=counts["offline"], records=len(rows),
         records_by_kind=dict(Counter(r["kind"] for r in rows)),
+        exceptions=dict(Counter(f.code.value for findings in found.values() for f in findings)), queue=queue,
         organisations=len({r["organisation_id"] for r in rows}),
     )
     summary = {k: v for k, v in asdict(report).items() if k not in ("written", "message", "seconds")}

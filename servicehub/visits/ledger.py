@@ -72,16 +72,26 @@ def first_broken_link(organisation_id: int, records: Iterable[Mapping]) -> Broke
     return None
 
 
+# A correction waits for the provider admin (a caregiver's change of times) or for the bureau (a visit of a frozen
+# month) before it is in force; an approval entry names whose it is in its reason code ('' is the provider's).
+PENDING = {"pending_approval": "provider", "pending_bureau": "bureau"}
+
+
+def approver_of(approval) -> str:
+    """Whose approval an approval entry is: 'provider' or 'bureau'."""
+    return approval.reason_code or "provider"
+
+
 def effective_delivery(entries: Iterable) -> object | None:
-    """Of one visit's entries in sequence order (objects with `id`, `kind`, `flags`, `refers_to_id`), what counts
-    as delivered: its latest correction in force (approved, or needing no approval), otherwise the delivery;
-    None if it was not delivered."""
+    """Of one visit's entries in sequence order (objects with `id`, `kind`, `flags`, `refers_to_id`,
+    `reason_code`), what counts as delivered: its latest correction in force (every approval it waits for given),
+    otherwise the delivery; None if it was not delivered."""
     entries = list(entries)
-    approved = {e.refers_to_id for e in entries if e.kind == "approval"}
+    approved = {(e.refers_to_id, approver_of(e)) for e in entries if e.kind == "approval"}
     current = None
     for entry in entries:
-        if entry.kind == "delivery" or (entry.kind == "correction"
-                                        and ("pending_approval" not in entry.flags or entry.id in approved)):
+        if entry.kind == "delivery" or (entry.kind == "correction" and all(
+                (entry.id, whose) in approved for flag, whose in PENDING.items() if flag in entry.flags)):
             current = entry
     return current
 
@@ -90,7 +100,8 @@ def delivery_figures(entries: Iterable, expected_start: datetime) -> dict | None
     """Of one visit's entries in sequence order (objects as for `effective_delivery`, with `started_at`,
     `ended_at`, `received_at` and `satisfaction` too), the delivery in force as the numbers reports sum:
     seconds late against `expected_start`, seconds of service, seconds from check-out to the ledger, the
-    score, whether it is flagged and whether a correction is in force. None if the visit was not delivered."""
+    score and whether a correction is in force (its exceptions are the exception queue's:
+    `servicehub.visits.verification`). None if the visit was not delivered."""
     current = effective_delivery(entries)
     if current is None:
         return None
@@ -101,7 +112,6 @@ def delivery_figures(entries: Iterable, expected_start: datetime) -> dict | None
         "service_s": max(0.0, (ended - started).total_seconds()) if started and ended else 0.0,
         "submit_s": (received - ended).total_seconds() if received and ended else None,
         "satisfaction": current.satisfaction,
-        "exception": bool(set(current.flags or ()) - {"pending_approval"}),
         "corrected": current.kind == "correction",
     }
 

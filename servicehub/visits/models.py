@@ -8,8 +8,10 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from servicehub.audit_policy import Audited
 from servicehub.database import UTCDateTime, enum_check, utcnow
 from servicehub.extensions import db
+from servicehub.visits.exceptions import Code
 
 
 class RecordKind(enum.StrEnum):
@@ -39,7 +41,7 @@ class CorrectionReason(enum.StrEnum):
 
     WRONG_TIME = "wrong_time"  # forgot to check out, checked in late …
     WRONG_TASKS = "wrong_tasks"
-    WRONG_SATISFACTION = "wrong_satisfaction"
+    WRONG_SATISFACTION = "wrong_satisfaction"  # no longer accepted: satisfaction is the recipient's (old entries)
     DATA_ENTRY = "data_entry"
     OTHER = "other"
 
@@ -85,6 +87,9 @@ class ServiceRecord(db.Model):
     device_time: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when the phone says it happened
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the request that wrote it: the same idempotency key with another body is refused (not hashed into
+    # the chain: it says nothing about what happened).
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -108,6 +113,10 @@ class AlertKind(enum.StrEnum):
     APPLICATION_OVERDUE = "application_overdue"
     # documents of a case helped at once (先救助后补材料) are due within days or overdue: to the town's managers
     DOCUMENTS_DUE = "documents_due"
+    # as many wrong confirmation codes as a visit allows were tried: to the provider
+    CODE_FAILED = "code_failed"
+    # a recipient's confirmation card was replaced by a new one (the old one stops working): to the managers
+    CARD_REISSUED = "card_reissued"
 
 
 class Alert(db.Model):
@@ -138,3 +147,156 @@ class Alert(db.Model):
     note: Mapped[str] = mapped_column(Text, default="")
 
     visit = relationship("Visit")
+
+
+# --- the exception queue ---------------------------------------------------------------------------------------
+
+
+class ExceptionStatus(enum.StrEnum):
+    """open → resolved (the provider's reason) → approved | rejected (the bureau); cleared when a correction makes
+    it no longer apply; open again when the facts behind a decision change. Waived: raised for records made before
+    the queue existed, in months already settled."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CLEARED = "cleared"
+    WAIVED = "waived"
+
+
+# Exceptions that still stand between a visit and its payment.
+UNDECIDED = frozenset({ExceptionStatus.OPEN, ExceptionStatus.RESOLVED, ExceptionStatus.REJECTED})
+# … and those that no longer do.
+SETTLED_STATUSES = frozenset({ExceptionStatus.APPROVED, ExceptionStatus.WAIVED})
+
+
+class ResolutionReason(enum.StrEnum):
+    """Why a visit departed from its plan, as the provider explains it."""
+
+    GPS_INACCURATE = "gps_inaccurate"  # the phone's position was off (tall buildings, indoors)
+    MET_ELSEWHERE = "met_elsewhere"  # served where the recipient was (a clinic, a relative's home, the centre)
+    DEVICE_PROBLEM = "device_problem"  # phone broken, flat or offline: recorded later or from the office
+    RECIPIENT_REQUEST = "recipient_request"  # the recipient asked for a shorter, longer, earlier or later visit
+    TRAFFIC_DELAY = "traffic_delay"
+    SCHEDULE_AGREED = "schedule_agreed"  # the time was changed with the recipient beforehand
+    EMERGENCY = "emergency"  # an emergency at this or the previous visit
+    UNABLE_TO_CONFIRM = "unable_to_confirm"  # the recipient cannot read a code or sign (dementia, sight)
+    DATA_ENTRY_ERROR = "data_entry_error"  # a wrong entry, corrected
+    RECIPIENT_ABSENT = "recipient_absent"  # not at home, in hospital, refused at the door (a missed visit)
+    STAFF_SHORTAGE = "staff_shortage"  # the caregiver was ill and nobody could stand in (a missed visit)
+    OTHER = "other"
+
+
+class EvvException(Audited, db.Model):
+    """One exception of one visit (a visit has each code at most once), as the queue works it: raised by the
+    rules (`servicehub.visits.exceptions`), resolved by the provider, decided by the bureau. Its history is in
+    `evv_exception_steps`."""
+
+    __tablename__ = "evv_exceptions"
+    __audit_exclude__ = frozenset({"updated_at", "details", "fingerprint"})
+    __table_args__ = (
+        enum_check("status", ExceptionStatus),
+        enum_check("code", Code),
+        UniqueConstraint("visit_id", "code"),
+        Index("ix_evv_exceptions_org_status", "organisation_id", "status", "service_date"),
+        Index("ix_evv_exceptions_town_status", "town_id", "status", "service_date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(10), default=ExceptionStatus.OPEN.value)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    town_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))  # the recipient's (managers' scope)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id"))
+    worker_id: Mapped[int | None] = mapped_column(ForeignKey("workers.id"), index=True)
+    service_date: Mapped[date] = mapped_column(Date)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)  # the figures behind it (minutes late, metres …)
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of the details: a decision holds while they do
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    reason_code: Mapped[str] = mapped_column(String(24), default="")  # the provider's resolution
+    resolution_note: Mapped[str] = mapped_column(Text, default="")
+    resolved_by: Mapped[str] = mapped_column(String(100), default="")
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_note: Mapped[str] = mapped_column(Text, default="")  # the bureau's
+    decided_by: Mapped[str] = mapped_column(String(100), default="")
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    visit = relationship("Visit")
+    worker = relationship("Worker")
+    recipient = relationship("Recipient")
+    organisation = relationship("Organisation")
+    steps: Mapped[list[ExceptionStep]] = relationship(back_populates="exception", order_by="ExceptionStep.id")
+
+
+class ExceptionStep(db.Model):
+    """One step in an exception's life: raised, resolved, approved, rejected, cleared, reopened, waived. Never
+    changed or deleted."""
+
+    __tablename__ = "evv_exception_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exception_id: Mapped[int] = mapped_column(ForeignKey("evv_exceptions.id"), index=True)
+    action: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(10))  # after the step
+    reason_code: Mapped[str] = mapped_column(String(24), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    by: Mapped[str] = mapped_column(String(100), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    exception: Mapped[EvvException] = relationship(back_populates="steps")
+
+
+# --- the recipient's confirmation -------------------------------------------------------------------------------
+
+
+class ConfirmationCard(db.Model):
+    """A recipient's confirmation card: the secret behind the one-time codes of a family member's phone (RFC 6238,
+    every 30 s) and of the printed list (RFC 4226, crossed out in order). Only the recipient's current card (not
+    revoked) is accepted; no role can read the secret or a code (it is printed once, when the card is issued)."""
+
+    __tablename__ = "confirmation_cards"
+    __table_args__ = (UniqueConstraint("recipient_id", "card_no"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id"), index=True)
+    card_no: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 … per recipient
+    secret_encrypted: Mapped[str] = mapped_column(String(255))
+    printed_codes: Mapped[int] = mapped_column(Integer)  # how many one-time codes the printed list holds
+    printed_next: Mapped[int] = mapped_column(Integer, default=0)  # the first printed code not used yet
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # the latest time step whose code was used
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    issued_by: Mapped[str] = mapped_column(String(100), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AttemptOutcome(enum.StrEnum):
+    """Why a confirmation code was refused."""
+
+    WRONG = "wrong"
+    EXPIRED = "expired"  # the code of a time step already past
+    REUSED = "reused"  # a code already used for a visit
+    NO_CARD = "no_card"  # the recipient has no card in force
+    LOCKED = "locked"  # the visit had used up its tries
+
+
+class ConfirmationAttempt(db.Model):
+    """A refused confirmation code: every one is kept, with who tried it, for which visit, and from where."""
+
+    __tablename__ = "confirmation_attempts"
+    __table_args__ = (enum_check("outcome", AttemptOutcome), Index("ix_confirmation_attempts_visit", "visit_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("recipients.id"))
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("confirmation_cards.id"))
+    outcome: Mapped[str] = mapped_column(String(10))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    username: Mapped[str] = mapped_column(String(100), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,23 +1,25 @@
 """Service-record use cases: check-in and check-out with electronic visit verification, outcomes, corrections
 and their approval, and verifying each organisation's ledger.
 
-Every write appends one entry to the organisation's hash-chained ledger (`ledger.py`) and moves the
-visit's status in the same transaction. Each call carries an idempotency key: a retried request returns
-the entry the first one wrote, never a second one.
+Every write appends one entry to the organisation's hash-chained ledger (`ledger.py`), moves the visit's status
+and recomputes the visit's exceptions (`verification.py`) in the same transaction. Each call carries an
+idempotency key: a retried request returns the entry the first one wrote, never a second one; the same key with
+another request is refused.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from datetime import datetime, timedelta
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from servicehub import crypto
 from servicehub.auth.audit import record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.database import commit_keeping_loaded, paginate, utcnow
@@ -27,12 +29,13 @@ from servicehub.registry import rules
 from servicehub.registry.models import Organisation
 from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.scheduling.travel import haversine_m
-from servicehub.timeutil import district_tz
+from servicehub.timeutil import district_tz, local_midnight
 from servicehub.visits import alerts as alerts_rules
-from servicehub.visits import deliveries, ledger
+from servicehub.visits import cards, confirmation, deliveries, exceptions, ledger, verification
 from servicehub.visits.models import (
     Alert,
     AlertKind,
+    ConfirmationCard,
     CorrectionReason,
     MissedReason,
     RecordKind,
@@ -63,9 +66,10 @@ def _retrying(func):
 # --- the ledger ------------------------------------------------------------------------------------
 
 
-def _append(organisation_id: int, visit: Visit | None = None, **fields) -> ServiceRecord:
-    """Add an entry at the end of the organisation's chain (inside the caller's transaction). `visit`: the entry's
-    visit, loaded and locked by the caller, kept on the entry so that presenting the entry reads it no more."""
+def append_entry(organisation_id: int, visit: Visit | None = None, **fields) -> ServiceRecord:
+    """Add an entry at the end of the organisation's chain (inside the caller's transaction), and bring the visit's
+    delivery in force and its exceptions up to date. `visit`: the entry's visit, loaded and locked by the caller,
+    kept on the entry so that presenting the entry reads it no more."""
     # PostgreSQL: one writer per organisation's chain at a time. SQLite serialises writers anyway; the
     # unique (organisation, sequence) constraint catches any race either way.
     db.session.execute(select(Organisation.id).where(Organisation.id == organisation_id).with_for_update())
@@ -88,12 +92,20 @@ def _append(organisation_id: int, visit: Visit | None = None, **fields) -> Servi
     db.session.flush()
     if record.kind in deliveries.DELIVERY_KINDS:
         deliveries.refresh_deliveries(db.session, [record.visit_id])
+    verification.refresh_exceptions(db.session, [record.visit_id])
     return record
 
 
-def _replayed(key: str, principal: Principal, kind: str, visit_id: int | None = None,
+def _request_hash(kind: str, target: int, data: dict) -> str:
+    """A fingerprint of a request: what it does, to what, with which values."""
+    text = json.dumps({"kind": kind, "target": target, "data": data}, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _replayed(key: str, principal: Principal, kind: str, request_hash: str, visit_id: int | None = None,
               refers_to_id: int | None = None) -> ServiceRecord | None:
-    """The entry an earlier request with this idempotency key wrote (the same request retried), if any."""
+    """The entry an earlier request with this idempotency key wrote (the same request retried), if any; a key
+    used for another request, or for the same one with another body, is refused (409)."""
     earlier = db.session.scalar(select(ServiceRecord).where(ServiceRecord.idempotency_key == key))
     if earlier is None:
         return None
@@ -103,6 +115,9 @@ def _replayed(key: str, principal: Principal, kind: str, visit_id: int | None = 
     if not same:
         raise Conflict(N_("This idempotency key was used for another request."),
                        {"idempotency_key": ["Already used for another request."]}, code="idempotency_key_reused")
+    if earlier.request_hash is not None and earlier.request_hash != request_hash:
+        raise Conflict(N_("This idempotency key was used for the same request with other values."),
+                       {"idempotency_key": ["Already used with another body."]}, code="idempotency_key_reused")
     return earlier
 
 
@@ -142,12 +157,13 @@ def _visit_for_recording(principal: Principal, visit_id: int) -> Visit:
     return visit
 
 
-def _visit_or_earlier(principal: Principal, visit_id: int, key: str, kind: str) -> tuple[Visit, ServiceRecord | None]:
+def _visit_or_earlier(principal: Principal, visit_id: int, key: str, kind: str,
+                      request_hash: str) -> tuple[Visit, ServiceRecord | None]:
     """The visit, locked for recording, and the record an earlier request with this key wrote, if any. The key
     is looked up once the lock is held, so a retry running beside its original waits for it and returns its
     record instead of refusing the visit's new status."""
     visit = _visit_for_recording(principal, visit_id)
-    return visit, _replayed(key, principal, kind, visit_id)
+    return visit, _replayed(key, principal, kind, request_hash, visit_id)
 
 
 def _event_time(at: datetime | None, visit: Visit) -> datetime:
@@ -190,39 +206,54 @@ def _common(visit: Visit, principal: Principal) -> dict:
             "recorded_by_id": principal.user_id, "recorded_by": principal.username}
 
 
+def _flags(visit_id: int, principal: Principal, visit_worker: int | None, **entry) -> list[str]:
+    """The exception codes of the visit once this entry is written, for the entry's flags: the record says
+    itself, under its hash, what was wrong with it when it was made."""
+    pending = exceptions.Entry(id=0, received_at=utcnow(), recorded_by=principal.username,
+                               by_worker=principal.worker_id is not None and principal.worker_id == visit_worker,
+                               **entry)
+    return exceptions.codes_of(verification.findings_for(db.session, visit_id, [pending]))
+
+
 # --- check-in, check-out, outcomes -------------------------------------------------------------------
 
 
 @_retrying
 def check_in(principal: Principal, visit_id: int, key: str, lat: float, lon: float,
              at: datetime | None = None) -> ServiceRecord:
-    """The caregiver is at the door: where and when. Farther than the tolerance from the address is flagged."""
-    visit, earlier = _visit_or_earlier(principal, visit_id, key, RecordKind.CHECK_IN)
+    """The caregiver is at the door: where and when. Anything the rules find (far from the address, late, made
+    from an office account) is flagged and goes to the exception queue."""
+    request_hash = _request_hash(RecordKind.CHECK_IN, visit_id, {"lat": lat, "lon": lon, "at": at})
+    visit, earlier = _visit_or_earlier(principal, visit_id, key, RecordKind.CHECK_IN, request_hash)
     if earlier is not None:
         return earlier
     if visit.status != VisitStatus.PUBLISHED:
-        raise Conflict(f"Only a published visit can be started; this one is {visit.status}.",
+        raise Conflict(N_("Only a published visit can be started; this one is %(status)s.", status=visit.status),
                        {"status": [visit.status]}, code="not_startable")
     _check_place(lat, lon)
     started = _event_time(at, visit)
     distance = _distance_m(visit, lat, lon)
-    flags = ["far_from_address"] if distance > current_app.config["SERVICEHUB_EVV_TOLERANCE_M"] else []
-    record = _append(visit.organisation_id, kind=RecordKind.CHECK_IN.value, started_at=started, lat=lat, lon=lon,
-                     distance_m=distance, flags=flags, device_time=at, idempotency_key=key,
-                     visit=visit, **_common(visit, principal))
     visit.status = VisitStatus.IN_PROGRESS.value
+    flags = _flags(visit.id, principal, visit.worker_id, kind=RecordKind.CHECK_IN.value, started_at=started,
+                   lat=round(lat, 7), lon=round(lon, 7), distance_m=distance)
+    record = append_entry(visit.organisation_id, kind=RecordKind.CHECK_IN.value, started_at=started, lat=lat, lon=lon,
+                          distance_m=distance, flags=flags, device_time=at, idempotency_key=key,
+                          request_hash=request_hash, visit=visit, **_common(visit, principal))
     commit_keeping_loaded(db.session)
     return record
 
 
 @_retrying
 def check_out(principal: Principal, visit_id: int, key: str, data: dict) -> ServiceRecord:
-    """The service as delivered: the six facts of visit verification, tasks, confirmation, satisfaction."""
-    visit, earlier = _visit_or_earlier(principal, visit_id, key, RecordKind.DELIVERY)
+    """The service as delivered: the six facts of visit verification (the check-out's own position), tasks, the
+    recipient's confirmation (a one-time code or a signature) and satisfaction. A wrong, reused or expired code
+    is refused and logged; the visit's tries run out after a few."""
+    request_hash = _request_hash(RecordKind.DELIVERY, visit_id, data)
+    visit, earlier = _visit_or_earlier(principal, visit_id, key, RecordKind.DELIVERY, request_hash)
     if earlier is not None:
         return earlier
     if visit.status != VisitStatus.IN_PROGRESS:
-        raise Conflict(f"Check in first; the visit is {visit.status}.", {"status": [visit.status]},
+        raise Conflict(N_("Check in first; the visit is %(status)s.", status=visit.status), {"status": [visit.status]},
                        code="not_checked_in")
     arrival = _last(visit.id, RecordKind.CHECK_IN)
     _check_place(data["lat"], data["lon"])
@@ -230,68 +261,111 @@ def check_out(principal: Principal, visit_id: int, key: str, data: dict) -> Serv
     if ended < arrival.started_at:
         raise ValidationFailed(N_("The check-out is before the check-in."), {"at": ["Before the check-in."]})
     checklist = {item["code"] for item in visit.service_type.checklist or []}
-    unknown = sorted(set(data.get("tasks", [])) - checklist)
+    tasks = sorted(set(data.get("tasks", [])))
+    unknown = sorted(set(tasks) - checklist)
     if unknown:
         raise ValidationFailed(N_("Tasks not on this service's checklist."),
                                {"tasks": [f"Not on the checklist: {', '.join(unknown)}."]})
-    confirmation = _confirmation(visit, data)
-    flags = list(arrival.flags)
+    confirmed = _confirmation(principal, visit, data, ended)
     distance = _distance_m(visit, data["lat"], data["lon"])
-    if distance > current_app.config["SERVICEHUB_EVV_TOLERANCE_M"] and "far_from_address" not in flags:
-        flags.append("far_from_address")
-    minutes = (ended - arrival.started_at).total_seconds() / 60
-    tolerance = current_app.config["SERVICEHUB_DURATION_TOLERANCE"]
-    if abs(minutes - visit.duration_min) > max(15, tolerance * visit.duration_min):
-        flags.append("duration")
-    if confirmation["method"] == "none":
-        flags.append("unconfirmed")
-    record = _append(visit.organisation_id, kind=RecordKind.DELIVERY.value, started_at=arrival.started_at,
-                     ended_at=ended, lat=arrival.lat, lon=arrival.lon, distance_m=arrival.distance_m,
-                     tasks=sorted(set(data.get("tasks", []))), confirmation=confirmation,
-                     satisfaction=data.get("satisfaction"), notes=data.get("notes", ""), flags=flags,
-                     refers_to_id=arrival.id, device_time=data.get("at"), idempotency_key=key,
-                     visit=visit, **_common(visit, principal))
     visit.status = VisitStatus.COMPLETED.value
+    flags = _flags(visit.id, principal, visit.worker_id, kind=RecordKind.DELIVERY.value,
+                   started_at=arrival.started_at, ended_at=ended, lat=round(data["lat"], 7),
+                   lon=round(data["lon"], 7), distance_m=distance, confirmation=confirmed["method"], tasks=len(tasks),
+                   refers_to_id=arrival.id)
+    record = append_entry(visit.organisation_id, kind=RecordKind.DELIVERY.value, started_at=arrival.started_at,
+                          ended_at=ended, lat=data["lat"], lon=data["lon"], distance_m=distance, tasks=tasks,
+                          confirmation=confirmed, satisfaction=data.get("satisfaction"), notes=data.get("notes", ""),
+                          flags=flags, refers_to_id=arrival.id, device_time=data.get("at"), idempotency_key=key,
+                          request_hash=request_hash, visit=visit, **_common(visit, principal))
     commit_keeping_loaded(db.session)
     return record
 
 
-def _confirmation(visit: Visit, data: dict) -> dict:
+def _confirmation(principal: Principal, visit: Visit, data: dict, moment: datetime) -> dict:
+    """The recipient's confirmation as the delivery records it. A one-time code is checked against the recipient's
+    card (and spent, in the caller's transaction); a refused one is logged and refused. A signature must be a
+    real image."""
     method = data.get("confirmation_method", "none")
     if method == "code":
-        expected = crypto.confirmation_code(current_app.config["SERVICEHUB_DATA_KEY"], visit.recipient_id)
-        if data.get("confirmation_code") != expected:
-            raise ValidationFailed(N_("The confirmation code is wrong."), {"confirmation_code": ["Wrong code."]})
-        return {"method": "code"}
+        code = data.get("confirmation_code") or ""
+        outcome = cards.spend_code(visit, code, moment)
+        if isinstance(outcome, confirmation.Refused):
+            _refuse_code(principal, visit.id, outcome.outcome)
+        return {"method": "code", **outcome}
     if method == "signature":
-        signature = data.get("signature") or ""
-        if not signature.startswith("data:image/png;base64,"):
-            raise ValidationFailed(N_("A signature is a PNG data URL."), {"signature": ["Expected data:image/png;base64,…"]})
-        return {"method": "signature", "signature": signature}
+        problem = confirmation.signature_problem(data.get("signature") or "")
+        if problem:
+            raise ValidationFailed(N_("The signature does not count: %(problem)s", problem=problem),
+                                   {"signature": [problem]})
+        return {"method": "signature", "signature": data["signature"]}
     return {"method": "none"}
+
+
+REFUSED_CODE = {
+    "wrong": (N_("The confirmation code is wrong."), "Wrong code."),
+    "expired": (N_("The confirmation code has expired: ask for the one shown now."), "Expired code."),
+    "reused": (N_("The confirmation code was already used."), "Code already used."),
+    "no_card": (N_("The recipient has no confirmation card: print one, or confirm with a signature."),
+                "The recipient has no confirmation card."),
+}
+
+
+def _refuse_code(principal: Principal, visit_id: int, outcome: str) -> None:
+    """Refuse a confirmation code: nothing of the check-out is written, but the try is, with who made it and
+    from where; the visit's last allowed try flags it (`code_failed`) and alerts its organisation."""
+    db.session.rollback()
+    ip = (request.remote_addr or "") if has_request_context() else ""
+    tries = cards.log_refusal(visit_id, outcome, principal, ip)
+    limit = current_app.config["SERVICEHUB_CODE_TRIES"]
+    if outcome == "locked":
+        db.session.commit()
+        raise Conflict(N_("Too many wrong codes for this visit: confirm with a signature, or record it without "
+                          "confirmation."), {"confirmation_code": [f"{limit} wrong codes tried: no more are taken."]},
+                       code="code_locked")
+    if tries >= limit:
+        visit = db.session.scalar(select(Visit).options(joinedload(Visit.recipient), joinedload(Visit.service_type))
+                                  .where(Visit.id == visit_id))
+        verification.refresh_exceptions(db.session, [visit_id], by=principal.username)
+        raise_alert(AlertKind.CODE_FAILED, f"code_failed:{visit_id}",
+                    f"{visit.recipient.name}: {tries} wrong confirmation codes for {visit.service_type.name_zh} on "
+                    f"{visit.service_date}.", visit, details={"tries": tries, "by": principal.username})
+    db.session.commit()
+    message, field = REFUSED_CODE[outcome]
+    raise ValidationFailed(message, {"confirmation_code": [f"{field} {max(0, limit - tries)} tries left."]},
+                           code=f"code_{outcome}")
 
 
 @_retrying
 def record_outcome(principal: Principal, visit_id: int, key: str, outcome: str, reason: str, notes: str = "",
                    at: datetime | None = None) -> ServiceRecord:
-    """A visit that did not happen (missed, with the reason) or was called off in advance (cancelled)."""
+    """A visit that did not happen (missed, with the reason) or was called off before its window opened
+    (cancelled); once the window has opened a visit that does not happen is missed."""
     kind = RecordKind(outcome)
-    visit, earlier = _visit_or_earlier(principal, visit_id, key, kind)
+    request_hash = _request_hash(kind, visit_id, {"reason": reason, "notes": notes, "at": at})
+    visit, earlier = _visit_or_earlier(principal, visit_id, key, kind, request_hash)
     if earlier is not None:
         return earlier
     allowed = {RecordKind.MISSED: (VisitStatus.PUBLISHED, VisitStatus.IN_PROGRESS),
                RecordKind.CANCELLED: (VisitStatus.PLANNED, VisitStatus.PUBLISHED)}[kind]
     if visit.status not in allowed:
-        raise Conflict(f"A {visit.status} visit cannot be recorded as {kind.value}.", {"status": [visit.status]})
+        raise Conflict(N_("A %(status)s visit cannot be recorded as %(outcome)s.", status=visit.status,
+                          outcome=kind.value), {"status": [visit.status]}, code="wrong_status")
     if kind == RecordKind.MISSED and reason not in {r.value for r in MissedReason}:
         raise ValidationFailed(N_("Say why the visit was missed."), {"reason": ["Unknown reason."]})
+    opens, _ = _window(visit)
+    if kind == RecordKind.CANCELLED and utcnow() >= opens:
+        raise Conflict(N_("The visit's window has opened: record it as missed, with the reason."),
+                       {"outcome": [f"The window opened at {opens.astimezone(district_tz()):%H:%M}; "
+                                    "a cancellation is made before it."]}, code="window_opened")
     # A cancellation is made in advance, on any day before the visit; a miss on the visit's day.
     when = _event_time(at, visit) if kind == RecordKind.MISSED else utcnow()
-    record = _append(visit.organisation_id, kind=kind.value, outcome_reason=reason, notes=notes, ended_at=when,
-                     device_time=at, idempotency_key=key, visit=visit, **_common(visit, principal))
     visit.status = VisitStatus.MISSED.value if kind == RecordKind.MISSED else VisitStatus.CANCELLED.value
     if kind == RecordKind.CANCELLED:
         visit.cancel_reason = reason
+    record = append_entry(visit.organisation_id, kind=kind.value, outcome_reason=reason, notes=notes, ended_at=when,
+                          device_time=at, idempotency_key=key, request_hash=request_hash, visit=visit,
+                          **_common(visit, principal))
     commit_keeping_loaded(db.session)
     return record
 
@@ -306,72 +380,144 @@ def _record_for(principal: Principal, record_id: int) -> ServiceRecord:
     return record
 
 
+def _check_bounds(visit: Visit, started: datetime, ended: datetime) -> None:
+    """A correction keeps the visit on its day (give or take the margin) and no longer than its service allows."""
+    margin = timedelta(hours=current_app.config["SERVICEHUB_CORRECTION_MARGIN_HOURS"])
+    first, last = local_midnight(visit.service_date) - margin, local_midnight(visit.service_date) + timedelta(days=1) + margin
+    problems = {}
+    for name, moment in (("started_at", started), ("ended_at", ended)):
+        if not first <= moment <= last:
+            problems[name] = [f"Outside the visit's day {visit.service_date} (give or take {margin.seconds // 3600} h)."]
+    if problems:
+        raise ValidationFailed(N_("A correction keeps the visit on its day."), problems, code="outside_day")
+    if ended <= started:
+        raise ValidationFailed(N_("The service ends before it starts."), {"ended_at": ["Not after started_at."]})
+    longest = visit.service_type.max_duration_min
+    if ended - started > timedelta(minutes=longest):
+        raise ValidationFailed(N_("No %(service)s lasts longer than %(minutes)d minutes.",
+                                  service=visit.service_type.name_zh, minutes=longest),
+                               {"ended_at": [f"Longer than the {longest} minutes this service may last."]},
+                               code="too_long")
+
+
 @_retrying
 def correct(principal: Principal, record_id: int, key: str, data: dict) -> ServiceRecord:
-    """A new record replacing a delivery's facts, with who and why; a caregiver's change of times waits for the
-    provider admin's approval before it counts."""
-    if (earlier := _replayed(key, principal, RecordKind.CORRECTION, refers_to_id=record_id)) is not None:
+    """A new record replacing a delivery's facts, with who and why. Only the organisation corrects: a caregiver's
+    change of times waits for the provider admin's approval, a correction of a frozen month for the bureau's;
+    the times stay on the visit's day and within the service's longest stay; satisfaction is the recipient's and
+    no one changes it. Every flag and exception is computed again."""
+    request_hash = _request_hash(RecordKind.CORRECTION, record_id, data)
+    if (earlier := _replayed(key, principal, RecordKind.CORRECTION, request_hash, refers_to_id=record_id)) is not None:
         return earlier
     original = _record_for(principal, record_id)
     if original.kind != RecordKind.DELIVERY:
-        raise Conflict(N_("Only a delivery record can be corrected."), {"record_id": [original.kind]})
+        raise Conflict(N_("Only a delivery record can be corrected."), {"record_id": [original.kind]},
+                       code="not_a_delivery")
     if principal.role not in (Role.CAREGIVER, Role.PROVIDER_ADMIN):
         raise PermissionDenied(N_("Only the organisation that delivered the service corrects its records."))
     if principal.role == Role.CAREGIVER and original.worker_id != principal.worker_id:
         raise NotFound(N_("No such service record."))
-    if data["reason_code"] not in {r.value for r in CorrectionReason}:
+    if data.get("satisfaction") is not None:
+        raise ValidationFailed(N_("Satisfaction is the recipient's: staff cannot change it."),
+                               {"satisfaction": ["Not editable by staff."]}, code="satisfaction_not_editable")
+    if data["reason_code"] not in {r.value for r in CorrectionReason} - {CorrectionReason.WRONG_SATISFACTION}:
         raise ValidationFailed(N_("Say why."), {"reason_code": ["Unknown reason."]})
     if not data.get("notes", "").strip():
         raise ValidationFailed(N_("Explain the correction."), {"notes": ["Required for a correction."]})
+    visit = db.session.scalar(select(Visit).options(joinedload(Visit.service_type), joinedload(Visit.recipient))
+                              .where(Visit.id == original.visit_id).with_for_update(of=Visit))
     current = effective_delivery(original.visit_id) or original
     started = data.get("started_at") or current.started_at
     ended = data.get("ended_at") or current.ended_at
-    if ended <= started:
-        raise ValidationFailed(N_("The service ends before it starts."), {"ended_at": ["Not after started_at."]})
+    _check_bounds(visit, started, ended)
     retimed = (started, ended) != (current.started_at, current.ended_at)
-    flags = [f for f in current.flags if f != "pending_approval"]
+    pending = []
     if retimed and principal.role == Role.CAREGIVER:
-        flags.append("pending_approval")
-    record = _append(original.organisation_id, kind=RecordKind.CORRECTION.value, visit_id=original.visit_id,
-                     recipient_id=original.recipient_id, worker_id=original.worker_id,
-                     service_type_id=original.service_type_id, service_date=original.service_date,
-                     started_at=started, ended_at=ended, lat=current.lat, lon=current.lon,
-                     distance_m=current.distance_m, tasks=data.get("tasks", current.tasks),
-                     confirmation=current.confirmation,
-                     satisfaction=data.get("satisfaction", current.satisfaction), notes=data["notes"].strip(),
-                     flags=flags, refers_to_id=original.id, reason_code=data["reason_code"], idempotency_key=key,
-                     recorded_by_id=principal.user_id, recorded_by=principal.username)
+        pending.append("pending_approval")
+    if verification.frozen_visits([visit.id]):
+        pending.append("pending_bureau")
+    tasks = sorted(set(data["tasks"])) if "tasks" in data else list(current.tasks)
+    entry = {"kind": RecordKind.CORRECTION.value, "started_at": started, "ended_at": ended, "lat": current.lat,
+             "lon": current.lon, "distance_m": current.distance_m, "refers_to_id": original.id,
+             "confirmation": (current.confirmation or {}).get("method", "none"), "tasks": len(tasks),
+             "reason_code": data["reason_code"], "notes": data["notes"].strip()}
+    flags = pending + _flags(visit.id, principal, visit.worker_id, **entry)  # the codes, as if it were in force
+    record = append_entry(original.organisation_id, kind=RecordKind.CORRECTION.value, visit_id=original.visit_id,
+                          recipient_id=original.recipient_id, worker_id=original.worker_id,
+                          service_type_id=original.service_type_id, service_date=original.service_date,
+                          started_at=started, ended_at=ended, lat=current.lat, lon=current.lon,
+                          distance_m=current.distance_m, tasks=tasks, confirmation=current.confirmation,
+                          satisfaction=current.satisfaction, notes=data["notes"].strip(), flags=flags,
+                          refers_to_id=original.id, reason_code=data["reason_code"], idempotency_key=key,
+                          request_hash=request_hash, recorded_by_id=principal.user_id, recorded_by=principal.username)
     record_event(db.session, "record_corrected", "service_records", original.id, correction_id=record.id,
-                 reason=data["reason_code"], pending_approval=record.flags.count("pending_approval") > 0)
+                 reason=data["reason_code"], pending=pending)
     db.session.commit()
     return record
 
 
+def approve_entry(principal: Principal, correction: ServiceRecord, whose: str, key: str,
+                  request_hash: str | None = None) -> ServiceRecord:
+    """Append the approval of a correction by its provider ('provider') or by the bureau ('bureau'), inside the
+    caller's transaction."""
+    return append_entry(correction.organisation_id, kind=RecordKind.APPROVAL.value, visit_id=correction.visit_id,
+                        recipient_id=correction.recipient_id, worker_id=correction.worker_id,
+                        service_type_id=correction.service_type_id, service_date=correction.service_date,
+                        refers_to_id=correction.id, reason_code=whose, idempotency_key=key, request_hash=request_hash,
+                        recorded_by_id=principal.user_id, recorded_by=principal.username)
+
+
 @_retrying
 def approve(principal: Principal, correction_id: int, key: str) -> ServiceRecord:
-    """The provider admin approves a caregiver's correction of times: from now on it counts."""
-    if (earlier := _replayed(key, principal, RecordKind.APPROVAL, refers_to_id=correction_id)) is not None:
+    """The provider admin approves a caregiver's correction of times: from now on it counts (or, in a frozen
+    month, once the bureau approves it too)."""
+    request_hash = _request_hash(RecordKind.APPROVAL, correction_id, {})
+    if (earlier := _replayed(key, principal, RecordKind.APPROVAL, request_hash,
+                             refers_to_id=correction_id)) is not None:
         return earlier
     if principal.role != Role.PROVIDER_ADMIN:
         raise PermissionDenied(N_("Only the organisation's provider admin approves corrections."))
     correction = _record_for(principal, correction_id)
     if correction.kind != RecordKind.CORRECTION or "pending_approval" not in correction.flags:
-        raise Conflict(N_("Only a correction waiting for approval can be approved."), {"record_id": [correction.kind]})
+        raise Conflict(N_("Only a correction waiting for approval can be approved."), {"record_id": [correction.kind]},
+                       code="not_pending")
     if db.session.scalar(select(ServiceRecord.id).where(ServiceRecord.kind == RecordKind.APPROVAL,
-                                                        ServiceRecord.refers_to_id == correction.id)):
+                                                        ServiceRecord.refers_to_id == correction.id,
+                                                        ServiceRecord.reason_code.in_(("", "provider")))):
         raise Conflict(N_("This correction is already approved."), {"record_id": ["approved"]}, code="already_approved")
-    record = _append(correction.organisation_id, kind=RecordKind.APPROVAL.value, visit_id=correction.visit_id,
-                     recipient_id=correction.recipient_id, worker_id=correction.worker_id,
-                     service_type_id=correction.service_type_id, service_date=correction.service_date,
-                     refers_to_id=correction.id, idempotency_key=key, recorded_by_id=principal.user_id,
-                     recorded_by=principal.username)
+    record = approve_entry(principal, correction, "provider", key, request_hash)
     db.session.commit()
     return record
 
 
+# --- confirmation cards --------------------------------------------------------------------------------------
+
+
+def issue_card(principal: Principal, recipient_id: int) -> tuple[ConfirmationCard, bytes]:
+    """Print a new confirmation card for a recipient (the PDF, once: its codes are nowhere else to be read); the
+    recipient's old card stops working at once. Audited; a card a provider replaces is reported to the managers,
+    since the organisation is paid by the visits its codes confirm."""
+    recipient = cards.may_issue(principal, recipient_id)
+    card, replaced, secret = cards.new_card(recipient, principal)
+    pdf = cards.card_pdf(recipient, card, secret, cards.issuer_name(principal))
+    if replaced is not None and principal.is_provider:
+        raise_alert(AlertKind.CARD_REISSUED, f"card:{recipient.id}:{card.card_no}",
+                    f"{recipient.name}: confirmation card #{card.card_no} issued by {principal.username} replaces "
+                    f"#{replaced.card_no}.", organisation_id=principal.organisation_id, recipient_id=recipient.id,
+                    town_id=recipient.town_id, details={"recipient": recipient.name, "card_no": card.card_no,
+                                                        "replaced": replaced.card_no, "by": principal.username})
+    db.session.commit()
+    return card, pdf
+
+
+def list_cards(principal: Principal, recipient_id: int) -> list[ConfirmationCard]:
+    """A recipient's confirmation cards, newest first: when and by whom each was issued, how much of it is used."""
+    return cards.list_cards(principal, recipient_id)
+
+
 def effective_delivery(visit_id: int) -> ServiceRecord | None:
-    """What counts as delivered for a visit: its latest correction in force (approved, or needing no
-    approval), otherwise the original delivery; None if it was not delivered."""
+    """What counts as delivered for a visit: its latest correction in force (every approval it waits for
+    given), otherwise the original delivery; None if it was not delivered."""
     return ledger.effective_delivery(db.session.scalars(
         select(ServiceRecord).where(ServiceRecord.visit_id == visit_id).order_by(ServiceRecord.sequence)))
 
@@ -412,17 +558,6 @@ def get_record(principal: Principal, record_id: int) -> ServiceRecord:
     return _record_for(principal, record_id)
 
 
-def confirmation_code_for(principal: Principal, recipient_id: int) -> str:
-    """A recipient's card code, for the provider serving them and managers (to print the card)."""
-    if principal.role not in (Role.ADMIN, Role.MANAGER, Role.PROVIDER_ADMIN):
-        raise PermissionDenied(N_("Only managers and provider admins print service cards."))
-    if principal.role == Role.PROVIDER_ADMIN and not db.session.scalar(
-        select(Visit.id).where(Visit.recipient_id == recipient_id,
-                               Visit.organisation_id == principal.organisation_id).limit(1)):
-        raise NotFound(N_("No such recipient."))
-    return crypto.confirmation_code(current_app.config["SERVICEHUB_DATA_KEY"], recipient_id)
-
-
 # --- late and missed visits, and their alerts -----------------------------------------------------------
 
 SYSTEM = Principal(user_id=None, username="system", role=Role.ADMIN)
@@ -430,8 +565,6 @@ LOOKBACK_DAYS = 7  # a detection run also catches what it missed while the sched
 
 
 def _window(visit: Visit) -> tuple[datetime, datetime]:
-    from servicehub.timeutil import local_midnight
-
     midnight = local_midnight(visit.service_date)
     opens = midnight + timedelta(hours=visit.window_start.hour, minutes=visit.window_start.minute)
     closes = midnight + timedelta(hours=visit.window_end.hour, minutes=visit.window_end.minute)
@@ -489,9 +622,9 @@ def detect_late_and_missed(now: datetime | None = None) -> dict[str, int]:
 
 
 def _mark_missed(visit: Visit, closes: datetime) -> None:
-    _append(visit.organisation_id, kind=RecordKind.MISSED.value, outcome_reason=MissedReason.NOT_DONE.value,
-            ended_at=closes, idempotency_key=f"system-missed-{visit.id}", **_common(visit, SYSTEM))
     visit.status = VisitStatus.MISSED.value
+    append_entry(visit.organisation_id, kind=RecordKind.MISSED.value, outcome_reason=MissedReason.NOT_DONE.value,
+                 ended_at=closes, idempotency_key=f"system-missed-{visit.id}", **_common(visit, SYSTEM))
 
 
 def _escalate_if_streak(visit: Visit, now: datetime) -> bool:
@@ -589,14 +722,15 @@ def daily_contract_alerts(today=None) -> dict[str, int]:
 
 
 def alerts_visible(principal: Principal):
-    """Alerts the caller may see: a provider its organisation's late and missed visits; a town manager the
-    town's missed visits, escalations, overdue applications and documents due; district managers, admins and
-    auditors all."""
+    """Alerts the caller may see: a provider its organisation's late and missed visits and visits whose codes
+    failed; a town manager the town's missed visits, escalations, overdue applications, documents due and
+    confirmation cards reissued; district managers, admins and auditors all."""
     if principal.is_provider:
         return (Alert.organisation_id == principal.organisation_id) & Alert.kind.in_(
-            [AlertKind.LATE, AlertKind.MISSED, AlertKind.QUALIFICATION_EXPIRING, *CONTRACT_KINDS])
+            [AlertKind.LATE, AlertKind.MISSED, AlertKind.QUALIFICATION_EXPIRING, AlertKind.CODE_FAILED, *CONTRACT_KINDS])
     if principal.role == Role.MANAGER:
-        town_kinds = [AlertKind.MISSED, AlertKind.MISSED_STREAK, AlertKind.APPLICATION_OVERDUE, AlertKind.DOCUMENTS_DUE]
+        town_kinds = [AlertKind.MISSED, AlertKind.MISSED_STREAK, AlertKind.APPLICATION_OVERDUE, AlertKind.DOCUMENTS_DUE,
+                      AlertKind.CARD_REISSUED]
         if principal.town_id is not None:
             return Alert.kind.in_(town_kinds) & (Alert.town_id == principal.town_id)
         return Alert.kind.in_([*town_kinds, *CONTRACT_KINDS])

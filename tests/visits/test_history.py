@@ -16,7 +16,7 @@ from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.timeutil import district_today, local_midnight
 from servicehub.visits import history
 from servicehub.visits.models import ServiceRecord
-from servicehub.visits.services import _append, verify_ledgers
+from servicehub.visits.services import append_entry as _append, verify_ledgers
 from tests.support import create_demo_accounts, load_demo_district
 
 FIRST, LAST = date(2024, 12, 1), date(2026, 11, 30)
