@@ -1,5 +1,6 @@
 """`servicehub audit verify`: recompute every organisation's service-record chain; `servicehub audit
-rebuild-deliveries`: rebuild the deliveries in force from the ledger; `servicehub demo history`: two years of
+rebuild-deliveries`: rebuild the deliveries in force from the ledger; `servicehub audit rebuild-exceptions`: the
+exception queue recomputed from the ledger; `servicehub demo history`: two years of
 service records for the demo district."""
 
 from __future__ import annotations
@@ -48,6 +49,21 @@ def rebuild_deliveries_command() -> None:
     record_event(db.session, "deliveries_rebuilt", "visits", None, delivered=delivered)
     db.session.commit()
     click.echo(f"{delivered} delivered visits: deliveries in force rebuilt from the ledger")
+
+
+@audit_cli.command("rebuild-exceptions")
+@app_command
+def rebuild_exceptions_command() -> None:
+    """Recompute every visit's EVV exceptions from the ledger, in one transaction: new ones open, ones that no
+    longer apply cleared, decided ones whose figures changed open again (decisions on unchanged ones stand)."""
+    from servicehub.auth.audit import record_event
+    from servicehub.extensions import db
+    from servicehub.visits.verification import rebuild_exceptions
+
+    visits = rebuild_exceptions(db.session)
+    record_event(db.session, "exceptions_rebuilt", "visits", None, visits_with_exceptions=visits)
+    db.session.commit()
+    click.echo(f"{visits} visits have exceptions: the exception queue is current with the ledger")
 
 
 @demo_cli.command("history")
