@@ -10,8 +10,14 @@ are paid. How much each pays is its contract line's choice (`LineTerms.billing`)
 
 Below the line's minimum share of the planned length nothing is paid without the bureau's approval: such a visit
 has a `short_visit` exception (its threshold is the higher of the service type's and the line's), so it is not
-verified until that is approved. The amount owed is split between the contract's funding sources in proportion to
-their amounts, to the fen (largest remainder).
+verified until that is approved.
+
+Money is integer fen, computed exactly: each visit's amount is its units (as an exact fraction: billed minutes
+over the minutes of a unit) times the unit price, rounded half up to the fen once, for that visit; a line's amount
+and the total are sums of those. Units are shown to four decimals, but never multiplied in that rounded form. The
+amount owed is split between the contract's funding sources in proportion to their amounts, to the fen: each
+gets the whole fen of its exact share and the fen left over go to the largest remainders (ties: the order the
+contract lists them), so the parts always add up to the total.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from fractions import Fraction
 
 from servicehub.registry.rules import units_per_delivery
 
@@ -67,17 +74,32 @@ class Funding:
     amount_fen: int
 
 
+def half_up(value: Fraction) -> int:
+    """An exact non-negative amount rounded half up to a whole number (0.5 fen is 1 fen)."""
+    return math.floor(value + Fraction(1, 2))
+
+
 def billed_minutes(served_s: float, step_min: int) -> int:
-    """The verified minutes rounded to the step, half up."""
-    return int(math.floor(served_s / 60 / step_min + 0.5)) * step_min
+    """The verified minutes rounded to the step, half up (22.5 minutes at a 15-minute step are 30)."""
+    return half_up(Fraction(served_s) / (60 * step_min)) * step_min
+
+
+def exact_units(visit: SettlementVisit, terms: LineTerms) -> Fraction:
+    """The units a verified visit pays under its line's terms, exactly."""
+    if terms.billing == "minute":
+        per_unit = 60 if terms.unit == "hour" else visit.planned_min
+        return Fraction(billed_minutes(visit.served_s, terms.step_min), per_unit)
+    return Fraction(units_per_delivery(terms.unit, visit.planned_min))
 
 
 def billable_units(visit: SettlementVisit, terms: LineTerms) -> float:
-    """The units a verified visit pays under its line's terms."""
-    if terms.billing == "minute":
-        per_unit = 60 if terms.unit == "hour" else visit.planned_min
-        return round(billed_minutes(visit.served_s, terms.step_min) / per_unit, 4)
-    return float(units_per_delivery(terms.unit, visit.planned_min))
+    """The units a verified visit pays under its line's terms (to four decimals, as shown)."""
+    return round(float(exact_units(visit, terms)), 4)
+
+
+def visit_amount_fen(visit: SettlementVisit, terms: LineTerms) -> int:
+    """What a verified visit pays: its exact units times the unit price, rounded half up to the fen."""
+    return half_up(exact_units(visit, terms) * terms.unit_price_fen)
 
 
 def undecided(visit: SettlementVisit) -> tuple[tuple[str, str], ...]:
@@ -140,13 +162,14 @@ class Settlement:
 
 def split_by_funding(total_fen: int, fundings: Sequence[Funding]) -> list[dict]:
     """The total shared between the funding sources in proportion to their amounts, to the fen: each gets the
-    whole fen of its share, and the fen left over go to the largest remainders (ties: the order given)."""
+    whole fen of its share, and the fen left over go to the largest remainders (ties: the order given). Integer
+    arithmetic throughout, so the parts add up to the total whatever the amounts."""
     whole = sum(f.amount_fen for f in fundings)
     if not fundings or whole <= 0:
         return []
-    exact = [total_fen * f.amount_fen / whole for f in fundings]
-    parts = [math.floor(x) for x in exact]
-    for index in sorted(range(len(fundings)), key=lambda i: -(exact[i] - parts[i]))[:total_fen - sum(parts)]:
+    parts, remainders = zip(*(divmod(total_fen * f.amount_fen, whole) for f in fundings), strict=True)
+    parts = list(parts)
+    for index in sorted(range(len(fundings)), key=lambda i: -remainders[i])[:total_fen - sum(parts)]:
         parts[index] += 1
     return [{"source": f.source, "funder": f.funder, "share": round(f.amount_fen / whole, 4), "amount_fen": part}
             for f, part in zip(fundings, parts, strict=True)]
@@ -162,7 +185,7 @@ def settle(contract: int, first: date, last: date, lines: Iterable[LineTerms], v
         if line is None or visit.outcome != DELIVERED or not first <= visit.service_date <= last:
             continue
         units = billable_units(visit, line.terms)
-        amount = round(units * line.terms.unit_price_fen)
+        amount = visit_amount_fen(visit, line.terms)
         line.delivered += 1
         standing = undecided(visit)
         if not standing:
@@ -176,7 +199,7 @@ def settle(contract: int, first: date, last: date, lines: Iterable[LineTerms], v
         line.rejected += any(status == "rejected" for _, status in standing)
         unsettled.append({"visit_id": visit.visit_id, "service_date": visit.service_date.isoformat(),
                           "line_id": visit.line_id, "recipient": visit.recipient, "worker": visit.worker,
-                          "amount_fen": amount, "exceptions": [{"code": c, "status": s} for c, s in standing]})
+                          "units": units, "amount_fen": amount, "exceptions": [{"code": c, "status": s} for c, s in standing]})
     ordered = sorted(by_line.values(), key=lambda line: line.terms.service_type)
     total = sum(line.amount_fen for line in ordered)
     unsettled.sort(key=lambda row: (row["service_date"], row["visit_id"]))
