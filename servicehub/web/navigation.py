@@ -63,6 +63,8 @@ NAVIGATION: list[NavEntry] = [
     NavEntry("route", "scheduling_pages.my_route", _l("Today's route"), Permission.ROSTERS_READ,
              roles=frozenset({Role.CAREGIVER})),
     NavEntry("alerts", "visits_pages.alerts", _l("Alerts"), Permission.ALERTS_READ),
+    NavEntry("exceptions", "visits_pages.exceptions", _l("Exceptions"), Permission.EXCEPTIONS_READ,
+             section=("visits_pages.exception",)),
     NavEntry("reports", "evaluation_pages.report", _l("Reports"), Permission.REPORTS_READ,
              section=("evaluation_pages.records", "evaluation_pages.definitions", "evaluation_pages.frozen_list",
                       "evaluation_pages.frozen", "evaluation_pages.freeze")),

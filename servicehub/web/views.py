@@ -12,6 +12,7 @@ from servicehub.auth.permissions import Permission, Role
 from servicehub.config import LANGUAGES
 from servicehub.errors import RateLimited, Unauthenticated
 from servicehub.matching import services as matching
+from servicehub.visits import queue
 from servicehub.visits import services as visits
 from servicehub.web.forms import LoginForm
 
@@ -81,4 +82,8 @@ def dashboard():
         waiting["offers"] = matching.offers_waiting_count(principal)
     if principal.role in (Role.MANAGER, Role.PROVIDER_ADMIN):
         waiting["alerts"] = visits.open_alert_count(principal)
+        # The exceptions waiting for the caller: a provider's to explain, the bureau's to decide.
+        waiting["exceptions_status"] = "open" if principal.role == Role.PROVIDER_ADMIN else "resolved"
+        waiting["exceptions"] = sum(n for by_status in queue.counts_by_code(
+            principal, status=waiting["exceptions_status"]).values() for n in by_status.values())
     return render_template("web/dashboard.html", principal=principal, waiting=waiting)
