@@ -53,7 +53,165 @@ document.addEventListener("DOMContentLoaded", function () {
       Array.prototype.forEach.call(boxes, function (box) { box.checked = all.checked; });
     });
   });
+  // Ticking a row for a step kept folded away (<details> around the form the box names) unfolds the step.
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches('input[type="checkbox"][form]') || !box.checked) { return; }
+    var owner = document.getElementById(box.getAttribute("form"));
+    var folded = owner && owner.closest("details");
+    if (folded) { folded.open = true; }
+  });
+  // A part of the page served by another page: <div data-part="/recipients/7/cards?part=1"> is filled with it
+  // (its content until then is a link to the same list on a page of its own).
+  document.querySelectorAll("[data-part]").forEach(loadPart);
+  // A form whose answer is a file to keep (a confirmation card's PDF): posted in the background, the file saved
+  // as a download, and the page's parts (the list of cards) loaded again. A refusal (the server sends the page
+  // back with its message) is shown by posting the form the ordinary way.
+  document.querySelectorAll("form[data-download]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (event.defaultPrevented || !window.fetch || !window.URL || !window.FormData) { return; }
+      event.preventDefault();
+      var button = form.querySelector('button[type="submit"]');
+      var box = form.querySelector("[role=status]");
+      if (button) { button.disabled = true; }
+      fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin", redirect: "manual" })
+        .then(function (response) {
+          var type = response.headers.get("Content-Type") || "";
+          if (!response.ok || type.indexOf("application/pdf") !== 0) { throw new Error("refused"); }
+          var disposition = response.headers.get("Content-Disposition") || "";
+          var name = (/filename="([^"]+)"/.exec(disposition) || [])[1] || "download.pdf";
+          return response.blob().then(function (blob) {
+            var url = window.URL.createObjectURL(blob);
+            var link = document.createElement("a");
+            link.href = url;
+            link.download = name;
+            link.hidden = true;
+            document.body.appendChild(link);
+            link.click();
+            link.remove();
+            window.setTimeout(function () { window.URL.revokeObjectURL(url); }, 60000);
+            if (box) { box.textContent = form.dataset.downloadDone; box.className = "record-message ok"; box.hidden = false; }
+            if (button) { button.disabled = false; }
+            document.querySelectorAll("[data-part]").forEach(loadPart);
+          });
+        })
+        .catch(function () { HTMLFormElement.prototype.submit.call(form); });
+    });
+  });
 });
+
+function loadPart(box) {
+  fetch(box.dataset.part, { credentials: "same-origin", headers: { Accept: "text/html" } })
+    .then(function (response) {
+      if (!response.ok) { throw new Error(String(response.status)); }
+      return response.text();
+    })
+    .then(function (html) {
+      var parsed = new DOMParser().parseFromString(html, "text/html");
+      box.replaceChildren.apply(box, Array.prototype.map.call(parsed.body.childNodes, function (node) {
+        return document.importNode(node, true);
+      }));
+    })
+    .catch(function () { /* the link to the page of its own stays */ });
+}
+
+// A signature box (<canvas data-signature>) the recipient signs with a finger (or a mouse): strokes drawn as
+// the pointer moves, a "clear" button beside it (data-signature-clear), and the form's state shown by
+// data-signed on the canvas and its [data-testid=signature-state].
+(function () {
+  "use strict";
+  var drawing = null;
+
+  function setUp(canvas) {
+    if (canvas.dataset.ready === "true") { return; }
+    var ratio = window.devicePixelRatio || 1;
+    var box = canvas.getBoundingClientRect();
+    canvas.width = Math.max(1, Math.round(box.width * ratio));
+    canvas.height = Math.max(1, Math.round(box.height * ratio));
+    var context = canvas.getContext("2d");
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.lineWidth = 2.5;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.strokeStyle = "#111";
+    context.fillStyle = "#111";
+    canvas.dataset.ready = "true";
+  }
+
+  function marked(canvas, signed) {
+    canvas.dataset.signed = signed ? "true" : "false";
+    var holder = canvas.closest(".signature");
+    var state = holder && holder.querySelector("[data-testid=signature-state]");
+    if (state) { state.dataset.signed = canvas.dataset.signed; }
+  }
+
+  function at(canvas, event) {
+    var box = canvas.getBoundingClientRect();
+    return { x: event.clientX - box.left, y: event.clientY - box.top };
+  }
+
+  document.addEventListener("pointerdown", function (event) {
+    var canvas = event.target.closest && event.target.closest("canvas[data-signature]");
+    if (!canvas || (event.pointerType === "mouse" && event.button !== 0)) { return; }
+    event.preventDefault();
+    setUp(canvas);
+    if (canvas.setPointerCapture) { canvas.setPointerCapture(event.pointerId); }
+    var context = canvas.getContext("2d");
+    var point = at(canvas, event);
+    context.beginPath();
+    context.arc(point.x, point.y, context.lineWidth / 2, 0, 2 * Math.PI);
+    context.fill();
+    drawing = { canvas: canvas, context: context, last: point, id: event.pointerId };
+  });
+
+  document.addEventListener("pointermove", function (event) {
+    if (!drawing || event.pointerId !== drawing.id) { return; }
+    event.preventDefault();
+    var moves = typeof event.getCoalescedEvents === "function" ? event.getCoalescedEvents() : [];
+    (moves.length ? moves : [event]).forEach(function (move) {
+      var point = at(drawing.canvas, move);
+      drawing.context.beginPath();
+      drawing.context.moveTo(drawing.last.x, drawing.last.y);
+      drawing.context.lineTo(point.x, point.y);
+      drawing.context.stroke();
+      drawing.last = point;
+    });
+    marked(drawing.canvas, true);
+  });
+
+  function stop(event) {
+    if (!drawing || event.pointerId !== drawing.id) { return; }
+    marked(drawing.canvas, true);
+    drawing = null;
+  }
+  document.addEventListener("pointerup", stop);
+  document.addEventListener("pointercancel", stop);
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-signature-clear]");
+    if (!button) { return; }
+    event.preventDefault();
+    var canvas = button.closest(".signature").querySelector("canvas[data-signature]");
+    if (!canvas) { return; }
+    var context = canvas.getContext("2d");
+    context.save();
+    context.setTransform(1, 0, 0, 1, 0, 0);
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.restore();
+    marked(canvas, false);
+  });
+})();
+
+// The share of a signature box's pixels dark enough to count as ink, as the server measures it (#111 strokes
+// over white paper: darker than mid-grey where more than about 54% opaque).
+function inkShare(canvas) {
+  var data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  var dark = 0;
+  for (var i = 3; i < data.length; i += 4) {
+    if (data[i] > 136) { dark += 1; }
+  }
+  return dark / (canvas.width * canvas.height);
+}
 
 // A caregiver's route (<ol data-recording>): check in, check out and record a missed visit from the stop's
 // card, through the service-record API. A step goes with the phone's position (not for a missed visit), the
@@ -65,6 +223,10 @@ document.addEventListener("DOMContentLoaded", function () {
   "use strict";
   var STORE = "servicehub.idempotency.";
   var ACTIONS = ["check-in", "check-out", "outcome"];
+  var SIGNATURE_INK = 0.005; // the server refuses a signature with less than 0.4% of its pixels inked
+  // Refusals of a check-out's confirmation code, by their stable code: the form's data-msg-* words.
+  var CODE_REFUSALS = { code_wrong: "msgCodeWrong", code_expired: "msgCodeExpired", code_reused: "msgCodeReused",
+                        code_no_card: "msgCodeNoCard", code_locked: "msgCodeLocked" };
   var memory = {}; // keys, when sessionStorage is unavailable (private browsing)
 
   function newKey() {
@@ -112,15 +274,26 @@ document.addEventListener("DOMContentLoaded", function () {
       if (!fields.reason.value) { throw new Error(words.msgReason); }
       return { outcome: "missed", reason: fields.reason.value, notes: fields.notes.value.trim() };
     }
-    var code = fields.confirmation_code.value.replace(/\s+/g, "");
-    if (code && !/^[0-9]{4}$/.test(code)) { throw new Error(words.msgCodeFormat); }
+    var code = fields.confirmation_code.disabled ? "" : fields.confirmation_code.value.replace(/\s+/g, "");
+    if (code && !/^[0-9]{6}$/.test(code)) { throw new Error(words.msgCodeFormat); }
+    var pad = form.querySelector("canvas[data-signature]");
+    var signed = pad && pad.dataset.signed === "true";
     var tasks = Array.prototype.filter.call(form.querySelectorAll('input[name="tasks"]'), function (box) {
       return box.checked;
     }).map(function (box) { return box.value; });
     var score = form.querySelector('input[name="satisfaction"]:checked');
-    var body = { tasks: tasks, confirmation_method: code ? "code" : "none", satisfaction: score ? Number(score.value) : null,
+    var body = { tasks: tasks, confirmation_method: "none", satisfaction: score ? Number(score.value) : null,
                  notes: fields.notes.value.trim() };
-    if (code) { body.confirmation_code = code; }
+    if (code) {
+      body.confirmation_method = "code";
+      body.confirmation_code = code;
+    } else if (signed) {
+      if (inkShare(pad) < SIGNATURE_INK) { throw new Error(words.msgSignMore); }
+      body.confirmation_method = "signature";
+      body.signature = pad.toDataURL("image/png");
+    } else if (!window.confirm(words.msgNoConfirmation)) {
+      return null; // the caregiver goes back to get a code or a signature
+    }
     return body;
   }
 
@@ -143,9 +316,14 @@ document.addEventListener("DOMContentLoaded", function () {
         });
       }
     });
-    if (errors.confirmation_code) { lines.push(words.msgCodeWrong); }
+    if (CODE_REFUSALS[problem.code] && words[CODE_REFUSALS[problem.code]]) {
+      lines.push(words[CODE_REFUSALS[problem.code]]);
+    } else if (errors.confirmation_code) {
+      lines.push(words.msgCodeWrong);
+    }
+    if (errors.signature) { lines.push(words.msgSignature); }
     if (errors.lat || errors.lon) { lines.push(words.msgOutside); }
-    if (status === 409) { lines.push(words.msgStale); }
+    if (status === 409 && problem.code !== "code_locked") { lines.push(words.msgStale); }
     if (status === 404) { lines.push(words.msgGone); }
     if (!lines.length) {
       lines.push(words.msgFailed + " " + (problem.message || status));
@@ -195,9 +373,12 @@ document.addEventListener("DOMContentLoaded", function () {
 
   function step(route, card, source) {
     if (!card || card.getAttribute("aria-busy") === "true") { return; }
-    var words = route.dataset;
     var action = source.dataset.record;
     var form = source.tagName === "FORM" ? source : null;
+    var words = {}; // the route's words, and the form's own (a check-out's confirmation)
+    [route.dataset, form ? form.dataset : {}].forEach(function (set) {
+      Object.keys(set).forEach(function (name) { words[name] = set[name]; });
+    });
     var body;
     if (form) {
       Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), function (input) {
@@ -205,6 +386,7 @@ document.addEventListener("DOMContentLoaded", function () {
       });
     }
     try { body = collect(action, form, words); } catch (problem) { show(card, problem.message, "error"); return; }
+    if (body === null) { return; }
     busy(card, true);
     show(card, action === "outcome" ? words.msgSending : words.msgLocating, "busy");
     var located = action === "outcome" ? Promise.resolve(null) : position(words);
@@ -225,7 +407,12 @@ document.addEventListener("DOMContentLoaded", function () {
             }
             return response.json().catch(function () { return {}; }).then(function (problem) {
               var lines = explain(problem, response.status, form, words);
-              if (response.status === 409) { return refresh(card, lines, "error"); }
+              if (problem.code === "code_locked" && form) { // no more codes: a signature, or none
+                form.elements.confirmation_code.value = "";
+                form.elements.confirmation_code.disabled = true;
+              } else if (response.status === 409) {
+                return refresh(card, lines, "error");
+              }
               busy(card, false);
               show(card, lines, "error");
             });
