@@ -39,6 +39,7 @@ from wtforms.validators import (
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from servicehub.registry.models import (
+    Billing,
     CarerGender,
     ContractStatus,
     FundingSource,
@@ -106,6 +107,11 @@ LABELS = define_labels(
             OrganisationStatus.ACTIVE: _l("Active"),
             OrganisationStatus.SUSPENDED: _l("Suspended"),
             OrganisationStatus.INACTIVE: _l("Inactive"),
+        },
+        # How a contract line pays a verified visit.
+        "billing": {
+            Billing.VISIT: _l("Per visit"),
+            Billing.MINUTE: _l("Per verified minute"),
         },
     }
 )
@@ -461,3 +467,36 @@ def _rows(entries, qualifications):
         index = int(row.name.rsplit("-", 1)[1])
         if index < len(qualifications):
             yield row, qualifications[index]
+
+
+# --- contract lines ---------------------------------------------------------------------------
+
+
+class BillingTermsForm(PageForm):
+    """How one contract line pays a verified visit. The minimum is asked as a percentage of the planned duration
+    (the service stores it as a share, 0..1)."""
+
+    billing = SelectField(_l("Billing"), choices=choices("billing"))
+    billing_step_min = IntegerField(_l("Round the verified minutes to (minutes)"), validators=[
+        InputRequired(message=_l("Give the rounding step.")),
+        NumberRange(min=1, max=60, message=_l("From 1 to 60 minutes.")),
+    ])
+    min_billable_percent = IntegerField(_l("Paid without approval from (% of the planned duration)"), validators=[
+        InputRequired(message=_l("Give the minimum share.")),
+        NumberRange(min=0, max=100, message=_l("From 0 to 100 per cent.")),
+    ])
+
+    # The service's field names -> this form's.
+    FIELDS = {"billing": "billing", "billing_step_min": "billing_step_min", "min_billable_share": "min_billable_percent"}
+
+    @classmethod
+    def of(cls, line, **kwargs) -> BillingTermsForm:
+        """The form of a line, filled with its terms (unless data was posted), its fields named after the line."""
+        return cls(prefix=f"line-{line.id}", data={"billing": line.billing, "billing_step_min": line.billing_step_min,
+                                                   "min_billable_percent": round(line.min_billable_share * 100)},
+                   **kwargs)
+
+    def terms(self) -> dict:
+        """The service's arguments."""
+        return {"billing": self.billing.data, "billing_step_min": self.billing_step_min.data,
+                "min_billable_share": self.min_billable_percent.data / 100}

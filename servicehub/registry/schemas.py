@@ -17,6 +17,7 @@ from servicehub.catalog.codes import (
 from servicehub.i18n import AllLanguages, LanguageArgsSchema, Localized
 from servicehub.registry.models import (
     AreaLevel,
+    Billing,
     CarerGender,
     ContractStatus,
     FundingSource,
@@ -229,7 +230,24 @@ class FundingSchema(ma.Schema):
     amount_fen = fields.Integer(required=True, validate=validate.Range(min=1, max=10**12))
 
 
-class ContractLineInSchema(ma.Schema):
+BILLING_STEP = validate.Range(min=1, max=60, error="From 1 to 60 minutes.")
+BILLABLE_SHARE = validate.Range(min=0, max=1, error="A share from 0 to 1.")
+
+
+class BillingTermsSchema(ma.Schema):
+    """How a contract line pays a verified visit (each term left out keeps its value; a new line: per visit, or per
+    minute for an hourly service, at a 15-minute step and a minimum of half the planned length)."""
+
+    billing = fields.String(validate=validate.OneOf(values(Billing)), metadata={
+        "description": "visit: the units one delivery counts for; minute: the verified minutes rounded to the step"})
+    billing_step_min = fields.Integer(strict=True, validate=BILLING_STEP, metadata={
+        "description": "Verified minutes are rounded to this step, half up (1-60)"})
+    min_billable_share = fields.Float(validate=BILLABLE_SHARE, allow_nan=False, metadata={
+        "description": "Below this share of the planned duration a visit is paid only once the bureau approves it "
+                       "(0-1)"})
+
+
+class ContractLineInSchema(BillingTermsSchema):
     service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPE_CODES))
     unit_price_fen = fields.Integer(required=True, validate=MONEY)
     contracted_quantity = fields.Integer(required=True, validate=validate.Range(min=1, max=10**7))
@@ -244,6 +262,9 @@ class ContractLineSchema(ma.Schema):
     contracted_quantity = fields.Integer(dump_only=True)
     value_fen = fields.Function(lambda line: line.unit_price_fen * line.contracted_quantity, dump_only=True,
                                 metadata={"type": "integer"})
+    billing = fields.String(dump_only=True, metadata={"enum": values(Billing)})
+    billing_step_min = fields.Integer(dump_only=True)
+    min_billable_share = fields.Float(dump_only=True)
     committed_units = fields.Float(dump_only=True, metadata={"description": "Held by accepted and active referrals"})
     offered_units = fields.Float(dump_only=True, metadata={"description": "Held by offers awaiting an answer"})
     remaining_units = fields.Float(dump_only=True, metadata={"description": "Left for new referrals"})

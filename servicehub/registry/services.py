@@ -30,6 +30,7 @@ from servicehub.registry.identifiers import (
 from servicehub.registry.models import (
     Area,
     AreaLevel,
+    Billing,
     Contract,
     ContractFunding,
     ContractLine,
@@ -431,9 +432,13 @@ def _contract_parts(data: dict, current: Contract | None) -> dict:
         existing = {li.service_type_id: li for li in current.lines} if current else {}
         rows = []
         for service_type, line in resolved_lines:
-            row = existing.get(service_type.id) or ContractLine(service_type_id=service_type.id)
+            row = existing.get(service_type.id) or ContractLine(service_type_id=service_type.id,
+                                                                **default_billing(service_type.unit))
             row.unit_price_fen = line["unit_price_fen"]
             row.contracted_quantity = line["contracted_quantity"]
+            for term in BILLING_TERMS:
+                if term in line:
+                    setattr(row, term, line[term])
             rows.append(row)
         values["lines"] = rows
     if areas is not None:
@@ -456,6 +461,47 @@ def add_contract(principal: Principal, data: dict) -> Contract:
 def create_contract(principal: Principal, data: dict) -> Contract:
     """Register a contract: its funding adds up to the budget, its lines are active types (district level only)."""
     return _committed(add_contract(principal, data))
+
+
+BILLING_TERMS = ("billing", "billing_step_min", "min_billable_share")
+
+
+def default_billing(unit: str) -> dict:
+    """A new line's billing terms: per minute for an hourly service (as migration 0017 set them), else per visit;
+    a 15-minute step and half the planned length at least."""
+    return {"billing": Billing.MINUTE.value if unit == "hour" else Billing.VISIT.value, "billing_step_min": 15,
+            "min_billable_share": 0.5}
+
+
+def billing_problems(terms: dict) -> dict:
+    """Field errors of a line's billing terms (the schema checks them too; pages and imports come here)."""
+    errors = {}
+    if terms.get("billing") is not None and terms["billing"] not in {b.value for b in Billing}:
+        errors["billing"] = ["Per visit or per minute."]
+    step = terms.get("billing_step_min")
+    if step is not None and not (isinstance(step, int) and 1 <= step <= 60):
+        errors["billing_step_min"] = ["From 1 to 60 minutes."]
+    share = terms.get("min_billable_share")
+    if share is not None and not (isinstance(share, int | float) and 0 <= share <= 1):
+        errors["min_billable_share"] = ["A share from 0 to 1."]
+    return errors
+
+
+def update_line_billing(principal: Principal, contract_id: int, line_id: int, terms: dict) -> ContractLine:
+    """Change how one contract line pays a verified visit: per visit or per verified minute, the rounding step
+    and the minimum share of the planned duration (district level only). Settlements of months not frozen yet
+    follow at once; a new minimum share decides the short visits of check-outs verified from now on."""
+    scope.require_district_level(principal)
+    contract = get_contract(principal, contract_id)
+    line = next((li for li in contract.lines if li.id == line_id), None)
+    if line is None:
+        raise NotFound(N_("No such line of the contract."), {"line_id": ["Unknown."]})
+    _fail_if(billing_problems(terms), N_("The billing terms are not valid."))
+    for term in BILLING_TERMS:
+        if terms.get(term) is not None:
+            setattr(line, term, terms[term])
+    db.session.commit()
+    return line
 
 
 def update_contract(principal: Principal, contract_id: int, changes: dict) -> Contract:

@@ -17,7 +17,7 @@ from wtforms.fields import SelectChoice
 from servicehub.auth.access import current_principal, requires
 from servicehub.auth.permissions import Permission
 from servicehub.catalog import services as catalog
-from servicehub.errors import Conflict, DomainError, ValidationFailed
+from servicehub.errors import N_, Conflict, DomainError, NotFound, ValidationFailed
 from servicehub.i18n import current_language, localized
 from servicehub.registry import forms, services
 from servicehub.timeutil import district_today
@@ -318,12 +318,47 @@ def organisation(organisation_id: int):
     )
 
 
+def _contract_page(contract_id: int, posted: forms.BillingTermsForm | None = None, posted_line: int | None = None,
+                   status: int = 200):
+    principal = current_principal()
+    found = services.get_contract(principal, contract_id)
+    billing_forms = {}
+    if principal.can(Permission.REGISTRY_MANAGE) and principal.town_id is None:  # the district's business
+        billing_forms = {line.id: posted if line.id == posted_line else forms.BillingTermsForm.of(line, formdata=None)
+                         for line in found.lines}
+    return render_template("registry/contract.html", contract=found, class_names=_class_names(),
+                           billing_forms=billing_forms), status
+
+
 @blp.get("/contracts/<int:contract_id>")
 @requires(Permission.REGISTRY_READ)
 def contract(contract_id: int):
-    """One contract with its period, budget, funding sources, contracted lines, areas and classes."""
-    found = services.get_contract(current_principal(), contract_id)
-    return render_template("registry/contract.html", contract=found, class_names=_class_names())
+    """One contract with its period, budget, funding sources, contracted lines (with their billing terms), areas
+    and classes; district managers change a line's billing terms here."""
+    return _contract_page(contract_id)
+
+
+@blp.post("/contracts/<int:contract_id>/lines/<int:line_id>/billing")
+@requires(Permission.REGISTRY_MANAGE)
+def update_billing(contract_id: int, line_id: int):
+    """Change how a contract line pays a verified visit; then back to the contract."""
+    principal = current_principal()
+    line = next((li for li in services.get_contract(principal, contract_id).lines if li.id == line_id), None)
+    if line is None:
+        raise NotFound(N_("No such line of the contract."), {"line_id": ["Unknown."]})
+    form = forms.BillingTermsForm.of(line)
+    if not form.validate_on_submit():
+        return _contract_page(contract_id, form, line_id, _form_status(form))
+    try:
+        changed = services.update_line_billing(principal, contract_id, line_id, form.terms())
+    except FIELD_ERRORS as exc:
+        form.other_errors[""] = [_correct_the_fields() if exc.errors else exc.message]
+        attach_errors(form, {forms.BillingTermsForm.FIELDS.get(name, name): messages
+                             for name, messages in exc.errors.items()})
+        return _contract_page(contract_id, form, line_id, exc.status)
+    flash(_("Billing terms of %(service)s saved: %(billing)s.", service=changed.service_type.code,
+            billing=label("billing", changed.billing)), "success")
+    return redirect(url_for("registry_pages.contract", contract_id=contract_id, _anchor=f"line-{line_id}"), code=303)
 
 
 # --- workers --------------------------------------------------------------------------------
