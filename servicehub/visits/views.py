@@ -310,7 +310,7 @@ def _visit_links(principal, exception) -> list[dict]:
     if principal.can(Permission.REPORTS_READ):
         day = visit.service_date.isoformat()
         links.append({"key": "records", "text": _("The worker's records of the day"),
-                      "url": url_for("evaluation_pages.records", first=day, last=day,
+                      "url": url_for("evaluation_pages.records", **{"from": day, "to": day},
                                      organisation_id=visit.organisation_id, worker_id=visit.worker_id,
                                      service_type=visit.service_type.code)})
     if principal.can(Permission.RECORDS_READ):
