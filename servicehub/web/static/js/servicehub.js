@@ -138,6 +138,13 @@ function loadPart(box) {
     canvas.dataset.ready = "true";
   }
 
+  // A refusal shown for the stop goes once the caregiver changes the signature.
+  function quiet(canvas) {
+    var record = canvas.closest("[data-testid=record]");
+    var message = record && record.querySelector("[data-testid=record-message].error");
+    if (message) { message.hidden = true; }
+  }
+
   function marked(canvas, signed) {
     canvas.dataset.signed = signed ? "true" : "false";
     var holder = canvas.closest(".signature");
@@ -155,6 +162,7 @@ function loadPart(box) {
     if (!canvas || (event.pointerType === "mouse" && event.button !== 0)) { return; }
     event.preventDefault();
     setUp(canvas);
+    quiet(canvas);
     if (canvas.setPointerCapture) { canvas.setPointerCapture(event.pointerId); }
     var context = canvas.getContext("2d");
     var point = at(canvas, event);
@@ -199,6 +207,7 @@ function loadPart(box) {
     context.clearRect(0, 0, canvas.width, canvas.height);
     context.restore();
     marked(canvas, false);
+    quiet(canvas);
   });
 })();
 
