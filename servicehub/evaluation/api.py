@@ -92,8 +92,11 @@ class FrozenReports(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def post(self, data):
-        """Freeze a contract's report of a month that is over (the monthly job does this on the 1st)."""
-        return services.freeze_contract_month(current_principal(), data["contract_id"], data["month"])
+        """Freeze a contract's report and settlement of a month that is over (the monthly job does this on the
+        1st). While any exception of the month is undecided it is refused (409 `open_exceptions`) unless
+        `accept_open_exceptions` says to freeze it with them listed."""
+        return services.freeze_contract_month(current_principal(), data["contract_id"], data["month"],
+                                              accept_open_exceptions=data["accept_open_exceptions"])
 
 
 @blp.route("/reports/frozen/<int:frozen_id>")
@@ -126,6 +129,38 @@ class FrozenExport(MethodView):
     def get(self, args, frozen_id):
         """The frozen report as a file, from what was stored when it was issued."""
         content, filename = exports.export_frozen(current_principal(), frozen_id, args["format"])
+        return _file(content, args["format"], filename)
+
+
+@blp.route("/contracts/<int:contract_id>/settlement")
+class Settlement(MethodView):
+    @requires(Permission.REPORTS_READ)
+    @blp.arguments(s.SettlementArgs, location="query")
+    @blp.response(200, s.ContractSettlementSchema)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args, contract_id):
+        """A contract's monthly settlement (结算): per line the delivered, verified and unverified visits, the
+        billable units and the amount owed (应付金额), the total and its split by funding source, and the visits
+        not paid yet with the exceptions in their way. As frozen with the month's report (with what changed
+        since), or as it stands today while the month is not frozen."""
+        return services.contract_settlement(current_principal(), contract_id, args["month"])
+
+
+@blp.route("/contracts/<int:contract_id>/settlement/export")
+class SettlementExport(MethodView):
+    @requires(Permission.REPORTS_READ)
+    @blp.arguments(s.SettlementExportArgs, location="query")
+    @blp.response(200, description="The settlement as CSV, XLSX or PDF", content_type="application/octet-stream")
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, args, contract_id):
+        """The monthly settlement as a file (money in yuan): CSV (lines, total, funding split, visits not paid
+        yet), XLSX (the same on sheets, with the differences since freezing) or PDF (a settlement sheet)."""
+        content, filename = exports.export_settlement(current_principal(), contract_id, args["month"],
+                                                      args["format"])
         return _file(content, args["format"], filename)
 
 

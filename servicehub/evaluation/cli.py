@@ -15,14 +15,19 @@ def reports_cli() -> None:
 @reports_cli.command("freeze")
 @click.option("--contract-id", type=int, required=True)
 @click.option("--month", required=True, help="YYYY-MM, a month that is over")
+@click.option("--accept-open-exceptions", is_flag=True, default=False,
+              help="Freeze even though some of the month's exceptions are not decided yet (the settlement lists them)")
 @app_command
-def freeze_command(contract_id: int, month: str) -> None:
-    """Freeze a contract's monthly report (once; it reads the same forever)."""
+def freeze_command(contract_id: int, month: str, accept_open_exceptions: bool) -> None:
+    """Freeze a contract's monthly report and settlement (once; they read the same forever). A month with
+    undecided exceptions is refused unless --accept-open-exceptions says to freeze it with them open."""
     from servicehub.auth.permissions import COMMAND_LINE
     from servicehub.evaluation.services import freeze_contract_month
 
-    frozen = freeze_contract_month(COMMAND_LINE, contract_id, month)
-    click.echo(f"frozen report {frozen.id}: {frozen.record_count} records, sha256 {frozen.content_hash}")
+    frozen = freeze_contract_month(COMMAND_LINE, contract_id, month, accept_open_exceptions=accept_open_exceptions)
+    total = frozen.settlement["total_fen"]
+    click.echo(f"frozen report {frozen.id}: {frozen.record_count} records, sha256 {frozen.content_hash}; "
+               f"settlement ¥{total // 100:,}.{total % 100:02d}, {frozen.open_exceptions} exceptions undecided")
 
 
 @reports_cli.command("close-month")

@@ -456,7 +456,8 @@ def _definitions_sheet(workbook: Workbook, definitions: list[dict]) -> None:
 
 PDF_TEMPLATE = "evaluation/report_pdf.html"
 TABLE_FIGURES = ("person_times", "recipients", "service_hours", "delivered_value_fen", "satisfaction_mean",
-                 "on_time_rate", "missed", "missed_rate", "exception_rate", "contract_completion", "budget_execution")
+                 "on_time_rate", "missed", "missed_rate", "exception_rate", "manual_or_edited_rate",
+                 "contract_completion", "budget_execution")
 PDF_MAX_GROUPS = 300  # a grouping with more groups than this is left to the XLSX
 MAX_BARS = 25  # bars in one chart: a chart fits on a page
 
@@ -566,3 +567,325 @@ def _period_chart(report: dict) -> list[str]:
     name_zh, name_en = DIMENSION_NAMES[period]
     return [charts.column_chart(f"服务人次（按{name_zh}） Person-times by {name_en.lower()}",
                                 [(g["key"][period], g["figures"]["person_times"]) for g in report["groups"]])]
+
+
+# --- monthly settlements ------------------------------------------------------------------------------------------
+# One document (`services.settlement_document`) rendered three ways; money is stored in fen and printed in yuan.
+# Recipients and workers appear by id only (their names are on the page, not in files that travel).
+
+SETTLEMENT_TITLE = ("服务类社会救助服务费用结算单", "Service-type social assistance: monthly settlement")
+BILLING_NAMES = {"visit": "按次 per visit", "minute": "按核验分钟 per verified minute"}
+UNIT_WORDS = {"visit": "次", "hour": "小时", "meal": "餐", "day": "天"}
+FUNDING_NAMES = {"government": "政府购买 Government", "charity": "慈善资金 Charity",
+                 "organisation": "组织自筹 Organisation's own", "other": "其他 Other"}
+EXCEPTION_STATUS_NAMES = {"open": "待说明 to explain", "resolved": "待审核 to decide", "rejected": "已驳回 rejected",
+                          "approved": "已批准 approved", "waived": "已豁免 waived", "cleared": "已消除 cleared"}
+CHANGE_NAMES = {"verified": "已核验人次 Verified", "units": "计费数量 Billable units", "amount_fen": "应付金额 Amount",
+                "unverified": "未核验人次 Unverified", "unverified_fen": "待核验金额 Pending amount",
+                "total_fen": "合计应付 Total"}
+MONEY_CHANGES = frozenset({"amount_fen", "unverified_fen", "total_fen"})
+PDF_MAX_UNSETTLED = 400  # visits not paid yet listed in the PDF (the XLSX and CSV list them all)
+SETTLEMENT_LINE_HEADERS = (
+    "服务项目 Service type", "名称 Name", "计量单位 Unit", "结算方式 Billing", "取整步长（分钟） Step (min)",
+    "最低计费比例 Minimum share", "单价（元） Unit price (¥)", "交付人次 Delivered", "已核验 Verified",
+    "未核验 Unverified", "计费数量 Billable units", "应付金额（元） Amount (¥)", "待核验金额（元） Pending (¥)")
+FUNDING_HEADERS = ("资金来源 Funding source", "出资方 Funder", "比例 Share", "应付金额（元） Amount (¥)")
+UNSETTLED_HEADERS = ("服务日期 Date", "上门服务编号 Visit", "服务项目 Service type", "对象编号 Recipient",
+                     "服务人员编号 Worker", "计费数量 Units", "金额（元） Amount (¥)", "未决异常 Exceptions standing")
+
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_PLACES = ("仟", "佰", "拾", "")
+_GROUPS = ("", "万", "亿", "万亿")
+
+
+def _four_digits(number: int) -> str:
+    """1..9999 in capital numerals, with 零 for the zeros inside it (1010: 壹仟零壹拾)."""
+    text, zero = "", False
+    for digit, place in zip(f"{number:04d}", _PLACES, strict=True):
+        if digit == "0":
+            zero = bool(text)
+        else:
+            text += ("零" if zero else "") + _DIGITS[int(digit)] + place
+            zero = False
+    return text
+
+
+def _capital_integer(number: int) -> str:
+    """A whole number in capital numerals (100010: 壹拾万零壹拾)."""
+    groups = []
+    while number:
+        number, group = divmod(number, 10000)
+        groups.append(group)
+    text, gap = "", False
+    for index in range(len(groups) - 1, -1, -1):
+        group = groups[index]
+        if group == 0:
+            gap = bool(text)
+            continue
+        if text and (gap or group < 1000):
+            text += "零"
+        text += _four_digits(group) + _GROUPS[index]
+        gap = False
+    return text
+
+
+def fen_in_words(fen: int) -> str:
+    """An amount in fen as a cheque writes it in capitals (中文大写金额): 123456 -> 壹仟贰佰叁拾肆元伍角陆分,
+    1005 -> 壹拾元零伍分, 100000 -> 壹仟元整."""
+    if fen < 0:
+        return "负" + fen_in_words(-fen)
+    if fen == 0:
+        return "零元整"
+    whole, cents = divmod(fen, 100)
+    jiao, fen_digit = divmod(cents, 10)
+    text = _capital_integer(whole) + "元" if whole else ""
+    if jiao:
+        text += _DIGITS[jiao] + "角"
+    elif fen_digit and whole:
+        text += "零"
+    return text + (_DIGITS[fen_digit] + "分" if fen_digit else "整")
+
+
+def yuan_text(fen: int | None) -> str:
+    """Fen as plain yuan for a CSV cell: '1234.56' (a number a spreadsheet reads; '' for none)."""
+    if fen is None:
+        return ""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def _units_text(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def _is_money_change(change: dict) -> bool:
+    return change["figure"] in MONEY_CHANGES and change.get("visit_id") is None
+
+
+def _change_value(change: dict, value):
+    """A difference's value as it is printed: whether a visit is paid in words, figures as they are."""
+    if isinstance(value, bool):
+        return "已核验 yes" if value else "未核验 no"
+    return value
+
+
+def export_settlement(principal: Principal, contract_id: int, month: str, fmt: str) -> tuple[bytes, str]:
+    """A contract's monthly settlement the caller may see, as a file: (content, file name without extension)."""
+    document = services.settlement_document(principal, contract_id, month)
+    renderer = {"csv": render_settlement_csv, "xlsx": render_settlement_xlsx, "pdf": render_settlement_pdf}[fmt]
+    return renderer(document), f"servicehub-settlement-{document['contract_code']}-{month}"
+
+
+def service_name(document: dict, code: str) -> str:
+    """'LC02 助洁'."""
+    names = document.get("names", {}).get("service_types", {}).get(code) or {}
+    return f"{code} {names.get('zh', '')}".strip()
+
+
+def exceptions_in_words(exceptions: list[dict]) -> str:
+    """A visit's standing exceptions: '服务时长过短（待说明）; 人工录入（已驳回）'."""
+    from servicehub.visits.exceptions import NAMES, Code
+
+    def name(code: str) -> str:
+        try:
+            return NAMES[Code(code)][0]
+        except ValueError:
+            return code
+
+    return "; ".join(f"{name(e['code'])}（{EXCEPTION_STATUS_NAMES.get(e['status'], e['status']).split()[0]}）"
+                     for e in exceptions)
+
+
+def terms_in_words(line: dict) -> str:
+    """'按核验分钟，15分钟取整，不足计划时长50%需审批' / '按次，不足计划时长50%需审批'."""
+    share = f"不足计划时长{line['min_share']:.0%}需审批"
+    if line["billing"] == "minute":
+        return f"按核验分钟，{line['step_min']}分钟取整（四舍五入），{share}"
+    return f"按次，{share}"
+
+
+def status_in_words(document: dict) -> str:
+    """Frozen (when, by whom, with how many exceptions undecided) or live (as of when the file was made)."""
+    if document["frozen"]:
+        at = document["frozen_at"]
+        at = at.isoformat() if isinstance(at, datetime) else at
+        undecided = document.get("frozen_open_exceptions")
+        return (f"已冻结 Frozen {local_time(at)} · {document.get('frozen_by') or ''}"
+                + (f" · 冻结时未决异常 {undecided} 项 undecided then" if undecided else ""))
+    return f"实时（未冻结） Live, not frozen · {local_time(document.get('generated_at'))}"
+
+
+def settlement_facts(document: dict) -> list[tuple[str, str]]:
+    """What the settlement is of and where it came from, as (label, value) lines."""
+    s = document["settlement"]
+    return [("合同 Contract", f"{document['contract_code']} {document['contract_name']}"),
+            ("服务机构 Organisation", document.get("organisation_name") or str(document["organisation_id"])),
+            ("结算月份 Month", document["month"]),
+            ("结算期间 Days", f"{s['from']} 至 {s['to']}"),
+            ("状态 Status", status_in_words(document)),
+            ("当前未决异常 Exceptions undecided now", str(document["undecided"])),
+            ("生成时间 Generated at", f"{local_time(document.get('generated_at'))} ({district_tz().key})"),
+            ("程序版本 Code version", document.get("code_version", ""))]
+
+
+def render_settlement_csv(document: dict) -> bytes:
+    """Sections separated by an empty row, each with its own header: what it is, the lines and the total, the
+    split by funding source, the visits not paid yet. Money in yuan as plain numbers; UTF-8 with a BOM."""
+    s = document["settlement"]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([f"{SETTLEMENT_TITLE[0]} {SETTLEMENT_TITLE[1]}"])
+    for label, value in settlement_facts(document):
+        writer.writerow([label, no_formula(value)])
+    writer.writerow([])
+    writer.writerow(SETTLEMENT_LINE_HEADERS)
+    for line in s["lines"]:
+        writer.writerow([line["service_type"], no_formula(service_name(document, line["service_type"])),
+                         UNIT_WORDS.get(line["unit"], line["unit"]), BILLING_NAMES.get(line["billing"], line["billing"]),
+                         line["step_min"] if line["billing"] == "minute" else "", line["min_share"],
+                         yuan_text(line["unit_price_fen"]), line["delivered"], line["verified"], line["unverified"],
+                         _units_text(line["units"]), yuan_text(line["amount_fen"]), yuan_text(line["unverified_fen"])])
+    writer.writerow(["合计 Total", "", "", "", "", "", "", s["delivered"], s["verified"], s["unverified"], "",
+                     yuan_text(s["total_fen"]), yuan_text(s["unverified_fen"])])
+    writer.writerow(["大写 In words", f"人民币{fen_in_words(s['total_fen'])}"])
+    writer.writerow([])
+    writer.writerow(FUNDING_HEADERS)
+    for part in s["by_funding"]:
+        writer.writerow([FUNDING_NAMES.get(part["source"], part["source"]), no_formula(part["funder"]),
+                         part["share"], yuan_text(part["amount_fen"])])
+    writer.writerow([])
+    writer.writerow(UNSETTLED_HEADERS)
+    codes = {line["line_id"]: line["service_type"] for line in s["lines"]}
+    for row in s["unsettled"]:
+        writer.writerow([row["service_date"], row["visit_id"], codes.get(row["line_id"], ""), row["recipient"],
+                         row["worker"] or "", _units_text(row.get("units")), yuan_text(row["amount_fen"]),
+                         exceptions_in_words(row["exceptions"])])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def render_settlement_xlsx(document: dict) -> bytes:
+    """Sheets: the settlement (what it is, lines, total, funding split), the visits not paid yet, and for a
+    frozen month what changed since and the corrections waiting for the bureau. Money in yuan."""
+    s = document["settlement"]
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("结算 Settlement")
+    formatted = _Formatted(sheet)
+    _widths(sheet, [24, 24, 10, 22, 12, 12, 14, 11, 11, 11, 13, 16, 16])
+    sheet.append([_styled(sheet, f"{SETTLEMENT_TITLE[0]} {SETTLEMENT_TITLE[1]}", font=TITLE_FONT)])
+    sheet.append([])
+    for label, value in settlement_facts(document):
+        sheet.append([_styled(sheet, label, font=BOLD), value])
+    sheet.append([])
+    sheet.append(_header(sheet, list(SETTLEMENT_LINE_HEADERS)))
+
+    def money(fen):
+        return formatted(None if fen is None else fen / 100, YUAN)
+
+    for line in s["lines"]:
+        sheet.append([line["service_type"], service_name(document, line["service_type"]),
+                      UNIT_WORDS.get(line["unit"], line["unit"]), BILLING_NAMES.get(line["billing"], line["billing"]),
+                      line["step_min"] if line["billing"] == "minute" else None,
+                      formatted(line["min_share"], "0%"), money(line["unit_price_fen"]),
+                      line["delivered"], line["verified"], line["unverified"],
+                      formatted(line["units"], "#,##0.0000"), money(line["amount_fen"]), money(line["unverified_fen"])])
+    sheet.append([_styled(sheet, "合计 Total", font=BOLD), None, None, None, None, None, None, s["delivered"],
+                  s["verified"], s["unverified"], None, money(s["total_fen"]), money(s["unverified_fen"])])
+    sheet.append([_styled(sheet, "大写 In words", font=BOLD), f"人民币{fen_in_words(s['total_fen'])}"])
+    sheet.append([])
+    sheet.append(_header(sheet, list(FUNDING_HEADERS)))
+    for part in s["by_funding"]:
+        sheet.append([FUNDING_NAMES.get(part["source"], part["source"]), no_formula(part["funder"]),
+                      formatted(part["share"], "0.00%"), money(part["amount_fen"])])
+
+    unsettled = workbook.create_sheet("未结算服务 Not paid yet")
+    _widths(unsettled, [12, 12, 20, 12, 14, 10, 12, 60])
+    unsettled.freeze_panes = "A2"
+    unsettled.append(_header(unsettled, list(UNSETTLED_HEADERS)))
+    listed = _Formatted(unsettled)
+    codes = {line["line_id"]: line["service_type"] for line in s["lines"]}
+    for row in s["unsettled"]:
+        unsettled.append([date.fromisoformat(row["service_date"]), row["visit_id"],
+                          service_name(document, codes.get(row["line_id"], "")), row["recipient"], row["worker"],
+                          row.get("units"), listed(row["amount_fen"] / 100, YUAN),
+                          exceptions_in_words(row["exceptions"])])
+
+    if document["frozen"]:
+        changes = workbook.create_sheet("冻结后变化 Since frozen")
+        _widths(changes, [16, 18, 24, 16, 16])
+        changes.append(_header(changes, ["服务项目 Service type", "上门服务编号 Visit", "项目 Figure",
+                                         "冻结时 As frozen", "现在 Now"]))
+        shown = _Formatted(changes)
+        for change in document["differences"]:
+            money_change = _is_money_change(change)
+            frozen, now = (_change_value(change, value) for value in (change["frozen"], change["now"]))
+            changes.append([change.get("service_type") or ("合计 Total" if change.get("visit_id") is None else None),
+                            change.get("visit_id"), CHANGE_NAMES.get(change["figure"], change["figure"]),
+                            *((shown(v / 100, YUAN) if money_change and v is not None else v) for v in (frozen, now))])
+        changes.append([])
+        changes.append(_header(changes, ["待区民政局审核的更正 Corrections waiting for the bureau"]))
+        changes.append(_header(changes, ["上门服务编号 Visit", "更正记录编号 Correction", "状态 Status"]))
+        for pending in document["pending_corrections"]:
+            changes.append([pending["visit_id"], pending["correction_id"],
+                            EXCEPTION_STATUS_NAMES.get(pending["status"], pending["status"])])
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+SETTLEMENT_PDF_TEMPLATE = "evaluation/settlement_pdf.html"
+
+
+def render_settlement_pdf(document: dict) -> bytes:
+    """An A4 settlement sheet: what it is of, the lines with their billing terms, the total in figures and in
+    capitals, the split by funding source, the visits not paid yet and, for a frozen month, what changed since;
+    places to sign. Chinese fonts embedded."""
+    from weasyprint import HTML  # heavy: imported when a PDF is asked for
+
+    html = _templates().get_template(SETTLEMENT_PDF_TEMPLATE).render(**settlement_pdf_context(document))
+    return HTML(string=html).write_pdf()
+
+
+def settlement_pdf_context(document: dict) -> dict:
+    """Everything the settlement PDF prints, already in words and formatted."""
+    s = document["settlement"]
+    codes = {line["line_id"]: line["service_type"] for line in s["lines"]}
+
+    def money(fen):
+        return shown(fen, "fen")
+
+    lines = [{"service": service_name(document, line["service_type"]), "terms": terms_in_words(line),
+              "price": f"{money(line['unit_price_fen'])} / {UNIT_WORDS.get(line['unit'], line['unit'])}",
+              "delivered": f"{line['delivered']:,}", "verified": f"{line['verified']:,}",
+              "unverified": f"{line['unverified']:,}", "units": _units_text(line["units"]),
+              "amount": money(line["amount_fen"]), "pending": money(line["unverified_fen"])} for line in s["lines"]]
+    unsettled = [{"date": row["service_date"], "visit": row["visit_id"],
+                  "service": codes.get(row["line_id"], ""), "recipient": row["recipient"], "worker": row["worker"] or "—",
+                  "amount": money(row["amount_fen"]), "exceptions": exceptions_in_words(row["exceptions"])}
+                 for row in s["unsettled"][:PDF_MAX_UNSETTLED]]
+    differences = []
+    for change in document.get("differences") or []:
+        what = (service_name(document, change["service_type"]) if change.get("service_type")
+                else f"服务 Visit {change['visit_id']}" if change.get("visit_id") else "合计 Total")
+        printed = []
+        for value in (_change_value(change, change["frozen"]), _change_value(change, change["now"])):
+            if value is None or isinstance(value, str):
+                printed.append(value or "—")
+            elif _is_money_change(change):
+                printed.append(money(value))
+            else:
+                printed.append(_units_text(value))
+        differences.append({"what": what, "figure": CHANGE_NAMES.get(change["figure"], change["figure"]),
+                            "frozen": printed[0], "now": printed[1]})
+    title = f"{document['contract_code']} {document['contract_name']} · {document['month']}"
+    return {"title": SETTLEMENT_TITLE, "document_title": title, "running": f"{SETTLEMENT_TITLE[0]} · {title}",
+            "facts": settlement_facts(document), "frozen": document["frozen"], "lines": lines,
+            "total": {"delivered": f"{s['delivered']:,}", "verified": f"{s['verified']:,}",
+                      "unverified": f"{s['unverified']:,}", "amount": money(s["total_fen"]),
+                      "pending": money(s["unverified_fen"]), "words": f"人民币{fen_in_words(s['total_fen'])}"},
+            "funding": [{"source": FUNDING_NAMES.get(p["source"], p["source"]), "funder": p["funder"],
+                         "share": f"{p['share']:.2%}", "amount": money(p["amount_fen"])} for p in s["by_funding"]],
+            "unsettled": unsettled, "unsettled_count": len(s["unsettled"]),
+            "left_out": max(0, len(s["unsettled"]) - PDF_MAX_UNSETTLED),
+            "differences": differences, "pending_corrections": document.get("pending_corrections") or [],
+            "status_names": EXCEPTION_STATUS_NAMES}

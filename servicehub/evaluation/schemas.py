@@ -106,6 +106,9 @@ class DefinitionSchema(ma.Schema):
 class FreezeSchema(ma.Schema):
     contract_id = fields.Integer(required=True, validate=ID)
     month = fields.String(required=True, validate=MONTH)
+    accept_open_exceptions = fields.Boolean(load_default=False, metadata={
+        "description": "Freeze even though some of the month's exceptions are not decided yet (they are listed "
+                       "in the frozen settlement); without it such a month is refused (409 open_exceptions)"})
 
 
 class FrozenListArgs(LanguageArgsSchema):
@@ -128,11 +131,16 @@ class FrozenSummarySchema(ma.Schema):
     code_version = fields.String()
     generated_at = fields.AwareDateTime()
     generated_by = fields.String()
+    open_exceptions = fields.Integer(allow_none=True, metadata={
+        "description": "Exceptions of the month still undecided when it was frozen (null: frozen before "
+                       "settlements existed)"})
 
 
 class FrozenSchema(FrozenSummarySchema):
     parameters = fields.Dict()
     figures = fields.Dict()
+    settlement = fields.Nested(lambda: SettlementSchema(), allow_none=True, metadata={
+        "description": "The month's settlement as it was frozen"})
 
 
 class ComparisonSchema(ma.Schema):
@@ -142,6 +150,10 @@ class ComparisonSchema(ma.Schema):
     unchanged = fields.Boolean()
     records = fields.List(fields.Dict())
     figures = fields.List(fields.Dict())
+    settlement = fields.List(fields.Nested(lambda: SettlementChangeSchema()), metadata={
+        "description": "What differs between the frozen settlement and today's"})
+    pending_corrections = fields.List(fields.Nested(lambda: PendingCorrectionSchema()), metadata={
+        "description": "Corrections of the month's visits waiting for the bureau"})
 
 
 class ScoreSchema(ma.Schema):
@@ -153,3 +165,123 @@ class ScoreSchema(ma.Schema):
     weights = fields.Dict()
     person_times = fields.Integer()
     computed_at = fields.AwareDateTime()
+
+
+# --- monthly settlements ---------------------------------------------------------------------------------------
+
+
+class SettlementArgs(LanguageArgsSchema):
+    month = fields.String(required=True, validate=MONTH, metadata={"description": "YYYY-MM, a month of the contract"})
+
+
+class SettlementExportArgs(SettlementArgs):
+    format = fields.String(required=True, validate=validate.OneOf(FORMATS))
+
+
+class SettlementLineSchema(ma.Schema):
+    line_id = fields.Integer()
+    service_type = fields.String()
+    unit = fields.String(metadata={"enum": ["visit", "hour", "meal", "day"]})
+    billing = fields.String(metadata={"enum": ["visit", "minute"]})
+    step_min = fields.Integer(metadata={"description": "Verified minutes are rounded to this step (half up)"})
+    min_share = fields.Float(metadata={"description": "Below this share of the planned length a visit is paid "
+                                                      "only once the bureau approves it (short_visit)"})
+    unit_price_fen = fields.Integer()
+    contracted_quantity = fields.Integer()
+    delivered = fields.Integer(metadata={"description": "Delivered visits of the month"})
+    verified = fields.Integer(metadata={"description": "Delivered visits with every exception approved or waived"})
+    units = fields.Float(metadata={"description": "Billable units of the verified visits"})
+    amount_fen = fields.Integer(metadata={"description": "What the verified visits pay (应付金额)"})
+    unverified = fields.Integer(metadata={"description": "Delivered visits with exceptions not decided or rejected"})
+    unverified_units = fields.Float()
+    unverified_fen = fields.Integer(metadata={"description": "What they would pay once approved"})
+    rejected = fields.Integer(metadata={"description": "Of the unverified, those with a rejected exception"})
+
+
+class FundingShareSchema(ma.Schema):
+    source = fields.String()
+    funder = fields.String()
+    share = fields.Float(metadata={"description": "The source's share of the contract's funding"})
+    amount_fen = fields.Integer(metadata={"description": "Its part of the total, to the fen"})
+
+
+class StandingExceptionSchema(ma.Schema):
+    code = fields.String()
+    status = fields.String(metadata={"enum": ["open", "resolved", "rejected"]})
+
+
+class UnsettledVisitSchema(ma.Schema):
+    visit_id = fields.Integer()
+    service_date = fields.String()
+    line_id = fields.Integer()
+    recipient = fields.Integer()
+    worker = fields.Integer(allow_none=True)
+    units = fields.Float()
+    amount_fen = fields.Integer(metadata={"description": "What it would pay once its exceptions are approved"})
+    exceptions = fields.List(fields.Nested(StandingExceptionSchema))
+
+
+class SettlementSchema(ma.Schema):
+    contract_id = fields.Integer()
+    first = fields.String(data_key="from")
+    last = fields.String(data_key="to")
+    lines = fields.List(fields.Nested(SettlementLineSchema))
+    total_fen = fields.Integer(metadata={"description": "The amount owed: the verified visits' amounts summed"})
+    delivered = fields.Integer()
+    verified = fields.Integer()
+    unverified = fields.Integer()
+    unverified_fen = fields.Integer()
+    by_funding = fields.List(fields.Nested(FundingShareSchema))
+    unsettled = fields.List(fields.Nested(UnsettledVisitSchema), metadata={
+        "description": "Delivered visits not paid yet, with the exceptions standing in the way"})
+
+    @ma.pre_dump
+    def rename(self, data, **kwargs):
+        return {**data, "first": data["from"], "last": data["to"]}
+
+
+class SettlementChangeSchema(ma.Schema):
+    line_id = fields.Integer(allow_none=True)
+    service_type = fields.String(allow_none=True)
+    visit_id = fields.Integer()
+    figure = fields.String(metadata={"description": "verified, units, amount_fen, unverified, unverified_fen or "
+                                                    "total_fen"})
+    frozen = fields.Raw(allow_none=True)
+    now = fields.Raw(allow_none=True)
+
+
+class PendingCorrectionSchema(ma.Schema):
+    visit_id = fields.Integer()
+    correction_id = fields.Integer(allow_none=True)
+    status = fields.String()
+
+
+class NamesSchema(ma.Schema):
+    recipients = fields.Dict(keys=fields.String(), values=fields.String())
+    workers = fields.Dict(keys=fields.String(), values=fields.String())
+    service_types = fields.Dict(keys=fields.String(), values=fields.Dict())
+
+
+class ContractSettlementSchema(ma.Schema):
+    contract_id = fields.Integer()
+    contract_code = fields.String()
+    contract_name = fields.String()
+    contract_name_en = fields.String()
+    organisation_id = fields.Integer()
+    organisation_name = fields.String()
+    month = fields.String()
+    frozen = fields.Boolean(metadata={"description": "Whether the settlement shown is the one frozen with the "
+                                                     "month's report"})
+    frozen_id = fields.Integer(allow_none=True)
+    frozen_at = fields.AwareDateTime(allow_none=True)
+    frozen_by = fields.String(allow_none=True)
+    frozen_open_exceptions = fields.Integer(allow_none=True)
+    settlement = fields.Nested(SettlementSchema, metadata={"description": "As frozen, or as it stands today"})
+    current = fields.Nested(SettlementSchema, allow_none=True, metadata={
+        "description": "Today's settlement of a frozen month (null while the month is not frozen)"})
+    differences = fields.List(fields.Nested(SettlementChangeSchema))
+    pending_corrections = fields.List(fields.Nested(PendingCorrectionSchema))
+    undecided = fields.Integer(metadata={"description": "Exceptions of the month not decided yet"})
+    exception_ids = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()),
+                                metadata={"description": "Visit id -> exception code -> the exception's id"})
+    names = fields.Nested(NamesSchema)

@@ -48,7 +48,7 @@ from servicehub.registry.rules import units_per_delivery
 from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.timeutil import district_today, district_tz, local_dates, month_days
 from servicehub.visits import alerts as alert_rules
-from servicehub.visits import ledger
+from servicehub.visits import ledger, queue
 from servicehub.visits.exceptions import Code
 from servicehub.visits.models import UNDECIDED, EvvException, ExceptionStatus, RecordKind, ServiceRecord
 
@@ -1049,7 +1049,8 @@ def _settlement_contract(principal: Principal, contract_id: int) -> Contract:
 
 def contract_settlement(principal: Principal, contract_id: int, month: str) -> dict:
     """A contract's settlement of a month: as frozen with the month's report (and what changed since), or as it
-    stands today while the month is not frozen; the exceptions still undecided, and the names a page shows."""
+    stands today while the month is not frozen; the exceptions still undecided, the queue's id of each exception
+    of the visits not paid yet, and the names a page shows."""
     contract = _settlement_contract(principal, contract_id)
     first, last = month_of(month)
     if contract.end_date < first or contract.start_date > last:
@@ -1060,14 +1061,67 @@ def contract_settlement(principal: Principal, contract_id: int, month: str) -> d
     kept = frozen.settlement if frozen is not None and frozen.settlement is not None else None
     shown = kept or live
     return {"contract_id": contract.id, "contract_code": contract.code, "contract_name": contract.name_zh,
-            "organisation_id": contract.organisation_id, "month": month, "frozen": kept is not None,
+            "contract_name_en": contract.name_en or contract.name_zh, "organisation_id": contract.organisation_id,
+            "organisation_name": contract.organisation.name_zh, "month": month, "frozen": kept is not None,
             "frozen_id": frozen.id if frozen is not None else None,
             "frozen_at": frozen.generated_at if frozen is not None else None,
+            "frozen_by": frozen.generated_by if frozen is not None else None,
             "frozen_open_exceptions": frozen.open_exceptions if frozen is not None else None,
             "settlement": shown, "current": live if kept is not None else None,
             "differences": settlement_changes(kept, live) if kept is not None else [],
+            "pending_corrections": pending_corrections(frozen) if kept is not None else [],
             "undecided": undecided_exceptions(contract.id, first, last),
+            "exception_ids": _exception_ids({row["visit_id"] for d in (shown, live) for row in d["unsettled"]}),
             "names": _settlement_names(shown, live)}
+
+
+def _exception_ids(visit_ids: set[int]) -> dict[int, dict[str, int]]:
+    """Visit id -> exception code -> the exception's id in the queue (a visit has each code once)."""
+    found: dict[int, dict[str, int]] = defaultdict(dict)
+    ids = sorted(visit_ids)
+    for start in range(0, len(ids), IDS_LISTED):
+        for exception_id, visit_id, code in db.session.execute(
+                select(EvvException.id, EvvException.visit_id, EvvException.code)
+                .where(EvvException.visit_id.in_(ids[start:start + IDS_LISTED]))).all():
+            found[visit_id][code] = exception_id
+    return dict(found)
+
+
+def settlement_undecided(principal: Principal, contract_id: int, month: str) -> int:
+    """How many exceptions of a contract's month (one the caller may see) are not decided yet."""
+    contract = _settlement_contract(principal, contract_id)
+    first, last = month_of(month)
+    return undecided_exceptions(contract.id, first, last)
+
+
+def settlement_document(principal: Principal, contract_id: int, month: str) -> dict:
+    """Everything a downloaded settlement shows: the settlement as `contract_settlement` gives it, the contract's
+    period and when and by which code the file was made."""
+    document = contract_settlement(principal, contract_id, month)
+    contract = _settlement_contract(principal, contract_id)
+    return {**document, "contract_start": contract.start_date.isoformat(),
+            "contract_end": contract.end_date.isoformat(),
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "code_version": code_version()}
+
+
+def exception_counts(principal: Principal, first: date, last: date, organisation_id: int | None = None) -> list[dict]:
+    """How many EVV exceptions of each code the visits of first..last have (those the caller may see; of one
+    organisation when given), by where they stand: undecided (to explain or to decide), rejected, approved (or
+    waived), cleared (no longer applying). One row per code that occurs, in the order of the codes."""
+    require_report_reader(principal)
+    if principal.is_provider:
+        organisation_id = _confined(organisation_id, principal.organisation_id, "organisation_id")
+    counts = queue.counts_by_code(principal, status="all", organisation_id=organisation_id, first=first, last=last)
+    rows = []
+    for code, by_status in counts.items():
+        row = {"code": code, "by_status": by_status,
+               "undecided": by_status.get(ExceptionStatus.OPEN, 0) + by_status.get(ExceptionStatus.RESOLVED, 0),
+               "rejected": by_status.get(ExceptionStatus.REJECTED, 0),
+               "approved": by_status.get(ExceptionStatus.APPROVED, 0) + by_status.get(ExceptionStatus.WAIVED, 0),
+               "cleared": by_status.get(ExceptionStatus.CLEARED, 0)}
+        row["standing"] = row["undecided"] + row["rejected"] + row["approved"]  # raised and still applying
+        rows.append(row)
+    return rows
 
 
 def settlement_changes(frozen: dict, now: dict) -> list[dict]:

@@ -97,7 +97,7 @@ def test_corrections_and_approvals_reach_the_sums_at_once(app, history):
             "reason_code": "wrong_time", "notes": "晚到一小时", "started_at": deliveries[0].started_at + timedelta(hours=1),
             "ended_at": deliveries[0].ended_at + timedelta(hours=1)})
         records.correct(provider, deliveries[1].id, str(uuid.uuid4()),
-                        {"reason_code": "wrong_satisfaction", "notes": "家属更正", "satisfaction": 5})
+                        {"reason_code": "data_entry", "notes": "服务内容补录", "tasks": ["T1"]})
         caregiver = Principal(user_id=None, username="c", role=Role.CAREGIVER, organisation_id=history["org"],
                               worker_id=deliveries[2].worker_id)
         waiting = records.correct(caregiver, deliveries[2].id, str(uuid.uuid4()), {
@@ -123,8 +123,8 @@ def test_the_deliveries_in_force_equal_a_rebuild_from_the_ledger(app, history):
     with app.test_request_context():
         delivery = db.session.scalars(select(ServiceRecord).where(ServiceRecord.kind == RecordKind.DELIVERY)).first()
         provider = Principal(user_id=None, username="p", role=Role.PROVIDER_ADMIN, organisation_id=history["org"])
-        correction = records.correct(provider, delivery.id, str(uuid.uuid4()),
-                                     {"reason_code": "wrong_satisfaction", "notes": "更正", "satisfaction": 2})
+        correction = records.correct(provider, delivery.id, str(uuid.uuid4()), {
+            "reason_code": "wrong_time", "notes": "更正", "ended_at": delivery.ended_at - timedelta(minutes=5)})
         kept = snapshot()
         delivered = set(db.session.scalars(select(ServiceRecord.visit_id)
                                            .where(ServiceRecord.kind == RecordKind.DELIVERY)))

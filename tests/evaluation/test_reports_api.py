@@ -2,6 +2,7 @@
 scoping, bad input, frozen monthly reports that keep reading the same after a late correction, scores."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -111,23 +112,31 @@ def test_definitions_are_published(client, auth_headers):
     assert {d["code"] for d in definitions} >= {"person_times", "missed_rate", "late_rate", "coverage"}
 
 
-def late_correction(app, history):
-    """A provider admin corrects the satisfaction of a delivery of the frozen month (no approval needed)."""
+def late_correction(app, history, approve: bool = True):
+    """A provider admin corrects a delivery of the frozen month (its check-out ten minutes earlier): a correction
+    of a frozen month waits for the bureau, which approves it (unless `approve` is False); from then on it counts."""
+    from servicehub.visits import queue
     from servicehub.visits import services as records
+    from servicehub.visits.models import EvvException
 
     first, last = services.month_of(history["month"])
-    with app.app_context():
-        delivery = db.session.scalars(select(ServiceRecord).where(
-            ServiceRecord.kind == RecordKind.DELIVERY, ServiceRecord.service_date.between(first, last),
-            ServiceRecord.satisfaction != 1).order_by(ServiceRecord.id)).first()
+    with app.test_request_context():
+        delivery = db.session.scalars(select(ServiceRecord).join(Visit, Visit.delivery_record_id == ServiceRecord.id)
+                                      .where(ServiceRecord.kind == RecordKind.DELIVERY,
+                                             ServiceRecord.service_date.between(first, last))
+                                      .order_by(ServiceRecord.id)).first()
         provider = Principal(user_id=None, username="p", role=Role.PROVIDER_ADMIN, organisation_id=history["org"])
-        records.correct(provider, delivery.id, str(uuid.uuid4()),
-                        {"reason_code": "wrong_satisfaction", "notes": "家属更正", "satisfaction": 1})
+        records.correct(provider, delivery.id, str(uuid.uuid4()), {
+            "reason_code": "wrong_time", "notes": "签出时间录错，按实际更正", "ended_at": delivery.ended_at - timedelta(minutes=10)})
+        if approve:
+            waiting = db.session.scalar(select(EvvException.id).where(
+                EvvException.visit_id == delivery.visit_id, EvvException.code == "frozen_month_correction"))
+            queue.decide(Principal(user_id=None, username="区民政局", role=Role.MANAGER), waiting, True)
         return delivery.visit_id
 
 
 def test_a_frozen_report_reads_the_same_after_a_late_correction(app, client, history):
-    body = {"contract_id": history["contract"], "month": history["month"]}
+    body = {"contract_id": history["contract"], "month": history["month"], "accept_open_exceptions": True}
     created = client.post("/api/v1/reports/frozen", json=body, headers=history["manager"])
     assert created.status_code == 201, created.get_json()
     frozen = created.get_json()
@@ -143,16 +152,19 @@ def test_a_frozen_report_reads_the_same_after_a_late_correction(app, client, his
     differences = client.get(f"{url}/differences", headers=history["auditor"]).get_json()
     assert differences["unchanged"] is False
     assert [r["visit_id"] for r in differences["records"]] == [visit_id]
-    assert differences["records"][0]["fields"]["satisfaction"]["now"] == 1
-    assert differences["records"][0]["fields"]["corrected"] == {"frozen": False, "now": True}
+    fields = differences["records"][0]["fields"]
+    assert fields["corrected"] == {"frozen": False, "now": True}
+    assert fields["ended_at"]["now"] < fields["ended_at"]["frozen"]
     changed = {(d["group"], d["figure"]) for d in differences["figures"]}
-    assert ("total", "satisfaction_mean") in changed and ("total", "corrected_rate") in changed
+    assert ("total", "service_hours") in changed and ("total", "corrected_rate") in changed
+    assert ("total", "manual_or_edited_rate") in changed  # its times were edited
     assert ("total", "person_times") not in changed
 
 
 def test_frozen_reports_cannot_be_changed_in_the_database(app, history):
     with app.app_context():
-        frozen = services.freeze_contract_month(COMMAND_LINE, history["contract"], history["month"])
+        frozen = services.freeze_contract_month(COMMAND_LINE, history["contract"], history["month"],
+                                                accept_open_exceptions=True)
         with pytest.raises(sa.exc.DatabaseError, match="append-only"):
             db.session.execute(sa.text("UPDATE frozen_reports SET record_count = 0 WHERE id = :id"), {"id": frozen.id})
         db.session.rollback()
