@@ -163,9 +163,9 @@ def _domain_groups():
     from servicehub.evaluation.cli import reports_cli
     from servicehub.imports.cli import import_command, imports_cli
     from servicehub.intake.cli import intake_cli
-    from servicehub.jobs.cli import scheduler_command
+    from servicehub.jobs.cli import scheduler_command, serve_command
     from servicehub.scheduling.cli import schedule_cli
     from servicehub.visits.cli import audit_cli
 
     return (catalog_cli, users_cli, import_command, imports_cli, schedule_cli, audit_cli, scheduler_command,
-            reports_cli, intake_cli)
+            serve_command, reports_cli, intake_cli)

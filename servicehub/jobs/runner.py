@@ -74,8 +74,11 @@ def build_scheduler(app) -> BackgroundScheduler:
         timezone=app.config["SERVICEHUB_TIMEZONE"],
     )
     zone = app.config["SERVICEHUB_TIMEZONE"]  # a trigger made here keeps its own zone, not the scheduler's
+    # The interval jobs run first at the start, not one interval later: what came due while no scheduler ran (late
+    # and missed visits, overdue applications) is found at once. Their slots still make each run once.
+    now = utcnow()
     scheduler.add_job("servicehub.jobs.tasks:detect_visits", IntervalTrigger(
-        seconds=app.config["SERVICEHUB_DETECT_SECONDS"]), id="detect_visits", replace_existing=True)
+        seconds=app.config["SERVICEHUB_DETECT_SECONDS"]), id="detect_visits", replace_existing=True, next_run_time=now)
     scheduler.add_job("servicehub.jobs.tasks:nightly_generation", CronTrigger(hour=1, minute=0, timezone=zone),
                       id="nightly_generation", replace_existing=True)
     scheduler.add_job("servicehub.jobs.tasks:daily_alerts", CronTrigger(hour=6, minute=0, timezone=zone),
@@ -83,7 +86,7 @@ def build_scheduler(app) -> BackgroundScheduler:
     scheduler.add_job("servicehub.jobs.tasks:monthly_close", CronTrigger(day=1, hour=2, minute=30, timezone=zone),
                       id="monthly_close", replace_existing=True)
     scheduler.add_job("servicehub.jobs.tasks:escalate_applications", IntervalTrigger(seconds=tasks.ESCALATION_SECONDS),
-                      id="escalate_applications", replace_existing=True)
+                      id="escalate_applications", replace_existing=True, next_run_time=now)
     scheduler.add_job("servicehub.jobs.tasks:active_discovery", CronTrigger(hour=5, minute=30, timezone=zone),
                       id="active_discovery", replace_existing=True)
     scheduler.add_job("servicehub.jobs.tasks:application_reminders", CronTrigger(hour=8, minute=0, timezone=zone),
@@ -93,15 +96,18 @@ def build_scheduler(app) -> BackgroundScheduler:
 
 def resume_interrupted(scheduler: BackgroundScheduler, holder: str) -> list[str]:
     """Run again, now, each slot a process that died in the middle of it left running; their ids."""
+    interrupted = tasks.interrupted_runs(holder)
+    # End the read first: on SQLite this thread's transaction holds the write lock (BEGIN IMMEDIATE), and the
+    # scheduler's own thread may be writing to its job store while it holds the lock `add_job` waits for.
+    db.session.commit()
     ids = []
-    for job_id, slot in tasks.interrupted_runs(holder):
+    for job_id, slot in interrupted:
         if not callable(getattr(tasks, job_id, None)):
             continue
         ids.append(f"resume:{job_id}:{slot.isoformat()}")
         log.warning("scheduler %s resumes %s of slot %s", holder, job_id, slot.isoformat())
         scheduler.add_job(f"servicehub.jobs.tasks:{job_id}", "date", run_date=utcnow(), kwargs={"slot": slot},
                           id=ids[-1], jobstore="once", replace_existing=True, misfire_grace_time=None)
-    db.session.commit()
     return ids
 
 

@@ -43,6 +43,8 @@ def run_in_slot(job_id: str, seconds: int, work, slot: datetime | None = None) -
         try:
             result = work() or {}
             run.status, run.result = "done", {k: v for k, v in result.items() if isinstance(v, (int, str, float))}
+            if any(run.result.values()):
+                log.info("job %s: %s", job_id, ", ".join(f"{k} {v}" for k, v in run.result.items()))
         except Exception as exc:  # a failed job is recorded, and the scheduler goes on
             log.exception("job %s failed", job_id)
             db.session.rollback()
