@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from servicehub import create_app, crypto
+from servicehub import create_app
 from servicehub.extensions import db
 from servicehub.scheduling import services
+from servicehub.visits import cards, confirmation
 from servicehub.visits import services as records
 from servicehub.visits.models import ServiceRecord
 from tests.browser.conftest import LiveServer, sign_in
@@ -168,7 +169,7 @@ def test_the_day_fits_a_phone_with_the_timeline_scrolling_inside_its_box(phone, 
 @pytest.mark.browser
 def test_a_caregiver_checks_in_and_out_of_the_first_stop_on_a_phone(phone, served):
     """At the door the caregiver checks in (the phone gives the position; a retry after a lost answer records
-    nothing twice), ticks the checklist, types the code the recipient reads from the service card, picks the
+    nothing twice), ticks the checklist, types the code the recipient reads from the confirmation card, picks the
     satisfaction and checks out; the next stop is missed. One check-in and one delivery record for the first
     stop in the ledger, which still verifies."""
     server, district = served
@@ -177,8 +178,10 @@ def test_a_caregiver_checks_in_and_out_of_the_first_stop_on_a_phone(phone, serve
         visit = services.roster(district.provider, district.today, district.caregiver_worker)[1][0]
         assert visit.id == first
         recipient = (visit.recipient_id, visit.recipient.lat, visit.recipient.lon)
-        code = crypto.confirmation_code(server.app.config["SERVICEHUB_DATA_KEY"], visit.recipient_id)
         tasks = [item["code"] for item in visit.service_type.checklist][:2]
+        _card, _replaced, secret = cards.new_card(visit.recipient, district.provider)  # the recipient's card
+        db.session.commit()
+        code = confirmation.printed_code(secret, 0)  # its first printed code
     phone.context.grant_permissions(["geolocation"], origin=server.url)
     phone.context.set_geolocation({"latitude": recipient[1], "longitude": recipient[2]})
     sign_in(phone, server, "caregiver")

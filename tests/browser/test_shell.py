@@ -8,14 +8,14 @@ from tests.browser.conftest import sign_in
 
 REGISTRY_NAV = ["organisations", "workers"]
 EXPECTED_NAV = {
-    "admin": ["dashboard", "recipients", "intake", "matching", "schedule", "alerts", "reports", "performance", *REGISTRY_NAV, "imports", "catalog", "users",
+    "admin": ["dashboard", "recipients", "intake", "matching", "schedule", "alerts", "exceptions", "reports", "performance", *REGISTRY_NAV, "imports", "catalog", "users",
               "audit"],
-    "manager": ["dashboard", "recipients", "intake", "matching", "schedule", "alerts", "reports", "performance", *REGISTRY_NAV, "imports", "catalog"],
-    "manager.dagang": ["dashboard", "recipients", "intake", "matching", "schedule", "alerts", "reports", "performance",
+    "manager": ["dashboard", "recipients", "intake", "matching", "schedule", "alerts", "exceptions", "reports", "performance", *REGISTRY_NAV, "imports", "catalog"],
+    "manager.dagang": ["dashboard", "recipients", "intake", "matching", "schedule", "alerts", "exceptions", "reports", "performance",
                        *REGISTRY_NAV, "imports", "catalog"],
-    "provider": ["dashboard", "recipients", "referrals", "schedule", "alerts", "reports", "scorecard", *REGISTRY_NAV, "imports", "catalog"],
+    "provider": ["dashboard", "recipients", "referrals", "schedule", "alerts", "exceptions", "reports", "scorecard", *REGISTRY_NAV, "imports", "catalog"],
     "caregiver": ["dashboard", "route", "catalog"],
-    "auditor": ["dashboard", "recipients", "intake", "schedule", "alerts", "reports", *REGISTRY_NAV, "catalog", "audit"],
+    "auditor": ["dashboard", "recipients", "intake", "schedule", "alerts", "exceptions", "reports", *REGISTRY_NAV, "catalog", "audit"],
 }
 
 

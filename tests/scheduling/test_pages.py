@@ -272,7 +272,8 @@ def record(client, visit_id: int, step: str, **body):
 
 
 def test_each_stop_card_offers_the_step_its_visit_is_ready_for_or_shows_how_it_ended(app, district):
-    from servicehub import crypto
+    from servicehub.registry.models import Recipient
+    from servicehub.visits import cards, confirmation
 
     plan_and_publish(app, district, district.today)
     with app.app_context():
@@ -280,8 +281,11 @@ def test_each_stop_card_offers_the_step_its_visit_is_ready_for_or_shows_how_it_e
         _worker, visits = services.roster(district.provider, district.today, _worker)
         first, second = visits[0], visits[1]
         where = {"lat": first.recipient.lat, "lon": first.recipient.lon}
-        code = crypto.confirmation_code(app.config["SERVICEHUB_DATA_KEY"], first.recipient_id)
         checklist = {item["code"]: item["name_zh"] for item in first.service_type.checklist}
+    with app.app_context():  # the recipient's printed card, and its first code, read out at the door
+        _card, _replaced, secret = cards.new_card(db.session.get(Recipient, first.recipient_id), COMMAND_LINE)
+        db.session.commit()
+        code = confirmation.printed_code(secret, 0)
     assert checklist and [first.id, second.id] == stops[:2]
     caregiver = signed_in(app, "caregiver")
 
@@ -310,8 +314,9 @@ def test_each_stop_card_offers_the_step_its_visit_is_ready_for_or_shows_how_it_e
     assert form and form.group(1) == f"/api/v1/visits/{first.id}/check-out"
     boxes = re.findall(r'<input type="checkbox" name="tasks" value="(\w+)"> ([^<]+)</label>', form.group(0))
     assert dict(boxes) == checklist
-    assert re.search(r'<input name="confirmation_code" inputmode="numeric" pattern="\[0-9\]\{4\}" maxlength="4"',
+    assert re.search(r'<input name="confirmation_code" inputmode="numeric" pattern="\[0-9\]\{6\}" maxlength="6"',
                      form.group(0))
+    assert 'data-signature data-testid="signature-pad"' in form.group(0)  # or the recipient signs
     assert re.findall(r'name="satisfaction" value="(\d)"', form.group(0)) == ["1", "2", "3", "4", "5"]
     assert '<textarea name="notes"' in form.group(0) and 'data-testid="missed-form"' in body
     assert card(html, second.id)[0] == "published"
