@@ -18,11 +18,11 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from servicehub import create_app
-from servicehub.database import clock_at
+from servicehub.database import clock_at, utcnow
 from servicehub.extensions import db
 from servicehub.scheduling import services as scheduling
 from servicehub.scheduling.models import Visit
-from servicehub.visits import confirmation, services
+from servicehub.visits import cards, confirmation, services
 from servicehub.visits.models import ConfirmationCard, EvvException, ServiceRecord
 from tests.browser.conftest import ARTIFACTS, LiveServer, sign_in
 from tests.conftest import TEST_CONFIG
@@ -88,6 +88,27 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+@pytest.fixture
+def caregivers_phone(browser):
+    """A phone-sized page like the `phone` fixture's, whose checks allow the answers a test expects to be refused
+    (`page.expected_refusals`: URLs answered 4xx on purpose): script errors, CSP violations and any other failed
+    load still fail the test."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.expected_refusals = set()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and not m.text.startswith(
+        "Failed to load resource") else None)
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 and (
+        r.request.resource_type != "document") and r.url not in page.expected_refusals else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    yield page
+    context.close()
+    assert not problems, "the page logged errors (CSP violations, script errors):\n" + "\n".join(problems)
+
+
 def sign_on(page, canvas) -> None:
     """Draw a signature on the canvas with the pointer: a wave across the box and a stroke through it."""
     canvas.scroll_into_view_if_needed()
@@ -105,12 +126,19 @@ def sign_on(page, canvas) -> None:
 
 
 @pytest.mark.browser
-def test_a_caregiver_checks_out_with_the_recipients_signature_drawn_on_the_phone(phone, served):
+def test_a_caregiver_checks_out_with_the_recipients_signature_drawn_on_the_phone(caregivers_phone, served):
+    phone = caregivers_phone
     server, district = served
     first, second = district.stops[:2]
     with server.app.app_context():
         place = {v.id: (v.recipient.lat, v.recipient.lon) for v in db.session.scalars(
             select(Visit).where(Visit.id.in_([first, second])))}
+        recipient = db.session.get(Visit, first).recipient
+        _card, _replaced, secret = cards.new_card(recipient, district.provider)  # the recipient's card
+        db.session.commit()
+        valid = set(confirmation.printed_list(secret)) | {confirmation.phone_code(secret, utcnow() + timedelta(
+            seconds=30 * k)) for k in range(-25, 25)}
+        wrong = next(c for c in (f"{n:06d}" for n in range(100_000, 1_000_000, 7919)) if c not in valid)
     phone.context.grant_permissions(["geolocation"], origin=server.url)
     phone.context.set_geolocation({"latitude": place[first][0], "longitude": place[first][1]})
     sign_in(phone, server, "caregiver")
@@ -134,6 +162,15 @@ def test_a_caregiver_checks_out_with_the_recipients_signature_drawn_on_the_phone
     form.locator("button[data-testid=check-out]").click()
     message = card.locator("[data-testid=record-message]")
     assert message.inner_text() == "确认码为 6 位数字。没有确认码时，请服务对象签名确认。"
+    # A wrong code goes to the server, which refuses it (422, by its code): the page says what to ask for.
+    code.fill(wrong)
+    phone.expected_refusals.add(f"{server.url}/api/v1/visits/{first}/check-out")
+    with phone.expect_response(f"{server.url}/api/v1/visits/{first}/check-out") as answer:
+        form.locator("button[data-testid=check-out]").click()
+    assert answer.value.status == 422 and answer.value.json()["code"] == "code_wrong"
+    assert message.inner_text() == "确认码不正确：请对象报出手机上当前显示的确认码，或确认卡上下一个未划掉的确认码。"
+    assert code.get_attribute("aria-invalid") == "true" and card.get_attribute("data-status") == "in_progress"
+    phone.expected_refusals.clear()
     code.fill("")
 
     # A stroke too small to be a signature is refused on the phone; cleared, the box is blank again.

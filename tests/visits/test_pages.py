@@ -289,6 +289,9 @@ def test_a_provider_reads_its_exceptions_with_their_figures_counted_by_code_and_
     dashboard = client.get("/").get_data(as_text=True)
     assert 'data-testid="waiting-exceptions">12<' in dashboard and 'href="/exceptions?status=open"' in dashboard
 
+    english = queue_page(client, lang="en")
+    assert 'data-exception-code="late_start">Late start<' in english and "40 min after the expected time" in english
+
 
 def test_a_provider_explains_one_exception_then_several_at_once_all_or_none(app, deviations, chinese):
     client = signed_in(app, "provider")
