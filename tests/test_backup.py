@@ -22,7 +22,7 @@ def correct_one(history) -> None:  # noqa: F811 - the fixture's value
     delivery = db.session.scalars(select(ServiceRecord).where(ServiceRecord.kind == RecordKind.DELIVERY)).first()
     provider = Principal(user_id=None, username="p", role=Role.PROVIDER_ADMIN, organisation_id=history["org"])
     records.correct(provider, delivery.id, str(uuid.uuid4()),
-                    {"reason_code": "wrong_satisfaction", "notes": "更正", "satisfaction": 1})
+                    {"reason_code": "wrong_tasks", "notes": "回访核实，更正服务项目", "tasks": delivery.tasks[:1]})
 
 
 def test_a_backup_restores_exactly_what_it_held(app, history, tmp_path):  # noqa: F811

@@ -15,8 +15,9 @@ from servicehub.scheduling.demo import serve_demo_district
 from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.timeutil import district_today, local_midnight
 from servicehub.visits import history
-from servicehub.visits.models import ServiceRecord
-from servicehub.visits.services import append_entry as _append, verify_ledgers
+from servicehub.visits.models import EvvException, ServiceRecord
+from servicehub.visits.services import append_entry as _append
+from servicehub.visits.services import verify_ledgers
 from tests.support import create_demo_accounts, load_demo_district
 
 FIRST, LAST = date(2024, 12, 1), date(2026, 11, 30)
@@ -102,8 +103,25 @@ def test_two_years_of_plausible_chained_history_written_once(app):
         provider, caregiver = users["provider"], users["caregiver"]
         assert {(a.recorded_by_id, a.recorded_by) for a in approvals if a.organisation_id == provider.organisation_id} \
             <= {(provider.id, "provider")}
-        assert {r.recorded_by_id for r in records if r.kind == "check_in" and r.worker_id == caregiver.worker_id} \
-            <= {caregiver.id}
+        # A worker's check-ins are their own, but for the few the office entered when a phone broke: those are the
+        # provider admin's, and say so (manual entry).
+        mine = [r for r in records if r.kind == "check_in" and r.worker_id == caregiver.worker_id]
+        assert {r.recorded_by_id for r in mine} <= {caregiver.id, provider.id}
+        assert all("manual_entry" in r.flags for r in mine if r.recorded_by_id == provider.id)
+        office = [r for r in records if r.kind == "check_in" and "manual_entry" in r.flags]
+        assert len(office) == report.office > 0
+        assert all("late_submission" in r.flags for r in office)  # entered the next morning
+
+        # The exception queue holds what the flags say, and was worked as a bureau would have: months before last
+        # all explained and decided, a few rejected.
+        raised = db.session.scalars(select(EvvException)).all()
+        assert Counter(e.status for e in raised) == Counter(report.queue) and sum(report.exceptions.values())
+        assert {e.visit_id for e in raised if e.code == "manual_entry"} == {r.visit_id for r in office}
+        assert all(visits[r.visit_id].delivery_manual for r in office)
+        last_month = today.replace(day=1) - timedelta(days=1)
+        older = [e for e in raised if e.service_date < last_month.replace(day=1)]
+        assert older and {e.status for e in older} == {"approved", "rejected"}
+        assert all(e.resolved_by and e.reason_code and e.decided_by for e in older)
 
         late = 0
         meal = set(db.session.scalars(select(ServiceType.id).where(ServiceType.unit == "meal")))
@@ -118,7 +136,7 @@ def test_two_years_of_plausible_chained_history_written_once(app):
                 assert delivery.started_at == check_in.started_at < delivery.ended_at
                 assert local_midnight(visit.service_date) <= delivery.ended_at < local_midnight(
                     visit.service_date + timedelta(days=1))
-                assert ("far_from_address" in check_in.flags) == (check_in.distance_m > 300)
+                assert ("far_check_in" in check_in.flags) == (check_in.distance_m > 300)
                 grace = 5 if visit.service_type_id in meal else 15
                 late += check_in.started_at > visit.planned_start + timedelta(minutes=grace)
             else:
@@ -131,7 +149,7 @@ def test_two_years_of_plausible_chained_history_written_once(app):
                 assert opens <= visit.planned_start and visit.planned_end <= max(closes, opens + timedelta(
                     minutes=visit.duration_min))
         assert late == report.late and 0.03 * report.completed <= late <= 0.15 * report.completed
-        assert any("far_from_address" in r.flags for r in records)
+        assert any("far_check_in" in r.flags for r in records)
         satisfaction = Counter(r.satisfaction for r in records if r.kind == "delivery")
         assert (satisfaction[4] + satisfaction[5]) / report.completed > 0.8 and satisfaction[3] and satisfaction[1]
 
