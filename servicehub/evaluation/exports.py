@@ -663,10 +663,18 @@ def _is_money_change(change: dict) -> bool:
     return change["figure"] in MONEY_CHANGES and change.get("visit_id") is None
 
 
+VISIT_PAID = "是否计入应付 Paid"
+
+
+def _change_name(change: dict) -> str:
+    """What a difference is of, in words (a visit's: whether it is paid)."""
+    return VISIT_PAID if change.get("visit_id") is not None else CHANGE_NAMES.get(change["figure"], change["figure"])
+
+
 def _change_value(change: dict, value):
     """A difference's value as it is printed: whether a visit is paid in words, figures as they are."""
     if isinstance(value, bool):
-        return "已核验 yes" if value else "未核验 no"
+        return "计入 paid" if value else "不计入 not paid"
     return value
 
 
@@ -820,7 +828,7 @@ def render_settlement_xlsx(document: dict) -> bytes:
             money_change = _is_money_change(change)
             frozen, now = (_change_value(change, value) for value in (change["frozen"], change["now"]))
             changes.append([change.get("service_type") or ("合计 Total" if change.get("visit_id") is None else None),
-                            change.get("visit_id"), CHANGE_NAMES.get(change["figure"], change["figure"]),
+                            change.get("visit_id"), _change_name(change),
                             *((shown(v / 100, YUAN) if money_change and v is not None else v) for v in (frozen, now))])
         changes.append([])
         changes.append(_header(changes, ["待区民政局审核的更正 Corrections waiting for the bureau"]))
@@ -875,7 +883,7 @@ def settlement_pdf_context(document: dict) -> dict:
                 printed.append(money(value))
             else:
                 printed.append(_units_text(value))
-        differences.append({"what": what, "figure": CHANGE_NAMES.get(change["figure"], change["figure"]),
+        differences.append({"what": what, "figure": _change_name(change),
                             "frozen": printed[0], "now": printed[1]})
     title = f"{document['contract_code']} {document['contract_name']} · {document['month']}"
     return {"title": SETTLEMENT_TITLE, "document_title": title, "running": f"{SETTLEMENT_TITLE[0]} · {title}",

@@ -8,7 +8,15 @@ PermissionDenied whose field errors the views put back onto the form.
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, IntegerField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.fields import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp
 
@@ -71,6 +79,25 @@ LABELS = define_labels(
             "added": _l("Added since"),
             "removed": _l("No longer counted"),
             "changed": _l("Changed"),
+        },
+        # The figures of a settlement that a comparison with the frozen one lists (servicehub.evaluation.services
+        # .settlement_changes).
+        "settlement_figure": {
+            "verified": _l("Verified visits"),
+            "units": _l("Billable units"),
+            "amount_fen": _l("Amount owed"),
+            "unverified": _l("Visits not verified"),
+            "unverified_fen": _l("Amount waiting for approval"),
+            "total_fen": _l("Total owed"),
+        },
+        # Where an exception of a visit stands (servicehub.visits.models.ExceptionStatus), as a settlement shows it.
+        "settlement_exception_status": {
+            "open": _l("to explain"),
+            "resolved": _l("to decide"),
+            "rejected": _l("rejected"),
+            "approved": _l("approved"),
+            "waived": _l("waived"),
+            "cleared": _l("cleared"),
         },
     }
 )
@@ -169,12 +196,33 @@ class FrozenFilterForm(GetForm):
     contract_id = SelectField(_l("Contract"), coerce=int_or_none, default="", validate_choice=False)
 
 
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
 class FreezeForm(PageForm):
-    """Freeze a contract's month by hand (the monthly close does it on the 1st)."""
+    """Freeze a contract's month by hand (the monthly close does it on the 1st). While exceptions of the month are
+    undecided the service refuses unless `accept_open_exceptions` is ticked; the box is shown once the page knows
+    how many there are (`undecided`)."""
 
     contract_id = SelectField(_l("Contract"), coerce=int_or_none,
                               validators=[InputRequired(message=_l("Choose a contract."))])
     month = StringField(_l("Month"), validators=[
         InputRequired(message=_l("Give the month.")),
-        Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("Write the month as YYYY-MM.")),
+        Regexp(MONTH, message=_l("Write the month as YYYY-MM.")),
+    ])
+    accept_open_exceptions = BooleanField(_l("Freeze with the undecided exceptions open"))
+    back = HiddenField()  # where to go once frozen (a page of this site), else the frozen report
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.undecided: int | None = None  # exceptions of the chosen month not decided yet, once known
+
+
+class SettlementForm(GetForm):
+    """Whose settlement of which month (the contracts offered are the caller's, set by the view)."""
+
+    contract_id = SelectField(_l("Contract"), coerce=int_or_none, default="")
+    month = StringField(_l("Month"), validators=[
+        InputRequired(message=_l("Give the month.")),
+        Regexp(MONTH, message=_l("Write the month as YYYY-MM.")),
     ])

@@ -1,7 +1,8 @@
 """Report pages (效能评估): an auditor's KPI report of any period (grouped, filtered, charted, downloadable,
 each group drilling down to the records behind it), the KPI definitions, frozen monthly reports with what
-changed since they were issued (and, for managers, a form to freeze a contract's month), a manager's
-dashboard of this month and of each contract's budget burn, and a provider's scorecard.
+changed since they were issued (and, for managers, a form to freeze a contract's month), each contract's monthly
+settlement (what is owed for the verified visits, frozen or live), a manager's dashboard of this month and of each
+contract's budget burn, and a provider's scorecard (both with the month's exceptions by code).
 
 Each view parses a form, calls the evaluation services with the caller's Principal (they scope what a
 provider or a town manager sees) and renders. A service's refusal of the input (ValidationFailed) comes
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -29,6 +30,8 @@ from servicehub.i18n import current_language, localized
 from servicehub.registry import services as registry
 from servicehub.registry.forms import organisation_choices
 from servicehub.timeutil import district_today
+from servicehub.visits.exceptions import NAMES as EXCEPTION_NAMES
+from servicehub.visits.exceptions import Code
 from servicehub.web.format import label, last_page, local_time, units, yuan
 from servicehub.web.forms import attach_service_errors, known_message
 
@@ -134,11 +137,35 @@ def refuse_onto(form, exc, fields: dict | None = None) -> None:
         form.other_errors.setdefault("", []).append(exc.message)
 
 
+def exception_name(code: str) -> str:
+    """An exception code in words, in the page's language ('服务时长过短')."""
+    try:
+        zh, en = EXCEPTION_NAMES[Code(code)]
+    except ValueError:
+        return code
+    return en if current_language() == "en" else zh
+
+
+def has_page(endpoint: str) -> bool:
+    """Whether the app has this page (the exception queue's pages belong to the visits package)."""
+    return endpoint in current_app.view_functions
+
+
+def exception_queue_url(principal, **filters) -> str | None:
+    """The exception queue filtered (month, code, organisation for the bureau), if the app has it."""
+    if not has_page("visits_pages.exceptions") or not principal.can(Permission.EXCEPTIONS_READ):
+        return None
+    if principal.is_provider:
+        filters.pop("organisation_id", None)
+    return url_for("visits_pages.exceptions", **{k: v for k, v in filters.items() if v is not None})
+
+
 @blp.context_processor
 def _evaluation_helpers():
     return {"figure": figure, "rate": rate, "money": money, "definition": definition, "moment": moment,
             "local_time": local_time, "key_name": key_name, "table_figures": TABLE_FIGURES,
-            "formats": forms.FORMATS, "format_names": forms.FORMAT_NAMES}
+            "formats": forms.FORMATS, "format_names": forms.FORMAT_NAMES, "exception_name": exception_name,
+            "exception_queue_url": exception_queue_url}
 
 
 # --- the report's parts -------------------------------------------------------------------------
@@ -351,6 +378,15 @@ def _freeze_form(principal, **kwargs) -> forms.FreezeForm:
     return form
 
 
+def open_exceptions_refusal(count: int | None) -> str:
+    """The refusal `open_exceptions` in the page's language (the service's code, not its English words)."""
+    if count is None:
+        return _("Exceptions of this month are not decided yet: decide them in the exception queue first, or tick "
+                 "the box to freeze the month with them open (they are listed in its settlement).")
+    return _("%(count)d exceptions of this month are not decided yet: decide them in the exception queue first, or "
+             "tick the box to freeze the month with them open (they are listed in its settlement).", count=count)
+
+
 def _frozen_list(freeze_form: forms.FreezeForm | None = None, status: int = 200):
     principal = current_principal()
     contracts = registry.list_contracts(principal, page_size=ALL)[0]
@@ -385,13 +421,28 @@ def freeze():
     if not form.validate_on_submit():
         return _frozen_list(form, 422)
     try:
-        frozen = services.freeze_contract_month(principal, form.contract_id.data, form.month.data)
-    except (ValidationFailed, Conflict, NotFound) as exc:
+        frozen = services.freeze_contract_month(principal, form.contract_id.data, form.month.data,
+                                                accept_open_exceptions=form.accept_open_exceptions.data)
+    except Conflict as exc:
+        if exc.code != "open_exceptions":
+            refuse_onto(form, exc)
+            return _frozen_list(form, exc.status)
+        # The rule by its code: the count from the service's message, the words the page's own.
+        form.undecided = getattr(exc.message, "values", {}).get("count")
+        form.other_errors["accept_open_exceptions"] = [open_exceptions_refusal(form.undecided)]
+        return _frozen_list(form, exc.status)
+    except (ValidationFailed, NotFound) as exc:
         refuse_onto(form, exc)
         return _frozen_list(form, exc.status)
-    flash(_("Frozen: %(month)s of %(contract)s, %(records)d records.", month=form.month.data,
-            contract=_contract_name(frozen.contract), records=frozen.record_count), "success")
-    return redirect(url_for("evaluation_pages.frozen", frozen_id=frozen.id), code=303)
+    if frozen.open_exceptions:
+        flash(_("Frozen: %(month)s of %(contract)s, %(records)d records; %(count)d exceptions still undecided are "
+                "listed in its settlement.", month=form.month.data, contract=_contract_name(frozen.contract),
+                records=frozen.record_count, count=frozen.open_exceptions), "success")
+    else:
+        flash(_("Frozen: %(month)s of %(contract)s, %(records)d records.", month=form.month.data,
+                contract=_contract_name(frozen.contract), records=frozen.record_count), "success")
+    back = safe_next_url(form.back.data)
+    return redirect(back or url_for("evaluation_pages.frozen", frozen_id=frozen.id), code=303)
 
 
 def figure_changes(changes: list[dict], labels: dict) -> list[dict]:
@@ -415,12 +466,15 @@ def frozen(frozen_id: int):
     found = services.get_frozen(principal, frozen_id)
     stored = found.figures["report"]
     labels = stored.get("labels") or {}
+    month = found.period_start.strftime("%Y-%m")
     return render_template(
         "evaluation/frozen.html",
         frozen=found,
         table=table(stored),
         comparison=comparison,
         changes=figure_changes(comparison["figures"], labels),
+        settlement_changes=settlement_changes(comparison["settlement"], found.settlement),
+        settlement_url=url_for("evaluation_pages.settlement", contract_id=found.contract_id, month=month),
         download_urls={fmt: url_for("evaluation.FrozenExport", frozen_id=frozen_id, format=fmt)
                        for fmt in forms.FORMATS},
     )
@@ -444,13 +498,15 @@ def dashboard():
         "evaluation/dashboard.html",
         first=first,
         today=today,
-        month=month["total"],
+        totals=month["total"],
         month_figures=MONTH_FIGURES,
         month_url=url_for("evaluation_pages.report", **{"from": first.isoformat(), "to": today.isoformat(),
                                                         "group_by": "organisation"}),
         burn=services.budget_burn(principal, today),
         scores=scores,
         organisations=organisations,
+        exceptions_by_code=services.exception_counts(principal, first, today),
+        month=first.strftime("%Y-%m"),
     )
 
 
@@ -496,4 +552,113 @@ def scorecard():
         definitions=kpis.DEFINITIONS,
         frozen=services.list_frozen(principal, organisation_id=organisation_id),
         report_url=url_for("evaluation_pages.report", **report_args),
+        exceptions_by_code=services.exception_counts(principal, months[0], today, organisation_id=organisation_id),
+        exceptions_from=months[0],
     )
+
+
+# --- monthly settlements ----------------------------------------------------------------------------
+
+
+def settlement_changes(changes: list[dict], frozen: dict | None) -> list[dict]:
+    """A comparison's settlement differences in words: which line (or visit, or the total), which figure, as frozen
+    and now."""
+    lines = {line["line_id"]: line for line in (frozen or {}).get("lines", [])}
+    shown = []
+    for change in changes:
+        money_figure = change["figure"] in ("amount_fen", "unverified_fen", "total_fen")
+        if change.get("visit_id") is not None:
+            what, name = _("Visit %(id)s", id=change["visit_id"]), _("Paid")
+            values = [_("yes") if v else _("no") for v in (change["frozen"], change["now"])]
+        else:
+            line = lines.get(change.get("line_id"))
+            what = change.get("service_type") or (line or {}).get("service_type") or _("Total")
+            name = label("settlement_figure", change["figure"])
+            values = [money(v) if money_figure else ("—" if v is None else units(v)) for v in (change["frozen"],
+                                                                                             change["now"])]
+        shown.append({**change, "what": what, "name": name, "frozen_text": values[0], "now_text": values[1]})
+    return shown
+
+
+def _unsettled_rows(principal, found: dict) -> list[dict]:
+    """The visits not paid yet with their names, their exceptions in words and where to deal with each."""
+    document = found["settlement"]
+    names, ids = found["names"], found["exception_ids"]
+    codes = {line["line_id"]: line["service_type"] for line in document["lines"]}
+    can_queue = has_page("visits_pages.exception") and principal.can(Permission.EXCEPTIONS_READ)
+    rows = []
+    for row in document["unsettled"]:
+        exceptions = []
+        for exception in row["exceptions"]:
+            exception_id = ids.get(row["visit_id"], {}).get(exception["code"])
+            exceptions.append({**exception, "name": exception_name(exception["code"]),
+                               "status_name": label("settlement_exception_status", exception["status"]),
+                               "url": url_for("visits_pages.exception", exception_id=exception_id)
+                               if can_queue and exception_id else None})
+        day = row["service_date"]
+        rows.append({**row, "service_type": codes.get(row["line_id"], ""),
+                     "recipient_name": names["recipients"].get(row["recipient"], ""),
+                     "worker_name": names["workers"].get(row["worker"], "") if row["worker"] else "",
+                     "exceptions": exceptions,
+                     "records_url": url_for("evaluation_pages.records", **{"from": day, "to": day},
+                                            contract_id=found["contract_id"], worker_id=row["worker"]),
+                     "any_link": can_queue})
+    return rows
+
+
+def _settlement_page(form: forms.SettlementForm, found: dict | None, status: int = 200, freeze_form=None):
+    principal = current_principal()
+    extra = {}
+    if found is not None:
+        month = found["month"]
+        over = services.month_of(month)[1] < district_today()
+        can_freeze = principal.can(Permission.REPORTS_FREEZE) and not found["frozen"] and found["frozen_id"] is None \
+            and over
+        if can_freeze and freeze_form is None:
+            freeze_form = _freeze_form(principal, formdata=None, contract_id=found["contract_id"], month=month,
+                                       back=request.full_path)
+            freeze_form.undecided = found["undecided"]
+        organisation = None if principal.is_provider else found["organisation_id"]
+        extra = {
+            "unsettled": _unsettled_rows(principal, found),
+            "changes": settlement_changes(found["differences"], found["settlement"]) if found["frozen"] else [],
+            "queue_url": exception_queue_url(principal, month=month, organisation_id=organisation),
+            "records_url": url_for("evaluation_pages.records", **dict(zip(("from", "to"), (
+                d.isoformat() for d in services.month_of(month)), strict=True)), contract_id=found["contract_id"]),
+            "download_urls": {fmt: url_for("evaluation.SettlementExport", contract_id=found["contract_id"],
+                                           month=month, format=fmt) for fmt in forms.FORMATS},
+            "frozen_url": url_for("evaluation_pages.frozen", frozen_id=found["frozen_id"])
+            if found["frozen_id"] else None,
+            "freeze_form": freeze_form if can_freeze else None,
+            "service_names": {code: names.get(current_language()) or names.get("zh") or code
+                              for code, names in found["names"]["service_types"].items()},
+        }
+    return render_template("evaluation/settlement.html", form=form, found=found, **extra), status
+
+
+@blp.get("/reports/settlement")
+@requires(Permission.REPORTS_READ)
+def settlement():
+    """A contract's monthly settlement: each line's billing terms, its delivered, verified and unverified visits,
+    billable units and amount, the total and its split by funding source, the visits not paid yet with their
+    exceptions, frozen or live, and what changed since it was frozen; downloads, and for managers the month's
+    freezing (last month of the caller's only contract when nothing is asked)."""
+    principal = current_principal()
+    contracts = registry.list_contracts(principal, page_size=ALL)[0]
+    if not request.args:
+        args = {"month": services.previous_month(district_today())}
+        if len(contracts) == 1:
+            args["contract_id"] = contracts[0].id
+        return redirect(url_for("evaluation_pages.settlement", **args))
+    form = forms.SettlementForm(request.args)
+    form.contract_id.choices = _choices(contracts, _("Choose a contract"), lambda c: c.id, _contract_name)
+    if not form.validate():
+        return _settlement_page(form, None, 422)
+    if form.contract_id.data is None:
+        return _settlement_page(form, None)
+    try:
+        found = services.contract_settlement(principal, form.contract_id.data, form.month.data)
+    except (ValidationFailed, NotFound) as exc:
+        refuse_onto(form, exc)
+        return _settlement_page(form, None, exc.status)
+    return _settlement_page(form, found)

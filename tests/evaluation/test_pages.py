@@ -205,7 +205,7 @@ def test_a_provider_sees_its_own_organisation_only(app, reported):
     with app.app_context():
         month = services.previous_month(district_today())
         other_contract = registry.list_contracts(COMMAND_LINE, organisation_id=reported["other"])[0][0].id
-        theirs = services.freeze_contract_month(COMMAND_LINE, other_contract, month).id
+        theirs = services.freeze_contract_month(COMMAND_LINE, other_contract, month, accept_open_exceptions=True).id
     assert client.get(f"/reports/frozen/{theirs}").status_code == 404
     assert f'data-frozen="{theirs}"' not in page(client, "/reports/frozen")
     assert f'data-frozen="{theirs}"' in page(signed_in(app, "auditor"), "/reports/frozen")
@@ -215,7 +215,7 @@ def test_caregivers_get_no_report_pages_and_each_role_its_entries(app, reported)
     caregiver = signed_in(app, "caregiver")
     for url in ("/reports", f"/reports?from={reported['first']}&to={reported['last']}", "/reports/records",
                 "/reports/definitions", "/reports/frozen", "/reports/frozen/1", "/reports/dashboard",
-                "/reports/scorecard"):
+                "/reports/scorecard", "/reports/settlement", f"/reports/settlement?contract_id={reported['contract']}"):
         assert caregiver.get(url).status_code == 403, url
     refused = post(caregiver, "/reports/frozen", contract_id=reported["contract"], month=reported["month"])
     assert refused.status_code == 403
@@ -238,12 +238,27 @@ def test_a_manager_freezes_a_month_and_reads_what_changed_since(app, reported):
     client = signed_in(app, "manager")
     form = page(client, "/reports/frozen")
     assert 'data-testid="freeze-form"' in form and f'value="{reported["month"]}"' in form  # last month, by default
-    response = post(client, "/reports/frozen", contract_id=reported["contract"], month=reported["month"])
+    with app.app_context():
+        undecided = services.settlement_undecided(COMMAND_LINE, reported["contract"], reported["month"])
+    assert undecided > 0 and 'data-testid="accept-open-exceptions"' not in form  # no box before the page knows
+    refused = post(client, "/reports/frozen", contract_id=reported["contract"], month=reported["month"])
+    assert refused.status_code == 409
+    shown = unescape(refused.get_data(as_text=True))
+    refusal = re.search(r'data-testid="refusal" data-code="open_exceptions">([^<]+)<', shown)
+    assert refusal and str(undecided) in refusal.group(1)
+    assert re.search(rf'<input data-count="{undecided}" data-testid="accept-open-exceptions"[^>]*type="checkbox"', shown)
+    assert f'value="{reported["month"]}"' in shown
+    with app.app_context():
+        assert services.list_frozen(COMMAND_LINE) == []  # nothing written
+    response = post(client, "/reports/frozen", contract_id=reported["contract"], month=reported["month"],
+                    accept_open_exceptions="y")
     assert response.status_code == 303 and re.fullmatch(r"/reports/frozen/\d+", response.headers["Location"])
     frozen_id = int(response.headers["Location"].rsplit("/", 1)[1])
     html = flashes(client, response)
     assert messages(html, "success") and reported["month"] in messages(html, "success")[0]
+    assert str(undecided) in messages(html, "success")[0]
     assert 'data-unchanged="true"' in html and 'data-testid="unchanged"' in html
+    assert re.search(rf'data-testid="frozen-open" data-count="{undecided}"', html)
     with app.app_context():
         frozen = services.get_frozen(COMMAND_LINE, frozen_id)
         stored_total, content_hash, record_count = frozen.figures["report"]["total"], frozen.content_hash, \
@@ -271,9 +286,12 @@ def test_a_manager_freezes_a_month_and_reads_what_changed_since(app, reported):
     assert total_row(changed)["person_times"] == str(stored_total["person_times"])  # as issued
     assert re.search(rf'<tr data-visit="{visit_id}" data-change="changed">', changed)
     figures = re.search(r'data-testid="changed-figures".*?</table>', changed, re.S).group(0)
-    mean = re.search(r'<tr data-figure="satisfaction_mean">.*?</tr>', figures, re.S).group(0)
-    assert "合计" in mean and figure("satisfaction_mean", stored_total["satisfaction_mean"]) in mean
+    hours = re.search(r'<tr data-figure="service_hours">.*?</tr>', figures, re.S).group(0)
+    assert "合计" in hours and figure("service_hours", stored_total["service_hours"]) in hours
     assert 'data-figure="person_times"' not in figures
+    # the corrected visit has its times edited now: its settlement waits for that exception to be decided
+    settled = re.search(r'data-testid="settlement-differences".*?</table>', changed, re.S).group(0)
+    assert re.search(rf'<tr data-figure="verified" data-visit="{visit_id}">', settled)
 
 
 def test_an_auditor_may_not_freeze(app, reported):
@@ -315,7 +333,8 @@ def test_the_manager_dashboard_shows_this_month_budget_burn_and_scores(app, repo
 def test_a_provider_reads_its_scorecard(app, reported):
     with app.app_context():
         services.compute_scores(reported["first"], reported["last"])
-        services.freeze_contract_month(COMMAND_LINE, reported["contract"], reported["month"])
+        services.freeze_contract_month(COMMAND_LINE, reported["contract"], reported["month"],
+                                       accept_open_exceptions=True)
         today = district_today()
         first = kpis.add_months(today.replace(day=1), -1)
         expected = services.kpi_report(COMMAND_LINE, first, today, ("month",), organisation_id=reported["org"])
