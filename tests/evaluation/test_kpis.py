@@ -116,6 +116,18 @@ def test_quality_rates():
     assert figures["satisfaction_distribution"] == {"1": 0, "2": 0, "3": 1, "4": 1, "5": 1}
     assert figures["exception_rate"] == 0.25 and figures["corrected_rate"] == 0.25
     assert figures["certified_share"] == 0.75
+    assert figures["manual_or_edited_rate"] == 0.0
+
+
+def test_the_manual_or_edited_share_counts_deliveries_entered_for_the_caregiver_or_retimed():
+    # A delivery entered from an office or with its times edited carries exceptions too; a corrected one whose times
+    # were not changed (tasks, notes) is corrected but not edited; a missed visit is no person-time.
+    visits = [visit(1, manual=True, exception=True), visit(2, manual=True, exception=True, corrected=True),
+              visit(3, corrected=True), visit(4), visit(5, outcome=MISSED)]
+    figures = total(visits)
+    assert figures["manual_or_edited_rate"] == 0.5 and figures["exception_rate"] == 0.5
+    assert figures["corrected_rate"] == 0.5
+    assert total([visit(1, outcome=MISSED)])["manual_or_edited_rate"] is None  # no person-times: no rate
 
 
 def test_continuity_counts_the_two_most_frequent_workers_of_each_recipient():
