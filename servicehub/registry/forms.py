@@ -481,7 +481,7 @@ class BillingTermsForm(PageForm):
         InputRequired(message=_l("Give the rounding step.")),
         NumberRange(min=1, max=60, message=_l("From 1 to 60 minutes.")),
     ])
-    min_billable_percent = IntegerField(_l("Paid without approval from (% of the planned duration)"), validators=[
+    min_billable_percent = IntegerField(_l("Paid without approval from (per cent of the planned duration)"), validators=[
         InputRequired(message=_l("Give the minimum share.")),
         NumberRange(min=0, max=100, message=_l("From 0 to 100 per cent.")),
     ])
