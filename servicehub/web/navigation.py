@@ -67,7 +67,7 @@ NAVIGATION: list[NavEntry] = [
              section=("visits_pages.exception",)),
     NavEntry("reports", "evaluation_pages.report", _l("Reports"), Permission.REPORTS_READ,
              section=("evaluation_pages.records", "evaluation_pages.definitions", "evaluation_pages.frozen_list",
-                      "evaluation_pages.frozen", "evaluation_pages.freeze")),
+                      "evaluation_pages.frozen", "evaluation_pages.freeze", "evaluation_pages.settlement")),
     NavEntry("performance", "evaluation_pages.dashboard", _l("Performance"), Permission.REPORTS_READ,
              roles=frozenset({Role.MANAGER, Role.ADMIN})),
     NavEntry("scorecard", "evaluation_pages.scorecard", _l("Scorecard"), Permission.REPORTS_READ,
