@@ -50,6 +50,12 @@ Records are signed by the caregiver's account when one is linked to the worker (
 the organisation's provider admin account (else "<organisation> 管理员"), or by "system". No alerts and no
 audit-log rows per record are written; one audit event sums the run up.
 
+The demo's first start (`make run`) asks for the last few visits of the history's last day to be left open
+(`leave_open`): published on their caregivers' rosters and never recorded, as when a caregiver's phone sent nothing
+that evening. Nobody noticed, since no scheduler ran while the demo was being set up: the first run of the missed-visit
+check after the start finds them missed and tells the managers, whatever the hour of the start
+(`servicehub.visits.demo_day`).
+
 Idempotent: when any service record dated before today exists, nothing is written. Records of today already
 there stay first in their chains; the history follows them.
 """
@@ -172,6 +178,7 @@ class HistoryReport:
     squeezed: int = 0  # visits nobody could reach in time, overlapping another in the worker's day
     office: int = 0  # entered at the office the next morning
     offline: int = 0
+    left_open: int = 0  # the last day's last visits, published and never recorded (for the missed-visit check)
     exceptions: dict[str, int] = field(default_factory=dict)  # by code
     queue: dict[str, int] = field(default_factory=dict)  # by status, once the queue was worked
     records: int = 0
@@ -192,7 +199,7 @@ class HistoryReport:
                 f"cancelled {self.cancelled}, corrected {self.corrected} ({self.approvals} approved)\n"
                 f"  late {self.late} (after the window opened + grace: {self.late_after_window_opening}), "
                 f"far from address {self.far_from_address}, entered at the office {self.office}, "
-                f"sent offline {self.offline}\n"
+                f"sent offline {self.offline}, left open for the missed-visit check {self.left_open}\n"
                 f"  exceptions {sum(self.exceptions.values())} "
                 f"({', '.join(f'{k} {n}' for k, n in sorted(self.exceptions.items()))}); "
                 f"queue {', '.join(f'{k} {n}' for k, n in sorted(self.queue.items()))}\n"
@@ -1004,6 +1011,19 @@ def _insert_visits(visits: list[_Visit], first: date, last: date) -> None:
         v.id = ids[(v.series.id, v.day, v.slot)]
 
 
+def _leave_open(visits: list[_Visit], count: int) -> int:
+    """Leave the last `count` visits (latest planned start first) of the last day with completed visits published
+    and unrecorded: visits of one carer, placed on a route, that would have been completed. How many were left."""
+    done = [v for v in visits if v.status == VisitStatus.COMPLETED and v.series.carers == 1 and v.start is not None]
+    if count <= 0 or not done:
+        return 0
+    last_day = max(v.day for v in done)
+    chosen = sorted((v for v in done if v.day == last_day), key=lambda v: (v.start, v.series.id), reverse=True)[:count]
+    for v in chosen:
+        v.status = VisitStatus.PUBLISHED.value
+    return len(chosen)
+
+
 def has_history(today: date | None = None) -> bool:
     """Whether any service record is dated before today."""
     today = today or district_today()
@@ -1011,10 +1031,11 @@ def has_history(today: date | None = None) -> bool:
 
 
 def write_demo_history(years: float = TARGET_YEARS, seed: int = DEFAULT_SEED,
-                       target: int | None = None) -> HistoryReport:
+                       target: int | None = None, leave_open: int = 0) -> HistoryReport:
     """Write `years` of plausible visits and service records up to yesterday for every active visit series of the
     demo district (after `servicehub demo serve`), about `target` completed person-times (default: 8,891 for two
-    years, pro rata). Idempotent: nothing is written when any record before today exists."""
+    years, pro rata); the last `leave_open` visits of the last day are left published and unrecorded. Idempotent:
+    nothing is written when any record before today exists."""
     started = clock.perf_counter()
     if years <= 0:
         raise Conflict(N_("Write at least one day of history."), {"years": ["Must be positive."]})
@@ -1051,12 +1072,15 @@ def write_demo_history(years: float = TARGET_YEARS, seed: int = DEFAULT_SEED,
         raise Conflict(N_("Organisations without active workers cannot have served anyone."),
                        {"organisation_id": [str(o) for o in unstaffed]}, code="no_workers")
     planned = _plan_days(visits, workers, rng)
+    left_open = _leave_open(visits, leave_open)
 
     now = utcnow()
     writer = _Writer(rng, _provider_signers(organisation_ids))
     told: dict[int, tuple[date, datetime]] = {}  # recipient -> the day and time the family said: in hospital
     correctable_until = today - timedelta(days=7)
     for v in sorted(visits, key=lambda v: (v.day, v.series.window[0], v.series.id, v.slot)):
+        if v.status == VisitStatus.PUBLISHED:  # left open: nothing was recorded
+            continue
         if v.status == VisitStatus.COMPLETED:
             corrected = None
             if v.day < correctable_until and rng.random() < P_CORRECTED:
@@ -1083,7 +1107,7 @@ def write_demo_history(years: float = TARGET_YEARS, seed: int = DEFAULT_SEED,
         cancelled=counts["cancelled"], corrected=counts["corrected"], approvals=counts["approvals"],
         late=counts["late"], late_after_window_opening=counts["late_after_window_opening"],
         far_from_address=counts["far_from_address"], overtime=planned["overtime"], squeezed=planned["squeezed"],
-        office=counts["office"], offline=counts["offline"], records=len(rows),
+        office=counts["office"], offline=counts["offline"], left_open=left_open, records=len(rows),
         records_by_kind=dict(Counter(r["kind"] for r in rows)),
         exceptions=dict(Counter(f.code.value for findings in found.values() for f in findings)), queue=queue,
         organisations=len({r["organisation_id"] for r in rows}),
