@@ -1,4 +1,4 @@
-# ServiceHub — `make run` serves the demo district, `make test` runs everything.
+# ServiceHub — `make run` serves the demo district and runs its scheduled jobs, `make test` runs everything.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -41,17 +41,20 @@ seed: migrate
 	$(BIN)/servicehub seed catalog
 	$(BIN)/servicehub seed demo
 	$(BIN)/servicehub demo serve
-	$(BIN)/servicehub demo history
+	$(BIN)/servicehub demo history --leave-open 3
 	$(BIN)/servicehub reports close-month
 	$(BIN)/servicehub demo applications
 	$(BIN)/servicehub demo users
+	$(BIN)/servicehub demo day
 
+# The pages and the scheduled jobs (late and missed visits, alerts, escalation, reminders) in one process; Ctrl-C
+# stops both. Production runs gunicorn and `servicehub scheduler` apart (docs/deploy.md).
 run: seed
 	@echo
-	@echo "  ServiceHub is starting on  http://$(HOST):$(PORT)/"
+	@echo "  ServiceHub is starting on  http://$(HOST):$(PORT)/  with its scheduled jobs (Ctrl-C stops both)"
 	@echo "  API documentation:         http://$(HOST):$(PORT)/api/v1/docs"
 	@echo
-	$(BIN)/servicehub run --host $(HOST) --port $(PORT)
+	$(BIN)/servicehub serve --host $(HOST) --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .
