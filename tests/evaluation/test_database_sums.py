@@ -97,7 +97,7 @@ def test_corrections_and_approvals_reach_the_sums_at_once(app, history):
             "reason_code": "wrong_time", "notes": "晚到一小时", "started_at": deliveries[0].started_at + timedelta(hours=1),
             "ended_at": deliveries[0].ended_at + timedelta(hours=1)})
         records.correct(provider, deliveries[1].id, str(uuid.uuid4()),
-                        {"reason_code": "data_entry", "notes": "服务内容补录", "tasks": ["T1"]})
+                        {"reason_code": "data_entry", "notes": "服务备注补录"})
         caregiver = Principal(user_id=None, username="c", role=Role.CAREGIVER, organisation_id=history["org"],
                               worker_id=deliveries[2].worker_id)
         waiting = records.correct(caregiver, deliveries[2].id, str(uuid.uuid4()), {

@@ -37,6 +37,7 @@ def test_an_auditor_reads_a_settlement_as_the_api_gives_it(app, client, history)
     shown = expected["settlement"]
     assert f'data-frozen="false" data-total-fen="{shown["total_fen"]}"' in html
     assert 'data-testid="settlement-state" data-state="live"' in html
+    assert re.search(r'<a href="/reports" data-nav="reports" aria-current="page">', html)  # under Reports
     assert f'data-testid="total">{money(shown["total_fen"])}<' in html
     lines = section(html, "settlement-lines")
     for line in shown["lines"]:
