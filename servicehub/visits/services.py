@@ -194,6 +194,17 @@ def _distance_m(visit: Visit, lat: float, lon: float) -> float:
     return round(haversine_m((lat, lon), (visit.recipient.lat, visit.recipient.lon)), 1)
 
 
+def _check_tasks(visit: Visit, tasks: list[str]) -> list[str]:
+    """The tasks done, each once, in order; every one must be on the service's checklist."""
+    checklist = {item["code"] for item in visit.service_type.checklist or []}
+    done = sorted(set(tasks))
+    unknown = sorted(set(done) - checklist)
+    if unknown:
+        raise ValidationFailed(N_("Tasks not on this service's checklist."),
+                               {"tasks": [f"Not on the checklist: {', '.join(unknown)}."]})
+    return done
+
+
 def _last(visit_id: int, kind: RecordKind) -> ServiceRecord | None:
     return db.session.scalar(select(ServiceRecord).where(ServiceRecord.visit_id == visit_id,
                                                          ServiceRecord.kind == kind)
@@ -260,12 +271,7 @@ def check_out(principal: Principal, visit_id: int, key: str, data: dict) -> Serv
     ended = _event_time(data.get("at"), visit)
     if ended < arrival.started_at:
         raise ValidationFailed(N_("The check-out is before the check-in."), {"at": ["Before the check-in."]})
-    checklist = {item["code"] for item in visit.service_type.checklist or []}
-    tasks = sorted(set(data.get("tasks", [])))
-    unknown = sorted(set(tasks) - checklist)
-    if unknown:
-        raise ValidationFailed(N_("Tasks not on this service's checklist."),
-                               {"tasks": [f"Not on the checklist: {', '.join(unknown)}."]})
+    tasks = _check_tasks(visit, data.get("tasks", []))
     confirmed = _confirmation(principal, visit, data, ended)
     distance = _distance_m(visit, data["lat"], data["lon"])
     visit.status = VisitStatus.COMPLETED.value
@@ -426,6 +432,8 @@ def correct(principal: Principal, record_id: int, key: str, data: dict) -> Servi
         raise ValidationFailed(N_("Explain the correction."), {"notes": ["Required for a correction."]})
     visit = db.session.scalar(select(Visit).options(joinedload(Visit.service_type), joinedload(Visit.recipient))
                               .where(Visit.id == original.visit_id).with_for_update(of=Visit))
+    if "tasks" in data:
+        _check_tasks(visit, data["tasks"])
     current = effective_delivery(original.visit_id) or original
     started = data.get("started_at") or current.started_at
     ended = data.get("ended_at") or current.ended_at
