@@ -17,7 +17,7 @@ from servicehub.scheduling.models import RosterVersion, Visit
 from servicehub.visits.models import RecordKind, ServiceRecord
 from tests.registry import factories as f
 from tests.scheduling.fixtures import inline, served  # noqa: F401 - fixtures
-from tests.visits.test_api import day  # noqa: F401 - fixture
+from tests.visits.evv import day  # noqa: F401 - fixture
 
 
 def together(*calls):

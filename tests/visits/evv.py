@@ -1,5 +1,6 @@
-"""Helpers for tests of visit verification: recipients' confirmation cards and their codes, and positions as a
-phone at the door reads them (a few metres off the address: the address's own coordinates count as typed in)."""
+"""Helpers for tests of visit verification: recipients' confirmation cards and their codes, positions as a phone
+at the door reads them (a few metres off the address: the address's own coordinates count as typed in), today's
+roster published (the `day` fixture, shared through tests/visits/conftest.py) and the API calls of a phone."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
+from servicehub.auth.models import User
 from servicehub.auth.permissions import COMMAND_LINE
+from servicehub.database import clock_at
 from servicehub.extensions import db
 from servicehub.registry.models import Recipient
+from servicehub.scheduling import services as scheduling
+from servicehub.scheduling.models import Visit
 from servicehub.visits import cards, confirmation
+from servicehub.visits.models import ServiceRecord
+from tests.scheduling.fixtures import district_today
 
 METRES_PER_DEGREE = 111_320
 
@@ -69,3 +77,63 @@ def stops_of(visits, secrets: dict[int, str]) -> list[Stop]:
 
 def key() -> dict[str, str]:
     return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+@pytest.fixture
+def day(app, served, client):
+    """Today's roster published and the recipients' confirmation cards printed; the demo caregiver is the worker
+    with the most visits today. `mine`: their stops in route order."""
+    with app.app_context():
+        run = scheduling.start_run(COMMAND_LINE, served["org"], district_today(), time_limit_s=0.3)
+        scheduling.publish_run(COMMAND_LINE, run.id)
+        busiest = db.session.execute(select(Visit.worker_id, func.count()).where(
+            Visit.service_date == district_today(), Visit.worker_id.is_not(None))
+            .group_by(Visit.worker_id).order_by(func.count().desc())).first()[0]
+        user = db.session.scalar(select(User).where(User.username == "caregiver"))
+        user.worker_id = busiest
+        db.session.commit()
+        secrets = issue_cards(served["recipients"])
+        mine = db.session.scalars(select(Visit).where(Visit.worker_id == busiest,
+                                                      Visit.service_date == district_today())
+                                  .order_by(Visit.sequence)).all()
+        others = db.session.scalars(select(Visit).where(Visit.worker_id != busiest,
+                                                        Visit.service_date == district_today())).all()
+        return {"mine": stops_of(mine, secrets), "others": [v.id for v in others], "worker": busiest,
+                "secrets": secrets}
+
+
+def post(client, served, path, body, who="caregiver", headers=None):
+    return client.post(path, json=body, headers={**served[who], **(headers or key())})
+
+
+def check_in(client, served, stop, who="caregiver", **extra):
+    return post(client, served, f"/api/v1/visits/{stop.id}/check-in", {"lat": stop.lat, "lon": stop.lon, **extra},
+                who=who)
+
+
+def check_out(client, served, stop, moment, who="caregiver", **extra):
+    """Check out with the code the family's phone shows at `moment` (the time pinned for the request)."""
+    body = {"lat": stop.lat, "lon": stop.lon, "tasks": ["floors"], "confirmation_method": "code",
+            "confirmation_code": stop.code(moment), "satisfaction": 5, "notes": "一切正常", **extra}
+    return post(client, served, f"/api/v1/visits/{stop.id}/check-out", body, who=who)
+
+
+def deliver(client, served, stop, arrive=3, leave=58, **extra):
+    """Check in `arrive` minutes after the planned start and out `leave` minutes after it; the delivery."""
+    with clock_at(stop.start + timedelta(minutes=arrive)):
+        arrived = check_in(client, served, stop)
+        assert arrived.status_code == 201, arrived.get_json()
+    with clock_at(stop.start + timedelta(minutes=leave)) as now:
+        done = check_out(client, served, stop, now, **extra)
+        assert done.status_code == 201, done.get_json()
+    return done.get_json()
+
+
+def ledger_size(app):
+    with app.app_context():
+        return db.session.scalar(select(func.count(ServiceRecord.id)))
+
+
+def visit_status(app, visit_id):
+    with app.app_context():
+        return db.session.get(Visit, visit_id).status

@@ -7,77 +7,11 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import func, select
 
-from servicehub.auth.models import User
-from servicehub.auth.permissions import COMMAND_LINE
 from servicehub.database import clock_at
 from servicehub.extensions import db
-from servicehub.scheduling import services as scheduling
 from servicehub.scheduling.models import Visit
-from servicehub.visits.models import ServiceRecord
-from tests.scheduling.fixtures import district_today
-from tests.visits.evv import issue_cards, key, stops_of, wrong_code
-
-
-@pytest.fixture
-def day(app, served, client):
-    """Today's roster published and the recipients' confirmation cards printed; the demo caregiver is the worker
-    with the most visits today. `mine`: their stops in route order."""
-    with app.app_context():
-        run = scheduling.start_run(COMMAND_LINE, served["org"], district_today(), time_limit_s=0.3)
-        scheduling.publish_run(COMMAND_LINE, run.id)
-        busiest = db.session.execute(select(Visit.worker_id, func.count()).where(
-            Visit.service_date == district_today(), Visit.worker_id.is_not(None))
-            .group_by(Visit.worker_id).order_by(func.count().desc())).first()[0]
-        user = db.session.scalar(select(User).where(User.username == "caregiver"))
-        user.worker_id = busiest
-        db.session.commit()
-        secrets = issue_cards(served["recipients"])
-        mine = db.session.scalars(select(Visit).where(Visit.worker_id == busiest,
-                                                      Visit.service_date == district_today())
-                                  .order_by(Visit.sequence)).all()
-        others = db.session.scalars(select(Visit).where(Visit.worker_id != busiest,
-                                                        Visit.service_date == district_today())).all()
-        return {"mine": stops_of(mine, secrets), "others": [v.id for v in others], "worker": busiest,
-                "secrets": secrets}
-
-
-def post(client, served, path, body, who="caregiver", headers=None):
-    return client.post(path, json=body, headers={**served[who], **(headers or key())})
-
-
-def check_in(client, served, stop, who="caregiver", **extra):
-    return post(client, served, f"/api/v1/visits/{stop.id}/check-in", {"lat": stop.lat, "lon": stop.lon, **extra},
-                who=who)
-
-
-def check_out(client, served, stop, moment, who="caregiver", **extra):
-    """Check out with the code the family's phone shows at `moment` (the time pinned for the request)."""
-    body = {"lat": stop.lat, "lon": stop.lon, "tasks": ["floors"], "confirmation_method": "code",
-            "confirmation_code": stop.code(moment), "satisfaction": 5, "notes": "一切正常", **extra}
-    return post(client, served, f"/api/v1/visits/{stop.id}/check-out", body, who=who)
-
-
-def deliver(client, served, stop, arrive=3, leave=58, **extra):
-    """Check in `arrive` minutes after the planned start and out `leave` minutes after it; the delivery."""
-    with clock_at(stop.start + timedelta(minutes=arrive)):
-        arrived = check_in(client, served, stop)
-        assert arrived.status_code == 201, arrived.get_json()
-    with clock_at(stop.start + timedelta(minutes=leave)) as now:
-        done = check_out(client, served, stop, now, **extra)
-        assert done.status_code == 201, done.get_json()
-    return done.get_json()
-
-
-def ledger_size(app):
-    with app.app_context():
-        return db.session.scalar(select(func.count(ServiceRecord.id)))
-
-
-def visit_status(app, visit_id):
-    with app.app_context():
-        return db.session.get(Visit, visit_id).status
+from tests.visits.evv import check_in, check_out, deliver, key, ledger_size, post, visit_status, wrong_code
 
 
 def test_check_in_and_out_write_the_six_facts_and_complete_the_visit(app, served, client, day):
