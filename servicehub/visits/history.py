@@ -733,6 +733,9 @@ class _Writer:
                 fields.update(started_at=start, notes="回访核实，签入晚于实际到达，按家属确认的到达时间更正")
             fields.update(recorded_by_id=admin[0], recorded_by=admin[1])
             when = self.at(v.day + timedelta(days=rng.randint(1, 5)), rng.uniform(9, 17) * 3600)
+        # A visit the office entered the next morning is corrected after that entry, never before it (the ledger
+        # holds the delivery before anything that refers to it).
+        when = max(when, delivery.received_at + timedelta(minutes=20))
         correction = self.add(v.series.organisation_id, when, fields, v, refers_to=delivery)
         self.counts["corrected"] += 1
         if reason == CorrectionReason.WRONG_TIME:

@@ -91,6 +91,10 @@ def test_two_years_of_plausible_chained_history_written_once(app):
         assert statuses[VisitStatus.COMPLETED] == report.completed
         assert 0.03 <= statuses[VisitStatus.MISSED] / len(visits) <= 0.05 and statuses[VisitStatus.CANCELLED] > 0
         assert {r.outcome_reason for r in records if r.kind == "missed"} >= {"not_home", "in_hospital", "not_done"}
+        # What an entry refers to is earlier in the same chain (even for a visit the office entered late).
+        by_id = {r.id: r for r in records}
+        assert all(by_id[r.refers_to_id].organisation_id == r.organisation_id
+                   and by_id[r.refers_to_id].sequence < r.sequence for r in records if r.refers_to_id)
         corrections = [r for r in records if r.kind == "correction"]
         assert 0.005 <= len(corrections) / report.completed <= 0.015
         assert {c.reason_code for c in corrections} == {"wrong_time", "data_entry"}
