@@ -393,7 +393,8 @@ def _check_bounds(visit: Visit, started: datetime, ended: datetime) -> None:
     problems = {}
     for name, moment in (("started_at", started), ("ended_at", ended)):
         if not first <= moment <= last:
-            problems[name] = [f"Outside the visit's day {visit.service_date} (give or take {margin.seconds // 3600} h)."]
+            problems[name] = [f"Outside the visit's day {visit.service_date} "
+                              f"(give or take {margin.total_seconds() / 3600:g} h)."]
     if problems:
         raise ValidationFailed(N_("A correction keeps the visit on its day."), problems, code="outside_day")
     if ended <= started:
@@ -493,6 +494,14 @@ def approve(principal: Principal, correction_id: int, key: str) -> ServiceRecord
                                                         ServiceRecord.refers_to_id == correction.id,
                                                         ServiceRecord.reason_code.in_(("", "provider")))):
         raise Conflict(N_("This correction is already approved."), {"record_id": ["approved"]}, code="already_approved")
+    # The latest correction in force counts: approving one that a later correction replaced would change nothing.
+    later = db.session.scalar(select(ServiceRecord.id).where(
+        ServiceRecord.visit_id == correction.visit_id, ServiceRecord.kind == RecordKind.CORRECTION,
+        ServiceRecord.organisation_id == correction.organisation_id, ServiceRecord.sequence > correction.sequence)
+        .limit(1))
+    if later is not None:
+        raise Conflict(N_("A later correction replaces this one: approve that one, or correct the record again."),
+                       {"record_id": [f"Replaced by record {later}."]}, code="superseded")
     record = approve_entry(principal, correction, "provider", key, request_hash)
     db.session.commit()
     return record

@@ -228,6 +228,14 @@ def _sync(executor, found: dict[int, list[Finding]], rows: dict, by: str, now: d
                                  "recipient_id": visit.recipient_id, "worker_id": visit.worker_id,
                                  "service_date": visit.service_date, "details": details, "fingerprint": print_,
                                  "raised_at": now, "updated_at": now, **_initial_resolution(finding, now)})
+            elif _explained_anew(finding, row, print_):
+                # Another correction of a frozen month: it comes explained, like the first, and waits for the bureau.
+                if row.status != ExceptionStatus.OPEN:
+                    changes.append((row.id, ExceptionStatus.OPEN, "reopened",
+                                    {"details": details, "fingerprint": print_}))
+                resolution = _initial_resolution(finding, now)
+                changes.append((row.id, ExceptionStatus.RESOLVED, "resolved",
+                                {"details": details, "fingerprint": print_, **resolution, "decided_at": None}))
             elif row.status == ExceptionStatus.CLEARED or (
                     row.fingerprint != print_ and row.status not in (ExceptionStatus.OPEN, ExceptionStatus.WAIVED)):
                 changes.append((row.id, ExceptionStatus.OPEN, "reopened", {"details": details, "fingerprint": print_}))
@@ -259,8 +267,16 @@ def _sync(executor, found: dict[int, list[Finding]], rows: dict, by: str, now: d
         executor.execute(update(EvvException).where(EvvException.id == exception_id)
                          .values(status=status.value if hasattr(status, "value") else status, updated_at=now, **values))
         if action:
-            executor.execute(insert(ExceptionStep), [_step(exception_id, action, status, by, now,
-                                                           details=values.get("details", {}))])
+            executor.execute(insert(ExceptionStep), [_step(
+                exception_id, action, status, values.get("resolved_by") or by, now, values.get("reason_code", ""),
+                values.get("resolution_note", ""), details=values.get("details", {}))])
+
+
+def _explained_anew(finding: Finding, row, print_: str) -> bool:
+    """Whether a frozen month's exception is about another correction than the one it was raised or decided for
+    (a waived one stays waived)."""
+    return (finding.code == Code.FROZEN_MONTH and row.status != ExceptionStatus.WAIVED
+            and (row.fingerprint != print_ or row.status == ExceptionStatus.CLEARED))
 
 
 def _initial_status(finding: Finding) -> ExceptionStatus:

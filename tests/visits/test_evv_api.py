@@ -332,6 +332,7 @@ def test_a_correction_stays_on_the_visits_day_and_within_the_longest_stay_of_its
     for story, (response, code, fields) in refused.items():
         body = response.get_json()
         assert response.status_code == 422 and body["code"] == code and set(body["errors"]) == fields, (story, body)
+    assert "give or take 2 h" in refused["74 hours"][0].get_json()["errors"]["ended_at"][0]
     assert ledger_size(app) == size
     with app.app_context():
         assert db.session.get(Visit, stop.id).service_type.max_duration_min == 360  # LC02: 3 × its 2 hours
@@ -399,6 +400,23 @@ def test_a_caregivers_retimed_correction_waits_for_the_provider_and_a_change_of_
     assert raised["edited_times"].status == "open" and raised["no_tasks"].status == "cleared"
 
 
+def test_a_pending_correction_that_a_later_one_replaced_is_not_approved(app, served, client, day):
+    stop = day["mine"][0]
+    delivered = deliver(client, served, stop)
+    with clock_at(stop.start + timedelta(hours=2)):
+        retimed = correct(client, served, delivered["id"], who="caregiver", notes="忘记签出",
+                          ended_at=(stop.start + timedelta(minutes=65)).isoformat()).get_json()
+        assert "pending_approval" in retimed["flags"]
+        tasks = correct(client, served, delivered["id"], reason_code="wrong_tasks", notes="回访核实",
+                        tasks=["floors", "kitchen"]).get_json()  # the provider's, with the times in force
+        size = ledger_size(app)
+        late = post(client, served, f"/api/v1/service-records/{retimed['id']}/approve", {}, who="provider")
+    assert late.status_code == 409 and late.get_json()["code"] == "superseded", late.get_json()
+    assert ledger_size(app) == size
+    with app.app_context():
+        assert effective_delivery(stop.id).id == tasks["id"]
+
+
 @pytest.fixture
 def frozen_month(app, served, client, day):
     """Today's first stop delivered, and this month's report of the provider's contract frozen (as the monthly job
@@ -447,6 +465,37 @@ def test_a_correction_of_a_frozen_month_counts_only_once_the_bureau_approves_it(
     raised = exceptions_of(app, stop.id)
     assert raised["frozen_month_correction"].status == "approved"  # the approval's own entry changes nothing of it
     assert raised["edited_times"].status == "open"  # the times in force are now edited: explained separately
+
+
+def test_a_further_correction_of_a_frozen_month_comes_explained_too_and_needs_the_bureau_again(
+        app, served, client, frozen_month):
+    stop, delivered = frozen_month
+    ended = datetime.fromisoformat(delivered["ended_at"])
+    first = correct(client, served, delivered["id"], notes="家属确认多服务了十分钟",
+                    ended_at=(ended + timedelta(minutes=10)).isoformat()).get_json()
+    frozen = exceptions_of(app, stop.id)["frozen_month_correction"]
+    assert act(client, served, f"/api/v1/evv-exceptions/{frozen.id}/decide", {"decision": "approve"},
+               who="manager").status_code == 200
+    with app.app_context():
+        assert effective_delivery(stop.id).id == first["id"]
+    second = correct(client, served, delivered["id"], reason_code="data_entry", notes="再次核实，实为多服务二十分钟",
+                     ended_at=(ended + timedelta(minutes=20)).isoformat())
+    assert second.status_code == 201 and "pending_bureau" in second.get_json()["flags"]
+    second = second.get_json()
+    with app.app_context():
+        assert effective_delivery(stop.id).id == first["id"]  # the approved one, until the bureau says otherwise
+    again = exceptions_of(app, stop.id)["frozen_month_correction"]
+    assert (again.status, again.resolution_note, again.reason_code, again.decided_by) == \
+        ("resolved", "再次核实，实为多服务二十分钟", "data_entry_error", "")
+    assert again.details["correction_id"] == second["id"]
+    assert steps_of(app, frozen.id) == ["raised", "resolved", "approved", "reopened", "resolved"]
+    assert act(client, served, f"/api/v1/evv-exceptions/{frozen.id}/decide", {"decision": "approve"},
+               who="manager").status_code == 200
+    with app.app_context():
+        assert effective_delivery(stop.id).id == second["id"]
+        approvals = db.session.scalars(select(ServiceRecord.refers_to_id).where(
+            ServiceRecord.kind == "approval", ServiceRecord.reason_code == "bureau").order_by(ServiceRecord.id)).all()
+        assert approvals == [first["id"], second["id"]]
 
 
 # --- outcomes ----------------------------------------------------------------------------------------------------
