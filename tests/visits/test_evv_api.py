@@ -281,6 +281,25 @@ def test_the_last_wrong_try_flags_the_visit_and_alerts_its_provider_and_then_no_
         assert db.session.get(Visit, stop.id).delivery_exception is True
 
 
+def test_a_code_for_a_recipient_without_a_card_is_refused_and_a_signature_is_asked_for(app, served, client, day):
+    stop = day["mine"][0]
+    with app.app_context():
+        card = db.session.scalar(select(ConfirmationCard).where(ConfirmationCard.recipient_id == stop.recipient_id))
+        card.revoked_at = card.issued_at  # the card was lost and not replaced yet
+        db.session.commit()
+    with clock_at(stop.start + timedelta(minutes=3)):
+        assert check_in(client, served, stop).status_code == 201
+    with clock_at(stop.start + timedelta(minutes=58)) as now:
+        refused = check_out(client, served, stop, now)
+        assert refused.status_code == 422 and refused.get_json()["code"] == "code_no_card"
+        assert "signature" in refused.get_json()["message"]
+        signed = check_out(client, served, stop, now, confirmation_method="signature", confirmation_code=None,
+                           signature=signature())
+    assert signed.status_code == 201 and signed.get_json()["flags"] == []  # no card: not a failed code
+    with app.app_context():
+        assert db.session.scalars(select(ConfirmationAttempt.outcome)).all() == ["no_card"]
+
+
 def test_a_signature_confirms_but_a_blank_pad_or_no_image_does_not(app, served, client, day):
     stop = day["mine"][0]
     with clock_at(stop.start + timedelta(minutes=3)):
