@@ -126,3 +126,20 @@ def test_everyone_reading_the_contract_sees_its_billing_terms_and_district_manag
     other_line = post(manager, f"/contracts/{registry.other_contract}/lines/{line_id}/billing",
                       **{f"line-{line_id}-billing": "visit"})
     assert other_line.status_code == 404
+
+
+def test_the_demo_district_s_lines_are_billed_as_lines_registered_one_by_one(catalog, app_ctx):
+    from sqlalchemy import select
+
+    from servicehub.catalog.models import ServiceType
+    from servicehub.extensions import db
+    from servicehub.registry.cli import read_demo_files
+    from servicehub.registry.demo_loader import load_demo
+    from servicehub.registry.models import ContractLine
+
+    load_demo(read_demo_files())
+
+    rows = db.session.execute(select(ServiceType.unit, ContractLine.billing, ContractLine.billing_step_min)
+                              .join(ServiceType, ServiceType.id == ContractLine.service_type_id)).all()
+    assert rows
+    assert all((billing == "minute") == (unit == "hour") and step == 15 for unit, billing, step in rows)
