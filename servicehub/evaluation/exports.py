@@ -420,8 +420,8 @@ class _RecordRows:
     def row(self, record: dict) -> list:
         """One record as a row."""
         delivered, names = record["outcome"] == "delivered", self.names
-        flags = [label for flag, label in (("exception", "异常 exception"), ("corrected", "已更正 corrected"))
-                 if record.get(flag)]
+        flags = [label for flag, label in (("exception", "异常 exception"), ("manual", "人工录入或修改 manual or edited"),
+                                           ("corrected", "已更正 corrected")) if record.get(flag)]
         return [
             date.fromisoformat(record["service_date"]), record["visit_id"],
             names[("organisation", record["organisation"])], record.get("contract"),

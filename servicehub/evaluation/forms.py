@@ -72,6 +72,7 @@ LABELS = define_labels(
         # What a record of a report is marked with.
         "record_flag": {
             "exception": _l("Flagged"),
+            "manual": _l("Manual or edited"),
             "corrected": _l("Corrected"),
         },
         # What changed of a frozen report's record since it was issued.
