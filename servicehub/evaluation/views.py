@@ -606,15 +606,16 @@ def _unsettled_rows(principal, found: dict) -> list[dict]:
     return rows
 
 
-def _settlement_page(form: forms.SettlementForm, found: dict | None, status: int = 200, freeze_form=None):
+def _settlement_page(form: forms.SettlementForm, found: dict | None, status: int = 200):
     principal = current_principal()
     extra = {}
     if found is not None:
         month = found["month"]
         over = services.month_of(month)[1] < district_today()
-        can_freeze = principal.can(Permission.REPORTS_FREEZE) and not found["frozen"] and found["frozen_id"] is None \
-            and over
-        if can_freeze and freeze_form is None:
+        # A month over and not frozen yet (a month frozen before settlements existed has none to show, and stays).
+        can_freeze = principal.can(Permission.REPORTS_FREEZE) and found["frozen_id"] is None and over
+        freeze_form = None
+        if can_freeze:
             freeze_form = _freeze_form(principal, formdata=None, contract_id=found["contract_id"], month=month,
                                        back=request.full_path)
             freeze_form.undecided = found["undecided"]
@@ -623,13 +624,11 @@ def _settlement_page(form: forms.SettlementForm, found: dict | None, status: int
             "unsettled": _unsettled_rows(principal, found),
             "changes": settlement_changes(found["differences"], found["settlement"]) if found["frozen"] else [],
             "queue_url": exception_queue_url(principal, month=month, organisation_id=organisation),
-            "records_url": url_for("evaluation_pages.records", **dict(zip(("from", "to"), (
-                d.isoformat() for d in services.month_of(month)), strict=True)), contract_id=found["contract_id"]),
             "download_urls": {fmt: url_for("evaluation.SettlementExport", contract_id=found["contract_id"],
                                            month=month, format=fmt) for fmt in forms.FORMATS},
             "frozen_url": url_for("evaluation_pages.frozen", frozen_id=found["frozen_id"])
             if found["frozen_id"] else None,
-            "freeze_form": freeze_form if can_freeze else None,
+            "freeze_form": freeze_form,
             "service_names": {code: names.get(current_language()) or names.get("zh") or code
                               for code, names in found["names"]["service_types"].items()},
         }
