@@ -84,6 +84,7 @@ from servicehub.visits.history import DEFAULT_SEED, DELIVERY_NOTES, MISSED_NOTES
 from servicehub.visits.models import ConfirmationCard, MissedReason
 
 SOLVER_SECONDS = 1.0  # search time of a day of one organisation (the demo's days are 1 to 50 visits)
+RETRY_SECONDS = 8.0  # a run that found no plan in that time is run again with this long
 LEFT_OPEN = 3  # the last visits of the latest day caught up, left for the missed-visit check
 BLOCK = 12  # roles are dealt per block of this many visits, in order of planned start
 SPECIALS = ("office", "far", "no_confirmation", "missed")  # one per block, in turn (two in each of the first two)
@@ -245,6 +246,9 @@ def publish_days(days: list[date], time_limit_s: float, report: DemoDayReport) -
             with acting_as(Actor(admin.username, admin.user_id)):
                 try:
                     run = scheduling.start_run(admin, organisation_id, min(org_days), max(org_days), time_limit_s)
+                    if run.status != RunStatus.SOLVED:  # no first plan in so short a time (a busy machine)
+                        run = scheduling.start_run(admin, organisation_id, min(org_days), max(org_days),
+                                                   RETRY_SECONDS)
                     if run.status != RunStatus.SOLVED:
                         report.failed_runs.append(f"organisation {organisation_id} {min(org_days)}: {run.error}")
                         continue

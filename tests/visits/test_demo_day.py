@@ -101,8 +101,13 @@ def test_the_demo_day_is_alive_at_the_start_and_a_later_start_catches_up_without
         assert with_visits <= published
         caught_up = db.session.scalar(select(func.count(Visit.id)).where(
             Visit.service_date.in_([today, tomorrow]), Visit.status.in_([VisitStatus.COMPLETED, VisitStatus.MISSED])))
+        # Left for the check: Monday's visits not started by 11:00, Monday's visits nobody could be placed for (their
+        # windows had opened when Monday was caught up), and the last few of Tuesday.
+        left = db.session.scalar(select(func.count(Visit.id)).where(
+            Visit.service_date.in_([today, tomorrow]), Visit.status.in_([VisitStatus.PLANNED, VisitStatus.PUBLISHED])))
         found = services.detect_late_and_missed()
         raised = db.session.scalar(select(func.count(Alert.id)).where(Alert.kind == "missed")) - missed_before
-        assert caught_up > 100 and demo_day.LEFT_OPEN <= raised <= 15, (caught_up, raised, report.summary())
+        assert raised == left >= demo_day.LEFT_OPEN + 2 and caught_up > 100 and raised < 0.2 * caught_up, (
+            caught_up, raised, report.summary())
         assert found["late"] >= 1
         assert all(result["ok"] for result in services.verify_ledgers())
