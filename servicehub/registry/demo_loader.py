@@ -218,10 +218,15 @@ def load_demo(data: dict[str, list[dict]]) -> SeedReport:
 
 
 def link_demo_caregiver(username: str = "caregiver") -> Worker | None:
-    """Link the demo caregiver account to the first worker (by employee number) of its organisation, if any."""
+    """Link the demo caregiver account to the first worker (by employee number) of its organisation, if any; an
+    account already linked to a worker of its organisation stays so (`servicehub demo day` links it to one with
+    visits today)."""
     user = db.session.scalars(select(User).where(User.username == username)).one_or_none()
     if user is None or user.organisation_id is None:
         return None
+    linked = db.session.get(Worker, user.worker_id) if user.worker_id is not None else None
+    if linked is not None and linked.organisation_id == user.organisation_id:
+        return linked
     worker = db.session.scalars(select(Worker).where(Worker.organisation_id == user.organisation_id)
                                 .order_by(Worker.employee_no).limit(1)).first()
     if worker is not None and user.worker_id != worker.id:
