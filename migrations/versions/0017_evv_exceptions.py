@@ -52,7 +52,7 @@ def upgrade():
     sa.Column('secret_encrypted', sa.String(length=255), nullable=False),
     sa.Column('printed_codes', sa.Integer(), nullable=False),
     sa.Column('printed_next', sa.Integer(), nullable=False),
-    sa.Column('totp_last_step', sa.Integer(), nullable=True),
+    sa.Column('phone_steps', sa.JSON(), nullable=False),
     sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('issued_by_id', sa.Integer(), nullable=True),
     sa.Column('issued_by', sa.String(length=100), nullable=False),

@@ -194,11 +194,14 @@ class ResolveException(MethodView):
         return queue.resolve(current_principal(), exception_id, data["reason_code"], data["note"])
 
 
+# Deciding is declared open to every reader of the queue so that the service answers who may not decide with its
+# rule (an organisation never decides its own: 403 `not_the_bureau`), not with the bare permission.
 @blp.route("/evv-exceptions/<int:exception_id>/decide")
 class DecideException(MethodView):
-    @requires(Permission.EXCEPTIONS_DECIDE)
+    @requires(Permission.EXCEPTIONS_READ)
     @blp.arguments(s.DecideSchema)
     @blp.response(200, s.EvvExceptionSchema)
+    @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
@@ -222,9 +225,10 @@ class ResolveExceptions(MethodView):
 
 @blp.route("/evv-exceptions/decide")
 class DecideExceptions(MethodView):
-    @requires(Permission.EXCEPTIONS_DECIDE)
+    @requires(Permission.EXCEPTIONS_READ)
     @blp.arguments(s.DecideManySchema)
     @blp.response(200, s.EvvExceptionSchema(many=True))
+    @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

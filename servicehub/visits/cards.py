@@ -54,12 +54,12 @@ def spend_code(visit: Visit, code: str, moment: datetime) -> dict | confirmation
     card = current_card(visit.recipient_id, for_update=True)
     if card is None:
         return confirmation.Refused(AttemptOutcome.NO_CARD.value)
-    state = confirmation.CardState(card.printed_codes, card.printed_next, card.totp_last_step)
+    state = confirmation.CardState(card.printed_codes, card.printed_next, tuple(card.phone_steps or ()))
     outcome = confirmation.check_code(crypto.decrypt(_key(), card.secret_encrypted), code, moment, state)
     if isinstance(outcome, confirmation.Refused):
         return outcome
     used = confirmation.after_use(state, outcome)
-    card.printed_next, card.totp_last_step = used.printed_next, used.totp_last_step
+    card.printed_next, card.phone_steps = used.printed_next, list(used.phone_steps)
     return {"card": card.card_no, "kind": outcome.kind, "counter": outcome.counter}
 
 

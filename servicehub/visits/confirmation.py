@@ -3,7 +3,8 @@
 A recipient's card holds one secret. From it come two kinds of six-digit one-time code:
 
 - on a family member's phone, a new code every 30 seconds (TOTP, RFC 6238: any authenticator app, set up from the
-  QR code printed on the card); a code is accepted one step either side of the visit's time, and once only;
+  QR code printed on the card); a code is accepted one step either side of the visit's time, and once only (the
+  time steps used are remembered, so records sent late from an offline phone may arrive in any order);
 - on the printed card, a numbered list of codes for a recipient without such a phone (HOTP, RFC 4226): the
   recipient reads out the next one not crossed out and crosses it out; a code is accepted once, and only among the
   next few (`LOOK_AHEAD`) after the last one used, so a list seen once is not a list of codes to use later.
@@ -31,6 +32,8 @@ WINDOW = 1  # time steps accepted either side of the visit's time
 EXPIRED_STEPS = 20  # a code of up to ten minutes before is refused as expired (not as wrong)
 LOOK_AHEAD = 5  # printed codes accepted after the last one used
 PRINTED_CODES = 40  # codes on a printed card
+# Used phone codes remembered: a week and a day of time steps (a record may be sent up to a week later).
+KEPT_STEPS = 8 * 24 * 3600 // STEP_SECONDS
 ISSUER = "ServiceHub"
 
 SIGNATURE_PREFIX = "data:image/png;base64,"
@@ -71,7 +74,7 @@ class CardState:
 
     printed_codes: int
     printed_next: int = 0  # the first printed code not used yet
-    totp_last_step: int | None = None  # the latest time step whose phone code was used
+    phone_steps: tuple[int, ...] = ()  # the time steps whose phone codes were used (the last `KEPT_STEPS`)
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,7 @@ def check_code(secret: str, code: str, moment: datetime, card: CardState) -> Acc
     step = int(moment.timestamp()) // STEP_SECONDS
     for candidate in range(step - WINDOW, step + WINDOW + 1):
         if _same(totp.at(candidate * STEP_SECONDS), code):
-            if card.totp_last_step is not None and candidate <= card.totp_last_step:
-                return Refused("reused")
-            return Accepted("phone", candidate)
+            return Refused("reused") if candidate in card.phone_steps else Accepted("phone", candidate)
     for number in range(card.printed_next, min(card.printed_next + LOOK_AHEAD, card.printed_codes)):
         if _same(printed_code(secret, number), code):
             return Accepted("printed", number)
@@ -114,10 +115,13 @@ def check_code(secret: str, code: str, moment: datetime, card: CardState) -> Acc
 
 
 def after_use(card: CardState, accepted: Accepted) -> CardState:
-    """The card's state once `accepted` is used: that code and every one before it are spent."""
+    """The card's state once `accepted` is used: a phone code's time step is spent (visits sent from phones that were
+    offline may arrive in any order, so it is that step, not every one before it); a printed code is spent with
+    every one before it."""
     if accepted.kind == "phone":
-        return CardState(card.printed_codes, card.printed_next, accepted.counter)
-    return CardState(card.printed_codes, accepted.counter + 1, card.totp_last_step)
+        steps = sorted({*card.phone_steps, accepted.counter})
+        return CardState(card.printed_codes, card.printed_next, tuple(s for s in steps if s > steps[-1] - KEPT_STEPS))
+    return CardState(card.printed_codes, accepted.counter + 1, card.phone_steps)
 
 
 def signature_problem(data_url: str) -> str | None:

@@ -607,7 +607,7 @@ class _Recorder:
         moment = fate.check_out
         step = int(moment.timestamp()) // confirmation.STEP_SECONDS
         phone = random.Random(f"{self.seed}:recipient:{visit.recipient_id}").random() < P_PHONE
-        if fate.role != "office" and phone and (card.totp_last_step is None or card.totp_last_step < step):
+        if fate.role != "office" and phone and step not in (card.phone_steps or ()):
             return {"confirmation_method": "code", "confirmation_code": confirmation.phone_code(secret, moment)}
         return {"confirmation_method": "code", "confirmation_code": confirmation.printed_code(secret, card.printed_next)}
 

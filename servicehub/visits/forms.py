@@ -36,7 +36,7 @@ LABELS = define_labels(
             AlertKind.APPLICATION_OVERDUE: _l("Application not answered in time"),
             AlertKind.DOCUMENTS_DUE: _l("Documents still missing"),
             AlertKind.CODE_FAILED: _l("Confirmation codes failed"),
-            AlertKind.CARD_REISSUED: _l("Confirmation card reissued"),
+            AlertKind.CARD_REISSUED: _l("Card printed by a provider"),
         },
         # Which alerts the inbox lists.
         "alert_state": {
@@ -75,7 +75,8 @@ LABELS = define_labels(
         # Which exceptions the queue lists (the services' STATUS_FILTERS).
         "exception_state": {
             "undecided": _l("Undecided (rejected ones too)"),
-            "open": _l("To explain"),
+            "to_explain": _l("To explain (rejected ones too)"),
+            "open": _l("Not explained yet"),
             "resolved": _l("Explained, to decide"),
             "rejected": _l("Rejected"),
             "approved": _l("Approved"),

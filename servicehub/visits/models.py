@@ -115,7 +115,7 @@ class AlertKind(enum.StrEnum):
     DOCUMENTS_DUE = "documents_due"
     # as many wrong confirmation codes as a visit allows were tried: to the provider
     CODE_FAILED = "code_failed"
-    # a recipient's confirmation card was replaced by a new one (the old one stops working): to the managers
+    # a provider printed a recipient's confirmation card (a replacement stops the old one): to the managers
     CARD_REISSUED = "card_reissued"
 
 
@@ -268,7 +268,7 @@ class ConfirmationCard(db.Model):
     secret_encrypted: Mapped[str] = mapped_column(String(255))
     printed_codes: Mapped[int] = mapped_column(Integer)  # how many one-time codes the printed list holds
     printed_next: Mapped[int] = mapped_column(Integer, default=0)  # the first printed code not used yet
-    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # the latest time step whose code was used
+    phone_steps: Mapped[list] = mapped_column(JSON, default=list)  # time steps whose phone codes were used (a week)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     issued_by: Mapped[str] = mapped_column(String(100), default="")

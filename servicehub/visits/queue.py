@@ -32,6 +32,7 @@ from servicehub.visits.models import (
 # What the queue lists by default: the exceptions waiting for someone.
 STATUS_FILTERS = {
     "undecided": tuple(UNDECIDED),
+    "to_explain": (ExceptionStatus.OPEN, ExceptionStatus.REJECTED),  # the provider's to explain (again)
     "open": (ExceptionStatus.OPEN,),
     "resolved": (ExceptionStatus.RESOLVED,),
     "approved": (ExceptionStatus.APPROVED,),

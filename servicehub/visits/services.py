@@ -512,17 +512,18 @@ def approve(principal: Principal, correction_id: int, key: str) -> ServiceRecord
 
 def issue_card(principal: Principal, recipient_id: int) -> tuple[ConfirmationCard, bytes]:
     """Print a new confirmation card for a recipient (the PDF, once: its codes are nowhere else to be read); the
-    recipient's old card stops working at once. Audited; a card a provider replaces is reported to the managers,
-    since the organisation is paid by the visits its codes confirm."""
+    recipient's old card stops working at once. Audited; a card a provider prints — the first or a replacement —
+    is reported to the managers, since the organisation is paid by the visits its codes confirm."""
     recipient = cards.may_issue(principal, recipient_id)
     card, replaced, secret = cards.new_card(recipient, principal)
     pdf = cards.card_pdf(recipient, card, secret, cards.issuer_name(principal))
-    if replaced is not None and principal.is_provider:
+    if principal.is_provider:
+        replaces = f", replacing #{replaced.card_no}" if replaced is not None else ""
         raise_alert(AlertKind.CARD_REISSUED, f"card:{recipient.id}:{card.card_no}",
-                    f"{recipient.name}: confirmation card #{card.card_no} issued by {principal.username} replaces "
-                    f"#{replaced.card_no}.", organisation_id=principal.organisation_id, recipient_id=recipient.id,
-                    town_id=recipient.town_id, details={"recipient": recipient.name, "card_no": card.card_no,
-                                                        "replaced": replaced.card_no, "by": principal.username})
+                    f"{recipient.name}: confirmation card #{card.card_no} printed by {principal.username}{replaces}.",
+                    organisation_id=principal.organisation_id, recipient_id=recipient.id, town_id=recipient.town_id,
+                    details={"recipient": recipient.name, "card_no": card.card_no,
+                             "replaced": replaced.card_no if replaced is not None else None, "by": principal.username})
     db.session.commit()
     return card, pdf
 

@@ -96,7 +96,9 @@ def describe(alert) -> str:
         "code_failed": _("%(recipient)s: %(tries)s wrong confirmation codes were tried for %(service)s on %(date)s "
                          "(by %(by)s)."),
         "card_reissued": _("%(recipient)s: confirmation card #%(card_no)s, printed by %(by)s, replaces card "
-                           "#%(replaced)s, which no longer works."),
+                           "#%(replaced)s, which no longer works.") if d.get("replaced") else
+        _("%(recipient)s: confirmation card #%(card_no)s was printed by %(by)s, the organisation paid by the visits "
+          "it confirms."),
     }
     if "spent_fen" in d:
         d["spent"], d["budget"] = f"{d['spent_fen'] / 100:,.2f}", f"{d['budget_fen'] / 100:,.2f}"

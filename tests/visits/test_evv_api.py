@@ -133,10 +133,11 @@ def test_a_card_is_printed_once_and_a_new_one_revokes_the_old(app, served, clien
         assert [(actor, changes["card_no"], changes["replaced"]) for actor, changes in events] == \
             [("manager", 1, None), ("provider", 2, 1)]
 
-    # The bureau hears of a card its payee replaced: the district and the recipient's town, not the provider.
+    # The bureau hears of a card its payee printed: the district and the recipient's town, not the provider.
     for manager in ("manager", "manager.dagang"):
         alerts = get(client, served, "/api/v1/alerts", manager, kind="card_reissued").get_json()
-        assert len(alerts) == 1 and alerts[0]["recipient_id"] == recipient and "#2" in alerts[0]["message"]
+        assert len(alerts) == 1 and alerts[0]["recipient_id"] == recipient
+        assert "#2" in alerts[0]["message"] and "replacing #1" in alerts[0]["message"]
     assert get(client, served, "/api/v1/alerts", "provider", kind="card_reissued").get_json() == []
     assert client.post(path, headers=served["manager"]).status_code == 201  # the bureau's own reprint: no alert
     assert len(get(client, served, "/api/v1/alerts", "manager", kind="card_reissued").get_json()) == 1
@@ -680,9 +681,11 @@ def test_the_provider_explains_and_the_bureau_decides(app, served, client, queue
     assert (explained.get_json()["status"], explained.get_json()["resolved_by"]) == ("resolved", "provider")
 
     decide = f"/api/v1/evv-exceptions/{late}/decide"
-    # The organisation that raised it cannot approve it: refused by its role, and by the use case itself.
+    # The organisation that raised it cannot approve it: refused by the rule, named, and nothing changes.
     by_provider = act(client, served, decide, {"decision": "approve"})
-    assert by_provider.status_code == 403
+    assert by_provider.status_code == 403 and by_provider.get_json()["code"] == "not_the_bureau"
+    by_auditor = act(client, served, decide, {"decision": "approve"}, who="auditor")
+    assert by_auditor.status_code == 403 and by_auditor.get_json()["code"] == "not_the_bureau"
     with app.app_context(), pytest.raises(PermissionDenied) as refused:
         queue.decide(provider_of(served["org"]), late, approve=True)
     assert refused.value.code == "not_the_bureau"

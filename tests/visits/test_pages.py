@@ -287,7 +287,7 @@ def test_a_provider_reads_its_exceptions_with_their_figures_counted_by_code_and_
     assert len(exception_rows(queue_page(client, month="2026-13", code="nonsense"))) == 12  # ignored, no 500
 
     dashboard = client.get("/").get_data(as_text=True)
-    assert 'data-testid="waiting-exceptions">12<' in dashboard and 'href="/exceptions?status=open"' in dashboard
+    assert 'data-testid="waiting-exceptions">12<' in dashboard and 'href="/exceptions?status=to_explain"' in dashboard
 
     english = queue_page(client, lang="en")
     assert 'data-exception-code="late_start">Late start<' in english and "40 min after the expected time" in english
@@ -504,7 +504,8 @@ def test_a_provider_prints_a_new_card_from_the_recipients_page_and_the_old_one_s
     with app.app_context():
         events = db.session.scalars(select(AuditLog).where(AuditLog.action == "confirmation_card_issued")).all()
         assert [(e.actor, e.entity_type, e.entity_id) for e in events] == [("provider", "recipients", str(recipient))]
-        assert db.session.scalar(select(Alert.id).where(Alert.kind == "card_reissued")) is None  # nothing replaced
+        # Even a first card printed by the payee is told to the bureau.
+        assert len(db.session.scalars(select(Alert.id).where(Alert.kind == "card_reissued")).all()) == 1
 
     again = client.post(f"/recipients/{recipient}/cards", data={"csrf_token": csrf(client)})
     assert again.status_code == 200 and again.headers["X-Card-No"] == "2"
@@ -525,9 +526,9 @@ def test_a_provider_prints_a_new_card_from_the_recipients_page_and_the_old_one_s
     # The provider replaced a card: the managers are told, in words, with a link to the recipient.
     manager = signed_in(app, "manager")
     alert_rows = rows(inbox(manager, kind="card_reissued"))
-    assert len(alert_rows) == 1
-    (alert_row,) = alert_rows.values()
-    assert 'data-alert-kind="card_reissued">确认卡已补发<' in alert_row
+    assert len(alert_rows) == 2
+    alert_row = next(row for row in alert_rows.values() if "替换" in unescape(row))
+    assert 'data-alert-kind="card_reissued">服务机构打印了确认卡<' in alert_row
     assert "对象0：provider 打印了第 2 号确认卡，替换第 1 号卡，旧卡已失效。" in unescape(alert_row)
     assert f'href="/recipients/{recipient}" data-link="recipient"' in alert_row
 
