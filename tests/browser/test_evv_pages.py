@@ -28,22 +28,6 @@ from tests.browser.conftest import ARTIFACTS, LiveServer, sign_in
 from tests.conftest import TEST_CONFIG
 from tests.scheduling.test_pages import link_caregiver_to_the_busiest_worker, serve_district
 
-DRAFTS = Path("/tmp/po-drafts/pages.po")  # these pages' Chinese until it is merged into the catalogue
-
-
-def add_drafted_chinese(app) -> None:
-    """The drafted translations of these pages' new words, in the server's catalogue (none once merged)."""
-    if not DRAFTS.exists():
-        return
-    from babel.messages.pofile import read_po
-    from flask_babel import get_translations
-
-    with app.test_request_context("/"), DRAFTS.open("rb") as fh:
-        catalog = get_translations()._catalog
-        for message in read_po(fh):
-            if message.id and message.string:
-                catalog.setdefault(message.id, message.string)
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
@@ -73,7 +57,6 @@ def served(tmp_path_factory):
         district.office_visits = [v.id for v in office]
         district.office_recipient = office[0].recipient_id
         district.office_recipient_name = office[0].recipient.name
-    add_drafted_chinese(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

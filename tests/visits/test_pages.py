@@ -21,7 +21,6 @@ import re
 import uuid
 from datetime import timedelta
 from html import unescape
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -44,29 +43,6 @@ from tests.registry import factories as make
 from tests.registry.test_pages import csrf, signed_in
 from tests.scheduling.fixtures import district_today
 from tests.support import DEMO_PASSWORD
-
-DRAFTS = Path("/tmp/po-drafts/pages.po")  # these pages' Chinese until it is merged into the catalogue
-
-
-@pytest.fixture
-def chinese(app):
-    """The pages in Chinese, with the drafted translations of their new words added to the catalogue while the
-    test runs (once they are merged there is nothing to add)."""
-    from babel.messages.pofile import read_po
-    from flask_babel import get_translations
-
-    added = []
-    if DRAFTS.exists():
-        with app.test_request_context("/"):
-            catalog = get_translations()._catalog
-            with DRAFTS.open("rb") as fh:
-                for message in read_po(fh):
-                    if message.id and message.string and message.id not in catalog:
-                        catalog[message.id] = message.string
-                        added.append(message.id)
-    yield
-    for key in added:
-        del catalog[key]
 
 
 @pytest.fixture
@@ -255,7 +231,7 @@ def counts(html: str) -> dict[str, int]:
     return {code: int(n) for code, n in re.findall(r'data-count-code="(\w*)"[^>]*>[^<]*<strong>(\d+)</strong>', html)}
 
 
-def test_a_provider_reads_its_exceptions_with_their_figures_counted_by_code_and_filtered(app, deviations, chinese):
+def test_a_provider_reads_its_exceptions_with_their_figures_counted_by_code_and_filtered(app, deviations):
     client = signed_in(app, "provider")
     html = queue_page(client)
     found = exception_rows(html)
@@ -293,7 +269,7 @@ def test_a_provider_reads_its_exceptions_with_their_figures_counted_by_code_and_
     assert 'data-exception-code="late_start">Late start<' in english and "40 min after the expected time" in english
 
 
-def test_a_provider_explains_one_exception_then_several_at_once_all_or_none(app, deviations, chinese):
+def test_a_provider_explains_one_exception_then_several_at_once_all_or_none(app, deviations):
     client = signed_in(app, "provider")
     first = deviations.id(0, "late_start")
     at = f"/exceptions/{first}/resolve"
@@ -342,7 +318,7 @@ def test_a_provider_explains_one_exception_then_several_at_once_all_or_none(app,
     assert 'data-testid="waiting-exceptions">8<' in client.get("/").get_data(as_text=True)
 
 
-def test_the_bureau_approves_and_rejects_explained_exceptions_with_a_note_to_reject(app, deviations, chinese):
+def test_the_bureau_approves_and_rejects_explained_exceptions_with_a_note_to_reject(app, deviations):
     provider = deviations.provider
     explained = [deviations.id(k, code) for k in (0, 1) for code in ("late_start", "far_check_in")]
     with app.app_context():
@@ -410,7 +386,7 @@ def test_the_bureau_approves_and_rejects_explained_exceptions_with_a_note_to_rej
     assert "decide-form" not in page  # decided
 
 
-def test_refusals_reach_the_pages_by_their_code_in_chinese(app, chinese):
+def test_refusals_reach_the_pages_by_their_code_in_chinese(app):
     with app.test_request_context("/"):
         def worded(exc):
             return views.exception_refusal(exc)
@@ -429,7 +405,7 @@ def test_refusals_reach_the_pages_by_their_code_in_chinese(app, chinese):
         assert worded(ValidationFailed("Say why.", {"reason_code": ["Unknown reason."]})) == "未作更改：请选择原因。"
 
 
-def test_each_role_sees_its_own_exceptions_and_auditors_only_read(app, deviations, chinese):
+def test_each_role_sees_its_own_exceptions_and_auditors_only_read(app, deviations):
     with app.app_context():
         other = next(o for o in make.organisation_ids() if o != deviations.org)
     add_user(app, "provider.other", "provider_admin", organisation_id=other)
@@ -485,7 +461,7 @@ def card_rows(html: str) -> dict[int, str]:
     return {int(m.group(1)): m.group(0) for m in re.finditer(r'<tr data-card="(\d+)".*?</tr>', html, re.S)}
 
 
-def test_a_provider_prints_a_new_card_from_the_recipients_page_and_the_old_one_stops_working(app, served, chinese):
+def test_a_provider_prints_a_new_card_from_the_recipients_page_and_the_old_one_stops_working(app, served):
     recipient = served["recipients"][0]
     client = signed_in(app, "provider")
     page = unescape(client.get(f"/recipients/{recipient}").get_data(as_text=True))
@@ -533,7 +509,7 @@ def test_a_provider_prints_a_new_card_from_the_recipients_page_and_the_old_one_s
     assert f'href="/recipients/{recipient}" data-link="recipient"' in alert_row
 
 
-def test_who_may_print_a_card(app, served, chinese):
+def test_who_may_print_a_card(app, served):
     recipient = served["recipients"][0]
     with app.app_context():
         other = next(o for o in make.organisation_ids() if o != served["org"])
@@ -553,7 +529,7 @@ def test_who_may_print_a_card(app, served, chinese):
         assert db.session.scalars(select(ConfirmationCard.card_no)).all() == [1]
 
 
-def test_wrong_codes_raise_the_code_failed_alert_and_exception_worded_for_the_provider(app, deviations, chinese):
+def test_wrong_codes_raise_the_code_failed_alert_and_exception_worded_for_the_provider(app, deviations):
     provider = deviations.provider
     with app.app_context():
         visit = db.session.scalars(select(Visit).where(Visit.service_date == deviations.day,
@@ -581,7 +557,7 @@ def test_wrong_codes_raise_the_code_failed_alert_and_exception_worded_for_the_pr
     assert "输错确认码 3 次" in next(iter(failed.values()))
 
 
-def test_the_phone_check_out_form_asks_for_a_six_digit_code_or_a_signature(app, served, chinese):
+def test_the_phone_check_out_form_asks_for_a_six_digit_code_or_a_signature(app, served):
     with app.app_context():
         run = scheduling.start_run(COMMAND_LINE, served["org"], district_today(), time_limit_s=0.3)
         scheduling.publish_run(COMMAND_LINE, run.id)
