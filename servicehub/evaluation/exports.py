@@ -23,6 +23,7 @@ from servicehub.auth.permissions import Principal
 from servicehub.evaluation import charts, services
 from servicehub.evaluation.kpis import DEFINITION_BY_CODE, FIGURES, PERIODS
 from servicehub.timeutil import district_tz
+from servicehub.web.format import yuan
 
 MIMETYPES = {
     "csv": "text/csv",
@@ -648,11 +649,7 @@ def fen_in_words(fen: int) -> str:
 
 def yuan_text(fen: int | None) -> str:
     """Fen as plain yuan for a CSV cell: '1234.56' (a number a spreadsheet reads; '' for none)."""
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{cents:02d}"
+    return "" if fen is None else yuan(fen).replace("¥", "").replace(",", "")
 
 
 def _units_text(value: float | None) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,23 +40,37 @@ class LiveServer:
     password: str = DEMO_PASSWORD
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    """ServiceHub on a random port of 127.0.0.1, on its own SQLite file, with the demo district and accounts."""
-    directory = tmp_path_factory.mktemp("live")
-    app = create_app(
-        {**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{directory / 'live.db'}", "INSTANCE_PATH": str(directory)}
-    )
+def live_app(directory: Path, **settings):
+    """An app on its own SQLite file in `directory`, migrated (set it up inside `app.app_context()`)."""
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{directory / 'live.db'}",
+                      "INSTANCE_PATH": str(directory), **settings})
     with app.app_context():
         flask_migrate.upgrade()
-        load_demo_district()
-        create_demo_accounts()
+    return app
+
+
+@contextmanager
+def serving(app) -> Iterator[LiveServer]:
+    """The app served on a random port of 127.0.0.1 by a thread of its own, until the block ends."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
-    server.shutdown()
-    thread.join(5)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """ServiceHub on a random port of 127.0.0.1, on its own SQLite file, with the demo district and accounts."""
+    app = live_app(tmp_path_factory.mktemp("live"))
+    with app.app_context():
+        load_demo_district()
+        create_demo_accounts()
+    with serving(app) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

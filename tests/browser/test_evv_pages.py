@@ -7,25 +7,20 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import flask_migrate
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from servicehub import create_app
 from servicehub.database import clock_at, utcnow
 from servicehub.extensions import db
 from servicehub.scheduling import services as scheduling
 from servicehub.scheduling.models import Visit
 from servicehub.visits import cards, confirmation, services
 from servicehub.visits.models import ConfirmationCard, EvvException, ServiceRecord
-from tests.browser.conftest import ARTIFACTS, LiveServer, sign_in
-from tests.conftest import TEST_CONFIG
+from tests.browser.conftest import ARTIFACTS, live_app, serving, sign_in
 from tests.scheduling.test_pages import link_caregiver_to_the_busiest_worker, serve_district
 
 
@@ -35,10 +30,8 @@ def served(tmp_path_factory):
     its busiest route, and two visits of another worker recorded from the office, late and far from the address
     (twelve exceptions waiting for the provider's explanation)."""
     directory = tmp_path_factory.mktemp("evv-live")
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{directory / 'live.db'}",
-                      "INSTANCE_PATH": str(directory), "SERVICEHUB_RUN_INLINE": True})
+    app = live_app(directory, SERVICEHUB_RUN_INLINE=True)
     with app.app_context():
-        flask_migrate.upgrade()
         district = serve_district()
         run = scheduling.start_run(district.provider, district.own, district.today, time_limit_s=1)
         scheduling.publish_run(district.provider, run.id)
@@ -57,12 +50,8 @@ def served(tmp_path_factory):
         district.office_visits = [v.id for v in office]
         district.office_recipient = office[0].recipient_id
         district.office_recipient_name = office[0].recipient.name
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}", app), district
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as server:
+        yield server, district
 
 
 def shot(page, name: str) -> None:

@@ -7,22 +7,17 @@ are being served, urgent."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import date
 
-import flask_migrate
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from servicehub import create_app
 from servicehub.auth.permissions import COMMAND_LINE, Principal, Role
 from servicehub.extensions import db
 from servicehub.intake.models import Application
 from servicehub.matching import services as matching
 from servicehub.registry.models import Need
-from tests.browser.conftest import ARTIFACTS, LiveServer, _page, sign_in
-from tests.conftest import TEST_CONFIG
+from tests.browser.conftest import ARTIFACTS, _page, live_app, serving, sign_in
 from tests.registry import factories as f
 from tests.support import create_demo_accounts, load_demo_district
 
@@ -36,21 +31,15 @@ def intake_server(tmp_path_factory):
     what matching proposes on the shared server): the demo district and accounts, and the demo provider with a
     contract for meals and cleaning in 大港 (LC01, LC02) and a worker, so that the needs can be served."""
     directory = tmp_path_factory.mktemp("intake-live")
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{directory / 'live.db'}",
-                      "INSTANCE_PATH": str(directory)})
+    app = live_app(directory)
     with app.app_context():
-        flask_migrate.upgrade()
         load_demo_district()
         create_demo_accounts()
         organisation = f.organisation_ids()[0]
         f.contract(organisation)
         f.worker(organisation)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}", app), organisation
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as server:
+        yield server, organisation
 
 
 @pytest.fixture

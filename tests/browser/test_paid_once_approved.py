@@ -5,16 +5,12 @@ queue page, and the settlement page then owes exactly that visit more — no oth
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from datetime import timedelta
 
-import flask_migrate
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from servicehub import create_app
 from servicehub.auth.permissions import Principal, Role
 from servicehub.database import clock_at
 from servicehub.extensions import db
@@ -24,8 +20,7 @@ from servicehub.scheduling import services as scheduling
 from servicehub.scheduling.models import Visit
 from servicehub.visits import cards, confirmation, services
 from servicehub.visits.models import EvvException
-from tests.browser.conftest import LiveServer, sign_in
-from tests.conftest import TEST_CONFIG
+from tests.browser.conftest import live_app, serving, sign_in
 from tests.scheduling.test_pages import serve_district
 
 LATE = timedelta(minutes=25)  # past the 15-minute grace, within the 30-minute tolerance of the end
@@ -52,10 +47,8 @@ def late_visit(tmp_path_factory):
     """The demo provider in service on a server of its own, today's roster published, and one visit recorded
     late by its caregiver: its only exception is `late_start`."""
     directory = tmp_path_factory.mktemp("paid-live")
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{directory / 'live.db'}",
-                      "INSTANCE_PATH": str(directory), "SERVICEHUB_RUN_INLINE": True})
+    app = live_app(directory, SERVICEHUB_RUN_INLINE=True)
     with app.app_context():
-        flask_migrate.upgrade()
         district = serve_district()
         run = scheduling.start_run(district.provider, district.own, district.today, time_limit_s=1)
         scheduling.publish_run(district.provider, run.id)
@@ -71,12 +64,8 @@ def late_visit(tmp_path_factory):
         price = db.session.get(ContractLine, referral.contract_line_id).unit_price_fen
         facts = {"visit": visit.id, "contract": referral.contract_id, "month": district.today.strftime("%Y-%m"),
                  "price_fen": price}
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}", app), facts
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as server:
+        yield server, facts
 
 
 def _settlement(page, server, facts) -> dict:

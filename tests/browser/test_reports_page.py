@@ -5,20 +5,15 @@ group to the records behind it (their sums are the group's figures) and download
 from __future__ import annotations
 
 import re
-import threading
 from datetime import timedelta
 
-import flask_migrate
 import pytest
-from werkzeug.serving import make_server
 
-from servicehub import create_app
 from servicehub.auth.permissions import COMMAND_LINE
 from servicehub.evaluation import kpis, services
 from servicehub.evaluation.views import figure
 from servicehub.visits.history import write_demo_history
-from tests.browser.conftest import LiveServer, sign_in
-from tests.conftest import TEST_CONFIG
+from tests.browser.conftest import live_app, serving, sign_in
 from tests.scheduling.test_pages import serve_district
 
 
@@ -27,19 +22,13 @@ def reporting(tmp_path_factory):
     """A server of its own (the shared live server keeps only the reference parts of the demo): the demo
     provider in service and the last quarter of its visits and service records written by the history writer."""
     directory = tmp_path_factory.mktemp("reports-live")
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{directory / 'live.db'}",
-                      "INSTANCE_PATH": str(directory)})
+    app = live_app(directory)
     with app.app_context():
-        flask_migrate.upgrade()
         district = serve_district()
         written = write_demo_history(years=0.25, seed=11)
         assert written.written and written.completed > 100, written.message
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}", app), district
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as server:
+        yield server, district
 
 
 def number(text: str) -> int:

@@ -6,21 +6,16 @@ checks in and out of the first one."""
 from __future__ import annotations
 
 import re
-import threading
 
-import flask_migrate
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from servicehub import create_app
 from servicehub.extensions import db
 from servicehub.scheduling import services
 from servicehub.visits import cards, confirmation
 from servicehub.visits import services as records
 from servicehub.visits.models import ServiceRecord
-from tests.browser.conftest import LiveServer, sign_in
-from tests.conftest import TEST_CONFIG
+from tests.browser.conftest import live_app, serving, sign_in
 from tests.scheduling.test_pages import link_caregiver_to_the_busiest_worker, serve_district
 
 
@@ -30,22 +25,16 @@ def served(tmp_path_factory):
     demo district in service, today's roster published and the caregiver account on its busiest route.
     Runs requested from the pages go on in a background thread, as in production."""
     directory = tmp_path_factory.mktemp("scheduling-live")
-    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{directory / 'live.db'}",
-                      "INSTANCE_PATH": str(directory), "SERVICEHUB_SCHEDULE_TIME_LIMIT": 2})
+    app = live_app(directory, SERVICEHUB_SCHEDULE_TIME_LIMIT=2)
     with app.app_context():
-        flask_migrate.upgrade()
         district = serve_district()
         app.config["SERVICEHUB_RUN_INLINE"] = True  # today's roster, before the server starts
         run = services.start_run(district.provider, district.own, district.today, time_limit_s=2)
         services.publish_run(district.provider, run.id)
         app.config["SERVICEHUB_RUN_INLINE"] = False
         district.caregiver_worker, district.today_stops = link_caregiver_to_the_busiest_worker(district, district.today)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}", app), district
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as server:
+        yield server, district
 
 
 @pytest.mark.browser

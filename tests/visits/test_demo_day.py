@@ -43,7 +43,7 @@ def test_the_demo_day_is_alive_at_the_start_and_a_later_start_catches_up_without
         opened = history.write_demo_history(years=0.05, leave_open=demo_day.LEFT_OPEN)
         assert opened.left_open == demo_day.LEFT_OPEN
 
-        report = demo_day.live_demo_day(time_limit_s=1.0)
+        report = demo_day.live_demo_day(time_limit_s=0.3)
 
         # Every organisation with visits today or tomorrow has its day published.
         with_visits, published = _rostered([today, tomorrow])
@@ -88,14 +88,14 @@ def test_the_demo_day_is_alive_at_the_start_and_a_later_start_catches_up_without
 
         # Once a day: a second start the same day records nothing more.
         count = db.session.scalar(select(func.count(ServiceRecord.id)))
-        again = demo_day.live_demo_day(time_limit_s=1.0)
+        again = demo_day.live_demo_day(time_limit_s=0.3)
         assert again.lived_before == MONDAY and not again.published and again.cards == 0
         assert db.session.scalar(select(func.count(ServiceRecord.id))) == count
 
     # Started again two days later: Monday's rest and Tuesday are caught up, not flooded into the inbox.
     with app.app_context(), clock_at(WEDNESDAY):
         missed_before = db.session.scalar(select(func.count(Alert.id)).where(Alert.kind == "missed"))
-        report = demo_day.live_demo_day(time_limit_s=0.5)
+        report = demo_day.live_demo_day(time_limit_s=0.3)
         assert sorted(report.caught_up) == [today, tomorrow] and not report.failed_runs
         with_visits, published = _rostered([tomorrow, WEDNESDAY.date(), WEDNESDAY.date() + timedelta(days=1)])
         assert with_visits <= published
