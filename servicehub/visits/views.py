@@ -264,13 +264,26 @@ def _rows_actionable(principal, items) -> set[int]:
     return set()
 
 
+def _waiting_for(principal) -> str:
+    """What the queue shows first: a provider admin what it has to explain (rejected ones again), the bureau what
+    it has to decide, an auditor every undecided one."""
+    if principal.can(Permission.EXCEPTIONS_RESOLVE):
+        return "to_explain"
+    if principal.can(Permission.EXCEPTIONS_DECIDE):
+        return "resolved"
+    return "undecided"
+
+
 @blp.get("/exceptions")
 @requires(Permission.EXCEPTIONS_READ)
 def exceptions():
-    """The exception queue the caller may see, the oldest visit first: undecided ones by default; counts by
-    code at the top; a provider admin explains, the bureau decides, one by one or for several ticked."""
+    """The exception queue the caller may see, the oldest visit first: by default what waits for the caller (see
+    `_waiting_for`); counts by code at the top; a provider admin explains, the bureau decides, one by one or for
+    several ticked."""
     principal = current_principal()
-    form = forms.ExceptionFilterForm(request.args)
+    args = request.args.copy()
+    args.setdefault("status", _waiting_for(principal))
+    form = forms.ExceptionFilterForm(args)
     form.validate()
     organisations = [] if principal.is_provider else registry.list_organisations(principal, page_size=ALL)[0]
     workers = registry.list_workers(principal, organisation_id=form.value("organisation_id"), sort="name",

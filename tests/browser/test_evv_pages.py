@@ -214,6 +214,8 @@ def test_a_provider_explains_exceptions_from_the_queue_and_prints_a_card(page, s
     assert page.locator("details[data-testid=bulk]").get_attribute("open") is None  # folded until a row is ticked
     shot(page, "evv-queue-provider-desktop")
 
+    # Every undecided one (explained ones stay on this list until the bureau decides them).
+    page.goto(f"{server.url}/exceptions?status=undecided")
     # One: open its step, choose the reason, say what happened, send.
     late = page.locator(f"tr[data-exception][data-code=late_start][data-visit='{district.office_visits[0]}']")
     exception_id = late.get_attribute("data-exception")

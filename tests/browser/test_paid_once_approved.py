@@ -103,6 +103,8 @@ def test_a_visit_is_paid_once_the_provider_explains_it_and_the_bureau_approves_i
     late.locator("textarea[name=note]").fill("上一户服务延时，路上堵车，已电话告知家属")
     late.locator("[data-confirm-step=resolve]").click()
     page.wait_for_load_state()
+    assert late.count() == 0  # explained: off the provider's list of what to explain
+    page.goto(f"{server.url}/exceptions?status=resolved")
     assert late.get_attribute("data-status") == "resolved"
     # Explained is not paid: the organisation cannot approve its own exception, and the page offers it no way to.
     assert late.locator("[data-step=decide]").count() == 0

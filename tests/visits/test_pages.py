@@ -216,8 +216,12 @@ def exception_rows(html: str) -> dict[int, str]:
     return {int(m.group(1)): m.group(0) for m in re.finditer(r'<tr data-exception="(\d+)".*?</tr>', html, re.S)}
 
 
+UNDECIDED = "/exceptions?status=undecided"
+
+
 def queue_page(client, **query) -> str:
-    response = client.get("/exceptions", query_string=query)
+    """The queue, every undecided exception unless another status is asked (each role's own default aside)."""
+    response = client.get("/exceptions", query_string={"status": "undecided", **query})
     assert response.status_code == 200, response.status_code
     return unescape(response.get_data(as_text=True))
 
@@ -242,7 +246,7 @@ def test_a_provider_reads_its_exceptions_with_their_figures_counted_by_code_and_
     assert 'data-code="late_start"' in late and 'data-status="open"' in late
     assert 'data-exception-code="late_start">迟到签入<' in late and "比应到时间晚 40 分钟" in late
     assert 'data-exception-status="open">待说明<' in late and "尚未说明" in late
-    assert deviations.day.isoformat() in late and f'href="/exceptions?worker_id={deviations.workers[0]}"' in late
+    assert deviations.day.isoformat() in late and re.search(rf'href="/exceptions\?[^"]*worker_id={deviations.workers[0]}"', late)
     assert re.search(r"距住址 5\d\d 米", found[deviations.id(0, "far_check_in")])
     assert "实际服务 10 分钟，计划" in found[deviations.id(0, "short_visit")]
     assert "由 provider 录入" in found[deviations.id(0, "manual_entry")]
@@ -269,23 +273,44 @@ def test_a_provider_reads_its_exceptions_with_their_figures_counted_by_code_and_
     assert 'data-exception-code="late_start">Late start<' in english and "40 min after the expected time" in english
 
 
+def test_the_queue_opens_on_what_waits_for_each_role(app, deviations):
+    def default_rows(username):
+        response = signed_in(app, username).get("/exceptions")
+        assert response.status_code == 200
+        return set(exception_rows(unescape(response.get_data(as_text=True))))
+
+    first = deviations.id(0, "late_start")
+    with app.app_context():
+        queue.resolve(auth.principal_of(db.session.scalar(select(User).where(User.username == "provider"))), first,
+                      "traffic_delay", "路上堵车")
+    # The provider: what it has to explain; the bureau: what it has to decide; an auditor: every undecided one.
+    assert default_rows("provider") == set(deviations.ids) - {first}
+    assert default_rows("manager") == {first}
+    assert default_rows("auditor") == set(deviations.ids)
+    with app.app_context():
+        queue.decide(auth.principal_of(db.session.scalar(select(User).where(User.username == "manager"))), first,
+                     approve=False, note="请补充路况说明")
+    assert default_rows("provider") == set(deviations.ids)  # rejected: to explain again
+    assert default_rows("manager") == set()
+
+
 def test_a_provider_explains_one_exception_then_several_at_once_all_or_none(app, deviations):
     client = signed_in(app, "provider")
     first = deviations.id(0, "late_start")
     at = f"/exceptions/{first}/resolve"
 
     # A reason and a note are required; nothing changes without them.
-    missing_note = flashes(client, post(client, at, reason_code="traffic_delay", note=" ", next="/exceptions"))
+    missing_note = flashes(client, post(client, at, reason_code="traffic_delay", note=" ", next=UNDECIDED))
     assert messages(missing_note, "error") == ["未作更改：请说明情况。"]
-    no_reason = flashes(client, post(client, at, reason_code="", note="堵车", next="/exceptions"))
+    no_reason = flashes(client, post(client, at, reason_code="", note="堵车", next=UNDECIDED))
     assert messages(no_reason, "error") == ["未作更改：请选择原因。"]
     assert statuses(app, [first]) == ["open"]
     # Without the page's CSRF token: refused, nothing changed.
     assert client.post(at, data={"reason_code": "traffic_delay", "note": "堵车"}).status_code == 400
     assert statuses(app, [first]) == ["open"]
 
-    done = post(client, at, reason_code="traffic_delay", note="路上堵车，已电话告知家属", next="/exceptions")
-    assert done.headers["Location"] == "/exceptions"
+    done = post(client, at, reason_code="traffic_delay", note="路上堵车，已电话告知家属", next=UNDECIDED)
+    assert done.headers["Location"] == UNDECIDED
     html = flashes(client, done)
     assert messages(html, "success") == ["已说明：迟到签入（交通延误），等待民政部门审核。"]
     explained = exception_rows(html)[first]
@@ -297,11 +322,11 @@ def test_a_provider_explains_one_exception_then_several_at_once_all_or_none(app,
     others = [deviations.id(0, code) for code in ("far_check_in", "no_confirmation", "manual_entry")]
     refused = flashes(client, client.post("/exceptions/resolve", data={
         "csrf_token": csrf(client), "exception_ids": [*others, 999_999], "reason_code": "gps_inaccurate",
-        "note": "高层住宅", "next": "/exceptions"}))
+        "note": "高层住宅", "next": UNDECIDED}))
     assert messages(refused, "error") == ["未作更改：所选异常中有不属于您处理范围的。"]
     assert statuses(app, others) == ["open"] * 3
     nothing = flashes(client, post(client, "/exceptions/resolve", reason_code="gps_inaccurate", note="x",
-                                   next="/exceptions"))
+                                   next=UNDECIDED))
     assert messages(nothing, "error") == ["未作更改：请至少勾选一条异常。"]
     many = flashes(client, client.post("/exceptions/resolve", data={
         "csrf_token": csrf(client), "exception_ids": others, "reason_code": "device_problem",
@@ -313,7 +338,7 @@ def test_a_provider_explains_one_exception_then_several_at_once_all_or_none(app,
     # Once the bureau has approved one, it is no longer the provider's to explain.
     with app.app_context():
         queue.decide(principal(app, "manager"), first, True)
-    late = flashes(client, post(client, at, reason_code="other", note="再说明", next="/exceptions"))
+    late = flashes(client, post(client, at, reason_code="other", note="再说明", next=UNDECIDED))
     assert messages(late, "error") == ["未作更改：该异常已不在待说明状态（当前为“已批准”）。"]
     assert 'data-testid="waiting-exceptions">8<' in client.get("/").get_data(as_text=True)
 
@@ -336,31 +361,31 @@ def test_the_bureau_approves_and_rejects_explained_exceptions_with_a_note_to_rej
     assert len(everything) == 12 and "decide-form" not in everything[deviations.id(0, "no_tasks")]  # open: not yet
 
     first, second = explained[0], explained[1]
-    no_note = flashes(client, post(client, f"/exceptions/{first}/decide", decision="reject", note="", next="/exceptions"))
+    no_note = flashes(client, post(client, f"/exceptions/{first}/decide", decision="reject", note="", next=UNDECIDED))
     assert messages(no_note, "error") == ["未作更改：请写明驳回理由：机构会看到您的意见。"]
     assert statuses(app, [first]) == ["resolved"]
     rejected = flashes(client, post(client, f"/exceptions/{first}/decide", decision="reject",
-                                    note="迟到四十分钟，请补充路况证明", next="/exceptions"))
+                                    note="迟到四十分钟，请补充路况证明", next=UNDECIDED))
     assert messages(rejected, "success") == ["已驳回 1 条异常：机构会看到您的意见，并可重新说明。"]
     row_html = exception_rows(rejected)[first]
     assert 'data-status="rejected"' in row_html and 'data-decision="rejected"' in row_html
     assert "迟到四十分钟，请补充路况证明" in row_html and "manager ·" in row_html
-    approved = flashes(client, post(client, f"/exceptions/{second}/decide", decision="approve", next="/exceptions"))
+    approved = flashes(client, post(client, f"/exceptions/{second}/decide", decision="approve", next=UNDECIDED))
     assert messages(approved, "success")[0].startswith("已批准 1 条异常")
     assert statuses(app, [first, second]) == ["rejected", "approved"]
 
     # Only an explained exception is decided; the refusal says how it stands.
     still_open = deviations.id(0, "no_tasks")
-    early = flashes(client, post(client, f"/exceptions/{still_open}/decide", decision="approve", next="/exceptions"))
+    early = flashes(client, post(client, f"/exceptions/{still_open}/decide", decision="approve", next=UNDECIDED))
     assert messages(early, "error") == ["未作更改：只有机构已说明的异常才能审核（该异常当前为“待说明”）。"]
     # Several at once, all or none.
     mixed = flashes(client, client.post("/exceptions/decide", data={
         "csrf_token": csrf(client), "exception_ids": [explained[2], still_open], "decision": "approve",
-        "next": "/exceptions"}))
+        "next": UNDECIDED}))
     assert messages(mixed, "error")[0].startswith("未作更改：只有机构已说明的异常才能审核")
     assert statuses(app, [explained[2]]) == ["resolved"]
     both = flashes(client, client.post("/exceptions/decide", data={
-        "csrf_token": csrf(client), "exception_ids": explained[2:], "decision": "approve", "next": "/exceptions"}))
+        "csrf_token": csrf(client), "exception_ids": explained[2:], "decision": "approve", "next": UNDECIDED}))
     assert messages(both, "success")[0].startswith("已批准 2 条异常")
     assert statuses(app, explained) == ["rejected", "approved", "approved", "approved"]
 
