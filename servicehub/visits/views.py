@@ -265,10 +265,11 @@ def _rows_actionable(principal, items) -> set[int]:
 
 
 def _waiting_for(principal) -> str:
-    """What the queue shows first: a provider admin what it has to explain (rejected ones again), the bureau what
-    it has to decide, an auditor every undecided one."""
+    """What the queue shows first: a provider admin what it has not explained yet (rejected ones are under their
+    own filter: most were settled as unpaid long ago), the bureau what it has to decide, an auditor every undecided
+    one."""
     if principal.can(Permission.EXCEPTIONS_RESOLVE):
-        return "to_explain"
+        return "open"
     if principal.can(Permission.EXCEPTIONS_DECIDE):
         return "resolved"
     return "undecided"

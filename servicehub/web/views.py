@@ -82,8 +82,8 @@ def dashboard():
         waiting["offers"] = matching.offers_waiting_count(principal)
     if principal.role in (Role.MANAGER, Role.PROVIDER_ADMIN):
         waiting["alerts"] = visits.open_alert_count(principal)
-        # The exceptions waiting for the caller: a provider's to explain (rejected ones again), the bureau's to decide.
-        waiting["exceptions_status"] = "to_explain" if principal.role == Role.PROVIDER_ADMIN else "resolved"
+        # The exceptions waiting for the caller: a provider's to explain, the bureau's to decide.
+        waiting["exceptions_status"] = "open" if principal.role == Role.PROVIDER_ADMIN else "resolved"
         waiting["exceptions"] = sum(n for by_status in queue.counts_by_code(
             principal, status=waiting["exceptions_status"]).values() for n in by_status.values())
     return render_template("web/dashboard.html", principal=principal, waiting=waiting)

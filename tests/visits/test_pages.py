@@ -267,7 +267,7 @@ def test_a_provider_reads_its_exceptions_with_their_figures_counted_by_code_and_
     assert len(exception_rows(queue_page(client, month="2026-13", code="nonsense"))) == 12  # ignored, no 500
 
     dashboard = client.get("/").get_data(as_text=True)
-    assert 'data-testid="waiting-exceptions">12<' in dashboard and 'href="/exceptions?status=to_explain"' in dashboard
+    assert 'data-testid="waiting-exceptions">12<' in dashboard and 'href="/exceptions?status=open"' in dashboard
 
     english = queue_page(client, lang="en")
     assert 'data-exception-code="late_start">Late start<' in english and "40 min after the expected time" in english
@@ -283,15 +283,17 @@ def test_the_queue_opens_on_what_waits_for_each_role(app, deviations):
     with app.app_context():
         queue.resolve(auth.principal_of(db.session.scalar(select(User).where(User.username == "provider"))), first,
                       "traffic_delay", "路上堵车")
-    # The provider: what it has to explain; the bureau: what it has to decide; an auditor: every undecided one.
+    # The provider: what it has not explained; the bureau: what it has to decide; an auditor: every undecided one.
     assert default_rows("provider") == set(deviations.ids) - {first}
     assert default_rows("manager") == {first}
     assert default_rows("auditor") == set(deviations.ids)
     with app.app_context():
         queue.decide(auth.principal_of(db.session.scalar(select(User).where(User.username == "manager"))), first,
                      approve=False, note="请补充路况说明")
-    assert default_rows("provider") == set(deviations.ids)  # rejected: to explain again
+    assert default_rows("provider") == set(deviations.ids) - {first}  # rejected: under its own filter
     assert default_rows("manager") == set()
+    rejected = unescape(signed_in(app, "provider").get("/exceptions?status=to_explain").get_data(as_text=True))
+    assert set(exception_rows(rejected)) == set(deviations.ids)
 
 
 def test_a_provider_explains_one_exception_then_several_at_once_all_or_none(app, deviations):
