@@ -160,6 +160,11 @@ def upgrade():
     # Three times the usual length, at least an hour and at most a day (the catalogue file sets each type's own).
     op.execute("UPDATE service_types SET max_duration_min = CASE WHEN default_duration_min >= 480 THEN 1440 "
                "WHEN default_duration_min < 20 THEN 60 ELSE 3 * default_duration_min END")
+    # A meal is handed over at the door in minutes: a fifth of its planned quarter hour is not a short visit, and
+    # the lines that buy meals pay it (the catalogue file says so too).
+    op.execute("UPDATE service_types SET evv_short_share = 0.2, evv_long_share = 4.0 WHERE unit = 'meal'")
+    op.execute("UPDATE contract_lines SET min_billable_share = 0.2 WHERE service_type_id IN "
+               "(SELECT id FROM service_types WHERE unit = 'meal')")
     with op.batch_alter_table('service_types', schema=None) as batch_op:
         batch_op.create_check_constraint(op.f('ck_service_types_evv_shares'),
                                          "evv_short_share >= 0 AND evv_short_share <= evv_long_share")

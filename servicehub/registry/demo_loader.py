@@ -329,11 +329,12 @@ class _BulkWriter:
         ids = _ids(Contract, Contract.code)
         pairs = [(ids[c["code"]], c) for c in contracts]
         _insert(ContractFunding.__table__, [{"contract_id": cid, **f} for cid, c in pairs for f in c["fundings"]])
-        units = dict(db.session.execute(select(ServiceType.code, ServiceType.unit)).all())
+        terms = {code: services.default_billing(unit, share) for code, unit, share in db.session.execute(
+            select(ServiceType.code, ServiceType.unit, ServiceType.evv_short_share)).all()}
         _insert(ContractLine.__table__, [
             {"contract_id": cid, "service_type_id": self.types[li["service_type"]],
              "unit_price_fen": li["unit_price_fen"], "contracted_quantity": li["contracted_quantity"],
-             **services.default_billing(units[li["service_type"]])}  # as a line registered one by one
+             **terms[li["service_type"]]}  # as a line registered one by one
             for cid, c in pairs for li in c["lines"]])
         _insert(contract_areas, [{"contract_id": cid, "area_id": self.areas[code][0]}
                                  for cid, c in pairs for code in c["areas"]])

@@ -432,8 +432,8 @@ def _contract_parts(data: dict, current: Contract | None) -> dict:
         existing = {li.service_type_id: li for li in current.lines} if current else {}
         rows = []
         for service_type, line in resolved_lines:
-            row = existing.get(service_type.id) or ContractLine(service_type_id=service_type.id,
-                                                                **default_billing(service_type.unit))
+            row = existing.get(service_type.id) or ContractLine(
+                service_type_id=service_type.id, **default_billing(service_type.unit, service_type.evv_short_share))
             row.unit_price_fen = line["unit_price_fen"]
             row.contracted_quantity = line["contracted_quantity"]
             for term in BILLING_TERMS:
@@ -466,11 +466,12 @@ def create_contract(principal: Principal, data: dict) -> Contract:
 BILLING_TERMS = ("billing", "billing_step_min", "min_billable_share")
 
 
-def default_billing(unit: str) -> dict:
+def default_billing(unit: str, short_share: float) -> dict:
     """A new line's billing terms: per minute for an hourly service (as migration 0017 set them), else per visit;
-    a 15-minute step and half the planned length at least."""
+    a 15-minute step; nothing paid without approval below the share of the planned length that the service type
+    already calls a short visit (half for most, a fifth for a meal handed over at the door)."""
     return {"billing": Billing.MINUTE.value if unit == "hour" else Billing.VISIT.value, "billing_step_min": 15,
-            "min_billable_share": 0.5}
+            "min_billable_share": short_share}
 
 
 def billing_problems(terms: dict) -> dict:
