@@ -66,10 +66,14 @@ def _retrying(func):
 # --- the ledger ------------------------------------------------------------------------------------
 
 
-def append_entry(organisation_id: int, visit: Visit | None = None, **fields) -> ServiceRecord:
+def append_entry(organisation_id: int, visit: Visit | None = None, *, as_recorded: exceptions.Entry | None = None,
+                 **fields) -> ServiceRecord:
     """Add an entry at the end of the organisation's chain (inside the caller's transaction), and bring the visit's
     delivery in force and its exceptions up to date. `visit`: the entry's visit, loaded and locked by the caller,
-    kept on the entry so that presenting the entry reads it no more."""
+    kept on the entry so that presenting the entry reads it no more. `as_recorded`: the entry as the rules see it
+    (`_as_recorded`): the visit's exception codes once it is written are added to its flags — the record says
+    itself, under its hash, what was wrong with it when it was made — and, unless it waits for an approval, the
+    same evaluation is what the queue records."""
     # PostgreSQL: one writer per organisation's chain at a time. SQLite serialises writers anyway; the
     # unique (organisation, sequence) constraint catches any race either way.
     db.session.execute(select(Organisation.id).where(Organisation.id == organisation_id).with_for_update())
@@ -77,6 +81,11 @@ def append_entry(organisation_id: int, visit: Visit | None = None, **fields) -> 
         select(ServiceRecord.sequence, ServiceRecord.hash).where(ServiceRecord.organisation_id == organisation_id)
         .order_by(ServiceRecord.sequence.desc()).limit(1)
     ).first()
+    evaluation = None
+    if as_recorded is not None:
+        visit_id = fields["visit_id"]
+        evaluation = verification.evaluate(db.session, [visit_id], {visit_id: [as_recorded]})
+        fields["flags"] = [*fields.get("flags", ()), *exceptions.codes_of(evaluation.found[visit_id])]
     previous = last.hash if last else ledger.GENESIS
     values = {"tasks": [], "confirmation": {}, "notes": "", "outcome_reason": "", "flags": [], "reason_code": "",
               **fields, "organisation_id": organisation_id, "sequence": (last.sequence if last else 0) + 1,
@@ -92,7 +101,10 @@ def append_entry(organisation_id: int, visit: Visit | None = None, **fields) -> 
     db.session.flush()
     if record.kind in deliveries.DELIVERY_KINDS:
         deliveries.refresh_deliveries(db.session, [record.visit_id])
-    verification.refresh_exceptions(db.session, [record.visit_id])
+    if evaluation is not None and not any(flag in ledger.PENDING for flag in record.flags):
+        verification.record(db.session, evaluation)
+    else:  # written as if in force, it waits for an approval: the queue sees it as it is
+        verification.refresh_exceptions(db.session, [record.visit_id])
     return record
 
 
@@ -217,13 +229,10 @@ def _common(visit: Visit, principal: Principal) -> dict:
             "recorded_by_id": principal.user_id, "recorded_by": principal.username}
 
 
-def _flags(visit_id: int, principal: Principal, visit_worker: int | None, **entry) -> list[str]:
-    """The exception codes of the visit once this entry is written, for the entry's flags: the record says
-    itself, under its hash, what was wrong with it when it was made."""
-    pending = exceptions.Entry(id=0, received_at=utcnow(), recorded_by=principal.username,
-                               by_worker=principal.worker_id is not None and principal.worker_id == visit_worker,
-                               **entry)
-    return exceptions.codes_of(verification.findings_for(db.session, visit_id, [pending]))
+def _as_recorded(principal: Principal, visit_worker: int | None, **entry) -> exceptions.Entry:
+    """An entry about to be appended, as the exception rules see it."""
+    return exceptions.Entry(id=0, received_at=utcnow(), recorded_by=principal.username,
+                            by_worker=principal.worker_id is not None and principal.worker_id == visit_worker, **entry)
 
 
 # --- check-in, check-out, outcomes -------------------------------------------------------------------
@@ -245,11 +254,11 @@ def check_in(principal: Principal, visit_id: int, key: str, lat: float, lon: flo
     started = _event_time(at, visit)
     distance = _distance_m(visit, lat, lon)
     visit.status = VisitStatus.IN_PROGRESS.value
-    flags = _flags(visit.id, principal, visit.worker_id, kind=RecordKind.CHECK_IN.value, started_at=started,
-                   lat=round(lat, 7), lon=round(lon, 7), distance_m=distance)
+    as_recorded = _as_recorded(principal, visit.worker_id, kind=RecordKind.CHECK_IN.value, started_at=started,
+                               lat=round(lat, 7), lon=round(lon, 7), distance_m=distance)
     record = append_entry(visit.organisation_id, kind=RecordKind.CHECK_IN.value, started_at=started, lat=lat, lon=lon,
-                          distance_m=distance, flags=flags, device_time=at, idempotency_key=key,
-                          request_hash=request_hash, visit=visit, **_common(visit, principal))
+                          distance_m=distance, device_time=at, idempotency_key=key, request_hash=request_hash,
+                          visit=visit, as_recorded=as_recorded, **_common(visit, principal))
     commit_keeping_loaded(db.session)
     return record
 
@@ -275,15 +284,15 @@ def check_out(principal: Principal, visit_id: int, key: str, data: dict) -> Serv
     confirmed = _confirmation(principal, visit, data, ended)
     distance = _distance_m(visit, data["lat"], data["lon"])
     visit.status = VisitStatus.COMPLETED.value
-    flags = _flags(visit.id, principal, visit.worker_id, kind=RecordKind.DELIVERY.value,
-                   started_at=arrival.started_at, ended_at=ended, lat=round(data["lat"], 7),
-                   lon=round(data["lon"], 7), distance_m=distance, confirmation=confirmed["method"], tasks=len(tasks),
-                   refers_to_id=arrival.id)
+    as_recorded = _as_recorded(principal, visit.worker_id, kind=RecordKind.DELIVERY.value,
+                               started_at=arrival.started_at, ended_at=ended, lat=round(data["lat"], 7),
+                               lon=round(data["lon"], 7), distance_m=distance, confirmation=confirmed["method"],
+                               tasks=len(tasks), refers_to_id=arrival.id)
     record = append_entry(visit.organisation_id, kind=RecordKind.DELIVERY.value, started_at=arrival.started_at,
                           ended_at=ended, lat=data["lat"], lon=data["lon"], distance_m=distance, tasks=tasks,
                           confirmation=confirmed, satisfaction=data.get("satisfaction"), notes=data.get("notes", ""),
-                          flags=flags, refers_to_id=arrival.id, device_time=data.get("at"), idempotency_key=key,
-                          request_hash=request_hash, visit=visit, **_common(visit, principal))
+                          refers_to_id=arrival.id, device_time=data.get("at"), idempotency_key=key,
+                          request_hash=request_hash, visit=visit, as_recorded=as_recorded, **_common(visit, principal))
     commit_keeping_loaded(db.session)
     return record
 
@@ -450,15 +459,15 @@ def correct(principal: Principal, record_id: int, key: str, data: dict) -> Servi
              "lon": current.lon, "distance_m": current.distance_m, "refers_to_id": original.id,
              "confirmation": (current.confirmation or {}).get("method", "none"), "tasks": len(tasks),
              "reason_code": data["reason_code"], "notes": data["notes"].strip()}
-    flags = pending + _flags(visit.id, principal, visit.worker_id, **entry)  # the codes, as if it were in force
     record = append_entry(original.organisation_id, kind=RecordKind.CORRECTION.value, visit_id=original.visit_id,
                           recipient_id=original.recipient_id, worker_id=original.worker_id,
                           service_type_id=original.service_type_id, service_date=original.service_date,
                           started_at=started, ended_at=ended, lat=current.lat, lon=current.lon,
                           distance_m=current.distance_m, tasks=tasks, confirmation=current.confirmation,
-                          satisfaction=current.satisfaction, notes=data["notes"].strip(), flags=flags,
+                          satisfaction=current.satisfaction, notes=data["notes"].strip(), flags=pending,
                           refers_to_id=original.id, reason_code=data["reason_code"], idempotency_key=key,
-                          request_hash=request_hash, recorded_by_id=principal.user_id, recorded_by=principal.username)
+                          request_hash=request_hash, recorded_by_id=principal.user_id, recorded_by=principal.username,
+                          as_recorded=_as_recorded(principal, visit.worker_id, **entry))  # codes as if in force
     record_event(db.session, "record_corrected", "service_records", original.id, correction_id=record.id,
                  reason=data["reason_code"], pending=pending)
     db.session.commit()

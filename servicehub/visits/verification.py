@@ -14,11 +14,11 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Row, and_, bindparam, func, insert, or_, select, tuple_, update
 
 from servicehub.auth.models import User
 from servicehub.catalog.models import ServiceType
@@ -67,41 +67,38 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-def _with_worker_days(executor, visit_ids: Iterable[int]) -> list[int]:
-    """The visits, and every other visit of the same worker on the same day that is under way or done."""
-    ids = set(visit_ids)
-    pairs = set()
-    listed = sorted(ids)
-    for start in range(0, len(listed), CHUNK):
-        pairs.update(tuple(row) for row in executor.execute(select(Visit.worker_id, Visit.service_date).where(
-            Visit.id.in_(listed[start:start + CHUNK]), Visit.worker_id.is_not(None))))
-    pairs_listed = sorted(pairs)
-    for start in range(0, len(pairs_listed), CHUNK // 2):
-        ids.update(executor.execute(select(Visit.id).where(
-            tuple_(Visit.worker_id, Visit.service_date).in_(pairs_listed[start:start + CHUNK // 2]),
-            Visit.status.in_(WORKED))).scalars())
-    return sorted(ids)
+def _with_worker_days(chunk: list[int]):
+    """A condition on visits: these, and every other visit of the same worker on the same day that is under way or
+    done (found by the worker and day of the given ones, in the same query)."""
+    given = select(Visit.worker_id, Visit.service_date).where(Visit.id.in_(chunk), Visit.worker_id.is_not(None))
+    return or_(Visit.id.in_(chunk),
+               and_(tuple_(Visit.worker_id, Visit.service_date).in_(given), Visit.status.in_(WORKED)))
 
 
+_tries = (select(func.count(ConfirmationAttempt.id))
+          .where(ConfirmationAttempt.visit_id == Visit.id, ConfirmationAttempt.outcome.in_(TRIES))
+          .correlate(Visit).scalar_subquery())
 _VISIT_COLUMNS = (Visit.id, Visit.status, Visit.service_date, Visit.window_start, Visit.window_end,
                   Visit.planned_start, Visit.planned_end, Visit.duration_min, Visit.worker_id, Visit.organisation_id,
-                  Visit.recipient_id, Recipient.town_id, Recipient.lat, Recipient.lon, ServiceType.unit,
-                  ServiceType.checklist, ServiceType.evv_short_share, ServiceType.evv_long_share,
-                  ContractLine.min_billable_share)
+                  Visit.recipient_id, Visit.delivery_exception, Visit.delivery_manual, Recipient.town_id,
+                  Recipient.lat, Recipient.lon, ServiceType.unit, ServiceType.checklist, ServiceType.evv_short_share,
+                  ServiceType.evv_long_share, ContractLine.min_billable_share, Worker.name.label("worker_name"),
+                  _tries.label("tries"))
 _ENTRY_COLUMNS = (ServiceRecord.id, ServiceRecord.visit_id, ServiceRecord.kind, ServiceRecord.started_at,
                   ServiceRecord.ended_at, ServiceRecord.lat, ServiceRecord.lon, ServiceRecord.distance_m,
                   ServiceRecord.recorded_by_id, ServiceRecord.recorded_by, ServiceRecord.confirmation,
                   ServiceRecord.tasks, ServiceRecord.flags, ServiceRecord.refers_to_id, ServiceRecord.reason_code,
-                  ServiceRecord.outcome_reason, ServiceRecord.notes, ServiceRecord.received_at)
+                  ServiceRecord.outcome_reason, ServiceRecord.notes, ServiceRecord.received_at,
+                  User.worker_id.label("recorder_worker"))
 
 
-def _entry(row, visit_worker: int | None, user_workers: dict, worker_names: dict) -> exceptions.Entry:
+def _entry(row, visit: Row) -> exceptions.Entry:
     """A ledger row as the rules see it. An entry is the caregiver's own when their account made it, or, for
     records imported without an account (the demo history), when it is signed with their name."""
     if row.recorded_by_id is not None:
-        by_worker = visit_worker is not None and user_workers.get(row.recorded_by_id) == visit_worker
+        by_worker = visit.worker_id is not None and row.recorder_worker == visit.worker_id
     else:
-        by_worker = visit_worker is not None and row.recorded_by == worker_names.get(visit_worker)
+        by_worker = visit.worker_id is not None and row.recorded_by == visit.worker_name
     return exceptions.Entry(
         id=row.id, kind=row.kind, received_at=_aware(row.received_at), started_at=_aware(row.started_at),
         ended_at=_aware(row.ended_at), lat=row.lat, lon=row.lon, distance_m=row.distance_m, by_worker=by_worker,
@@ -114,30 +111,26 @@ def load_facts(executor, visit_ids: Iterable[int],
                pending: dict[int, list[exceptions.Entry]] | None = None) -> tuple[dict[int, VisitFacts], dict]:
     """The facts of these visits (and of the others of their workers' days, which an overlap needs), and each
     visit's row: its organisation, recipient, town, worker and day. `pending`: entries about to be appended."""
-    ids = _with_worker_days(executor, visit_ids)
+    asked = sorted(set(visit_ids))
     tz = district_tz()
     rows, entries = {}, defaultdict(list)
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
+    for start in range(0, len(asked), CHUNK):
         rows.update((row.id, row) for row in executor.execute(
             select(*_VISIT_COLUMNS).join(Recipient, Recipient.id == Visit.recipient_id)
             .join(ServiceType, ServiceType.id == Visit.service_type_id)
             .join(Referral, Referral.id == Visit.referral_id)
             .join(ContractLine, ContractLine.id == Referral.contract_line_id)
-            .where(Visit.id.in_(chunk))))
-        for row in executor.execute(select(*_ENTRY_COLUMNS).where(ServiceRecord.visit_id.in_(chunk))
+            .outerjoin(Worker, Worker.id == Visit.worker_id)
+            .where(_with_worker_days(asked[start:start + CHUNK]))))
+    ids = sorted(rows)
+    for start in range(0, len(ids), CHUNK):
+        for row in executor.execute(select(*_ENTRY_COLUMNS).outerjoin(User, User.id == ServiceRecord.recorded_by_id)
+                                    .where(ServiceRecord.visit_id.in_(ids[start:start + CHUNK]))
                                     .order_by(ServiceRecord.visit_id, ServiceRecord.sequence)):
             entries[row.visit_id].append(row)
-    failures = _code_failures(executor, ids)
-    user_ids = {row.recorded_by_id for rows_ in entries.values() for row in rows_ if row.recorded_by_id}
-    user_workers = dict(executor.execute(select(User.id, User.worker_id).where(User.id.in_(user_ids))).all()) \
-        if user_ids else {}
-    worker_ids = {row.worker_id for row in rows.values() if row.worker_id}
-    worker_names = dict(executor.execute(select(Worker.id, Worker.name).where(Worker.id.in_(worker_ids))).all()) \
-        if worker_ids else {}
     plain = {}
     for visit_id, row in rows.items():
-        visit_entries = [_entry(e, row.worker_id, user_workers, worker_names) for e in entries.get(visit_id, ())]
+        visit_entries = [_entry(e, row) for e in entries.get(visit_id, ())]
         visit_entries += (pending or {}).get(visit_id, [])
         day_start = datetime.combine(row.service_date, row.window_start, tzinfo=tz).astimezone(UTC)
         expected = _aware(row.planned_start) or day_start
@@ -147,18 +140,8 @@ def load_facts(executor, visit_ids: Iterable[int],
             duration_min=row.duration_min, address=(row.lat, row.lon), entries=tuple(visit_entries),
             meal=row.unit == "meal", has_checklist=bool(row.checklist),
             short_share=max(row.evv_short_share, row.min_billable_share), long_share=row.evv_long_share,
-            code_failures=failures.get(visit_id, 0))
+            code_failures=row.tries or 0)
     return _with_others(plain, rows), rows
-
-
-def _code_failures(executor, ids: list[int]) -> dict[int, int]:
-    counts = {}
-    for start in range(0, len(ids), CHUNK):
-        counts.update(executor.execute(
-            select(ConfirmationAttempt.visit_id, func.count()).where(
-                ConfirmationAttempt.visit_id.in_(ids[start:start + CHUNK]), ConfirmationAttempt.outcome.in_(TRIES))
-            .group_by(ConfirmationAttempt.visit_id)).all())
-    return counts
 
 
 def _with_others(facts: dict[int, VisitFacts], rows: dict) -> dict[int, VisitFacts]:
@@ -182,27 +165,47 @@ def _with_others(facts: dict[int, VisitFacts], rows: dict) -> dict[int, VisitFac
 # --- keeping the queue current ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """The exceptions of some visits as the rules find them now, and the visits' rows (to write them)."""
+
+    found: dict[int, list[Finding]]
+    rows: dict
+
+
+def evaluate(executor, visit_ids: Iterable[int],
+             pending: dict[int, list[exceptions.Entry]] | None = None) -> Evaluation:
+    """The exceptions these visits (and their workers' other visits those days) have, with entries about to be
+    appended (`pending`) counted as written; nothing is written."""
+    facts, rows = load_facts(executor, visit_ids, pending)
+    rules = thresholds()
+    return Evaluation({visit_id: exceptions.find_exceptions(visit, rules) for visit_id, visit in facts.items()}, rows)
+
+
+def record(executor, evaluation: Evaluation, *, by: str = SYSTEM, now: datetime | None = None,
+           waive_before: date | None = None) -> dict[int, list[Finding]]:
+    """Write an evaluation: new exceptions open, ones that no longer apply cleared, decided ones whose figures
+    changed open again; the visit rows' `delivery_exception` and `delivery_manual` follow. Inside the caller's
+    transaction. `waive_before`: exceptions raised for visits before that day are waived (records made before the
+    queue)."""
+    _sync(executor, evaluation.found, evaluation.rows, by, now or utcnow(), waive_before)
+    _project(executor, evaluation.found, evaluation.rows)
+    return evaluation.found
+
+
 def findings_for(executor, visit_id: int, pending: list[exceptions.Entry] | None = None) -> list[Finding]:
     """The exceptions one visit has, with entries about to be appended counted as written."""
-    facts, _ = load_facts(executor, [visit_id], {visit_id: pending or []})
-    return exceptions.find_exceptions(facts[visit_id], thresholds())
+    return evaluate(executor, [visit_id], {visit_id: pending or []}).found[visit_id]
 
 
 def refresh_exceptions(executor, visit_ids: Iterable[int], *, by: str = SYSTEM, now: datetime | None = None,
                        waive_before: date | None = None) -> dict[int, list[Finding]]:
     """Recompute the exceptions of these visits (and of their workers' other visits those days) and write what
-    changed: new ones open, ones that no longer apply cleared, decided ones whose figures changed open again; the
-    visit rows' `delivery_exception` and `delivery_manual` follow. Inside the caller's transaction.
-    `waive_before`: exceptions raised for visits before that day are waived (records made before the queue)."""
+    changed (see `record`)."""
     ids = list(visit_ids)
     if not ids:
         return {}
-    facts, rows = load_facts(executor, ids)
-    rules = thresholds()
-    found = {visit_id: exceptions.find_exceptions(visit, rules) for visit_id, visit in facts.items()}
-    _sync(executor, found, rows, by, now or utcnow(), waive_before)
-    _project(executor, found, rows)
-    return found
+    return record(executor, evaluate(executor, ids), by=by, now=now, waive_before=waive_before)
 
 
 def _sync(executor, found: dict[int, list[Finding]], rows: dict, by: str, now: datetime,
@@ -246,15 +249,9 @@ def _sync(executor, found: dict[int, list[Finding]], rows: dict, by: str, now: d
             if code not in current and row.status != ExceptionStatus.CLEARED:
                 changes.append((row.id, ExceptionStatus.CLEARED, "cleared", {}))
     if new_rows:
-        executor.execute(insert(EvvException), new_rows)
-        keys = [(r["visit_id"], r["code"]) for r in new_rows]
-        created = {}
-        for start in range(0, len(keys), CHUNK // 2):
-            created.update(((visit_id, code), (exception_id, status)) for exception_id, visit_id, code, status in
-                           executor.execute(select(EvvException.id, EvvException.visit_id, EvvException.code,
-                                                   EvvException.status)
-                                            .where(tuple_(EvvException.visit_id, EvvException.code)
-                                                   .in_(keys[start:start + CHUNK // 2]))).all())
+        table = EvvException.__table__  # Core, not the ORM's bulk insert: a check-in's few rows cost it more
+        created = {(visit_id, code): (exception_id, status) for exception_id, visit_id, code, status in executor.execute(
+            insert(table).returning(table.c.id, table.c.visit_id, table.c.code, table.c.status), new_rows)}
         steps = []
         for r in new_rows:
             exception_id, status = created[(r["visit_id"], r["code"])]
@@ -262,7 +259,7 @@ def _sync(executor, found: dict[int, list[Finding]], rows: dict, by: str, now: d
             if status != ExceptionStatus.OPEN:
                 steps.append(_step(exception_id, "waived" if status == ExceptionStatus.WAIVED else "resolved", status,
                                    r["resolved_by"] or by, now, r["reason_code"], r["resolution_note"]))
-        executor.execute(insert(ExceptionStep), steps)
+        executor.execute(insert(ExceptionStep.__table__), steps)
     for exception_id, status, action, values in changes:
         executor.execute(update(EvvException).where(EvvException.id == exception_id)
                          .values(status=status.value if hasattr(status, "value") else status, updated_at=now, **values))
@@ -307,13 +304,17 @@ _PROJECT = (update(_visits).where(_visits.c.id == bindparam("visit_id"))
 
 
 def _project(executor, found: dict[int, list[Finding]], rows: dict) -> None:
-    """Whether each visit's delivery carries exceptions, on its row (None while it has no delivery)."""
+    """Whether each visit's delivery carries exceptions, on its row (None while it has no delivery); only the rows
+    whose values change are written."""
     values = []
     for visit_id, findings in found.items():
-        delivered = rows[visit_id].status == VisitStatus.COMPLETED
+        row = rows[visit_id]
+        delivered = row.status == VisitStatus.COMPLETED
         codes = {f.code for f in findings} - exceptions.NOT_DELIVERED
-        values.append({"visit_id": visit_id, "exception": bool(codes) if delivered else None,
-                       "manual": bool(codes & exceptions.MANUAL_OR_EDITED) if delivered else None})
+        exception = bool(codes) if delivered else None
+        manual = bool(codes & exceptions.MANUAL_OR_EDITED) if delivered else None
+        if (exception, manual) != (row.delivery_exception, row.delivery_manual):
+            values.append({"visit_id": visit_id, "exception": exception, "manual": manual})
     for start in range(0, len(values), CHUNK):
         executor.execute(_PROJECT, values[start:start + CHUNK])
 
