@@ -35,15 +35,21 @@ How the history is made (deterministic for a seed and a day):
   failing that as overtime, failing that squeezed in (the report counts both). Planned times fall inside
   the windows.
 - **What happened.** Check-ins near the planned start (about 8 % late: more than the grace period —
-  `SERVICEHUB_LATE_MINUTES`, 5 for meals — after the planned start), a few far from the address (flagged),
-  stays near the planned duration (a few flagged), the service card's code as confirmation mostly,
-  satisfaction mostly 4–5, tasks from the service type's checklist, a few records sent offline later.
-  About 1 % of deliveries are corrected: a caregiver who forgot to check out corrects the time
-  (`wrong_time`, pending approval, then approved by the provider admin), or the provider admin fixes a data
-  entry (`data_entry`).
+  `SERVICEHUB_LATE_MINUTES`, 5 for meals — after the planned start), a few far from the address, stays near the
+  planned duration (a few far from it), the recipient's one-time code as confirmation mostly (a signature sometimes,
+  none rarely), satisfaction mostly 4–5, tasks from the service type's checklist, a few records sent offline later,
+  a few entered at the office the next morning (`P_OFFICE`: the caregiver's phone broke). About 1 % of deliveries
+  are corrected: a caregiver who forgot to check out corrects the time (`wrong_time`, pending approval, then
+  approved by the provider admin), or the provider admin fixes a data entry (`data_entry`: tasks left out, or a
+  check-in tapped late); satisfaction, the recipient's, is never corrected.
+- **Exceptions.** Each check-in, delivery and correction carries the visit's exception codes as they stood when it
+  was made (`servicehub.visits.exceptions`, as the services flag them); after the insert the exception queue is
+  computed for every visit (`verification.refresh_exceptions`, which finds overlaps too) and worked as providers and
+  the bureau would have worked it (`_work_the_queue`): older months explained and decided (a few rejected), last
+  month mostly, this month about half explained.
 
 The ledger entries are what `servicehub.visits.services` would have written: the same fields and defaults as
-`_append`, chained per organisation in the order they were received, hashed with `ledger.record_hash` — but
+`append_entry`, chained per organisation in the order they were received, hashed with `ledger.record_hash` — but
 computed in one batch and bulk-inserted rather than with a lock, a query and a flush per record, and with ids
 reserved beforehand (a record's hash covers the id it refers to). `verify_ledgers()` holds afterwards.
 Records are signed by the caregiver's account when one is linked to the worker (else the worker's name), by
@@ -946,12 +952,12 @@ RECORD_COLUMNS = [c.name for c in ServiceRecord.__table__.columns]
 
 def _chain(entries: list[_Entry], received_now: datetime) -> list[dict]:
     """Sequence, hash and row of every entry: each organisation's chain continues from its last record, in
-    the order the entries were received; the fields, defaults and rounding are `_append`'s."""
+    the order the entries were received; the fields, defaults and rounding are `append_entry`'s."""
     entries.sort(key=lambda e: (e.received_at, e.order))
     for entry, record_id in zip(entries, _reserve_record_ids(len(entries)), strict=True):
         entry.id = record_id
     organisation_ids = sorted({e.organisation_id for e in entries})
-    # PostgreSQL: one writer per chain at a time, as `_append` does.
+    # PostgreSQL: one writer per chain at a time, as `append_entry` does.
     db.session.execute(select(Organisation.id).where(Organisation.id.in_(organisation_ids)).with_for_update())
     last = {org: (0, ledger.GENESIS) for org in organisation_ids}
     for org, sequence, digest in db.session.execute(
