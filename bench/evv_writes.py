@@ -84,14 +84,13 @@ def measure(url: str, directory: str) -> dict:
             caregiver = Principal(user_id=None, username=f"worker {worker_id}", role=Role.CAREGIVER,
                                   organisation_id=organisation_id, worker_id=worker_id)
             lat, lon = places[visit_id]
-            for name, call in (
-                    ("check_in", lambda: services.check_in(caregiver, visit_id, str(uuid.uuid4()), lat, lon)),
-                    ("check_out", lambda: services.check_out(caregiver, visit_id, str(uuid.uuid4()), {
-                        "lat": lat, "lon": lon, "at": None, "tasks": [], "confirmation_method": "none",
-                        "confirmation_code": None, "signature": None, "satisfaction": 5, "notes": ""}))):
+            check_out = {"lat": lat, "lon": lon, "at": None, "tasks": [], "confirmation_method": "none",
+                         "confirmation_code": None, "signature": None, "satisfaction": 5, "notes": ""}
+            for name, call, arguments in (("check_in", services.check_in, (lat, lon)),
+                                          ("check_out", services.check_out, (check_out,))):
                 statements[0] = 0
                 started = time.perf_counter()
-                call()
+                call(caregiver, visit_id, str(uuid.uuid4()), *arguments)
                 timings[name].append(time.perf_counter() - started)
                 counted[name].append(statements[0])
                 db.session.remove()
