@@ -319,14 +319,24 @@ def _project(executor, found: dict[int, list[Finding]], rows: dict) -> None:
         executor.execute(_PROJECT, values[start:start + CHUNK])
 
 
+REBUILD_CHUNK = 2000  # visits evaluated and written at a time: memory stays bounded on a year of a district
+
+
 def rebuild_exceptions(executor, waive_before_this_month: bool = False) -> int:
     """Compute the exceptions of every visit with ledger entries (`servicehub audit rebuild-exceptions`, and the
     migration that introduced the queue); returns how many visits have any. With `waive_before_this_month`, those
-    raised now for visits before this month are waived: records made before the queue, in months settled then."""
-    recorded = executor.execute(select(ServiceRecord.visit_id).distinct()).scalars().all()
+    raised now for visits before this month are waived: records made before the queue, in months settled then.
+    Visits go a chunk at a time in order of day and worker, so a worker's day is rarely split (a split one is
+    evaluated whole from each side, to the same result)."""
+    recorded = executor.execute(
+        select(Visit.id).where(Visit.id.in_(select(ServiceRecord.visit_id).distinct()))
+        .order_by(Visit.service_date, Visit.worker_id, Visit.id)).scalars().all()
     waive_before = district_today().replace(day=1) if waive_before_this_month else None
-    found = refresh_exceptions(executor, recorded, waive_before=waive_before)
-    return sum(1 for findings in found.values() if findings)
+    with_exceptions = set()
+    for start in range(0, len(recorded), REBUILD_CHUNK):
+        found = refresh_exceptions(executor, recorded[start:start + REBUILD_CHUNK], waive_before=waive_before)
+        with_exceptions.update(visit_id for visit_id, findings in found.items() if findings)
+    return len(with_exceptions)
 
 
 # --- the frozen months ---------------------------------------------------------------------------------------------

@@ -191,3 +191,29 @@ def test_two_years_of_plausible_chained_history_written_once(app):
         db.session.commit()
         extended = {r["organisation_id"]: r for r in verify_ledgers(upcoming.organisation_id)}
         assert extended[upcoming.organisation_id]["ok"]
+
+
+def test_the_queue_rebuilt_from_the_ledger_is_the_queue_kept_and_its_decisions_stand(app, runner, monkeypatch):
+    from servicehub.visits import verification
+
+    with app.app_context():
+        load_demo_district(PARTS)
+        serve_demo_district()
+        assert history.write_demo_history(years=0.15).written
+
+    def queue() -> dict:
+        with app.app_context():
+            return {(e.visit_id, e.code): (e.status, e.fingerprint, e.reason_code, e.decided_by)
+                    for e in db.session.scalars(select(EvvException))}
+
+    kept = queue()
+    decided = {key for key, (status, *_rest) in kept.items() if status in ("approved", "rejected")}
+    assert len(kept) > 50 and decided
+    # Small chunks split workers' days between them: each side evaluates the day whole, to the same result.
+    monkeypatch.setattr(verification, "REBUILD_CHUNK", 37)
+    result = runner.invoke(args=["audit", "rebuild-exceptions"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        visits = len(set(db.session.scalars(select(EvvException.visit_id).where(EvvException.status != "cleared"))))
+    assert f"{visits} visits have exceptions" in result.output
+    assert queue() == kept  # nothing raised, cleared or reopened: the decisions on unchanged figures stand
