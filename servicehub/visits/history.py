@@ -1106,7 +1106,7 @@ def write_demo_history(years: float = TARGET_YEARS, seed: int = DEFAULT_SEED,
     for chunk in range(0, len(rows), 5000):
         db.session.execute(ServiceRecord.__table__.insert(), rows[chunk:chunk + 5000])
     refresh_deliveries(db.session, {r["visit_id"] for r in rows if r["kind"] == RecordKind.DELIVERY})
-    found = verification.refresh_exceptions(db.session, {r["visit_id"] for r in rows}, now=now)
+    found = verification.refresh_in_chunks(db.session, {r["visit_id"] for r in rows}, now=now)
     queue = _work_the_queue(rng, today, writer.providers, now)
     counts = writer.counts
     report = HistoryReport(

@@ -322,21 +322,30 @@ def _project(executor, found: dict[int, list[Finding]], rows: dict) -> None:
 REBUILD_CHUNK = 2000  # visits evaluated and written at a time: memory stays bounded on a year of a district
 
 
+def refresh_in_chunks(executor, visit_ids: Iterable[int], **options) -> dict[int, list[Finding]]:
+    """`refresh_exceptions` for many visits, a chunk at a time in order of day and worker (memory stays bounded on a
+    year of a district; a worker's day split between two chunks is evaluated whole from each side, to the same
+    result)."""
+    ids = sorted(set(visit_ids))
+    ordered = []
+    for start in range(0, len(ids), CHUNK):
+        ordered += executor.execute(select(Visit.service_date, Visit.worker_id, Visit.id)
+                                    .where(Visit.id.in_(ids[start:start + CHUNK]))).all()
+    ordered = [visit_id for _, _, visit_id in sorted(ordered, key=lambda r: (r[0], r[1] or 0, r[2]))]
+    found = {}
+    for start in range(0, len(ordered), REBUILD_CHUNK):
+        found.update(refresh_exceptions(executor, ordered[start:start + REBUILD_CHUNK], **options))
+    return found
+
+
 def rebuild_exceptions(executor, waive_before_this_month: bool = False) -> int:
     """Compute the exceptions of every visit with ledger entries (`servicehub audit rebuild-exceptions`, and the
     migration that introduced the queue); returns how many visits have any. With `waive_before_this_month`, those
-    raised now for visits before this month are waived: records made before the queue, in months settled then.
-    Visits go a chunk at a time in order of day and worker, so a worker's day is rarely split (a split one is
-    evaluated whole from each side, to the same result)."""
-    recorded = executor.execute(
-        select(Visit.id).where(Visit.id.in_(select(ServiceRecord.visit_id).distinct()))
-        .order_by(Visit.service_date, Visit.worker_id, Visit.id)).scalars().all()
+    raised now for visits before this month are waived: records made before the queue, in months settled then."""
+    recorded = executor.execute(select(ServiceRecord.visit_id).distinct()).scalars().all()
     waive_before = district_today().replace(day=1) if waive_before_this_month else None
-    with_exceptions = set()
-    for start in range(0, len(recorded), REBUILD_CHUNK):
-        found = refresh_exceptions(executor, recorded[start:start + REBUILD_CHUNK], waive_before=waive_before)
-        with_exceptions.update(visit_id for visit_id, findings in found.items() if findings)
-    return len(with_exceptions)
+    found = refresh_in_chunks(executor, recorded, waive_before=waive_before)
+    return sum(1 for findings in found.values() if findings)
 
 
 # --- the frozen months ---------------------------------------------------------------------------------------------
