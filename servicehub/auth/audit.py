@@ -3,6 +3,10 @@
 Changes to `Audited` models are captured automatically by a session hook; use cases add security and
 workflow events (sign-in, token issued, referral accepted ...) with `record_event`. The acting user
 is carried in a context variable set per request, per CLI command and per job.
+
+The log is one hash chain (`servicehub.chain`): every row is appended by `append_audit_rows`, which numbers
+it after the head and hashes it with the head's hash, one writer at a time; a deleted, changed or reordered row
+breaks the chain, and a signed checkpoint pins its head outside the database (`servicehub.integrity`).
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session
 
+from servicehub import chain
 from servicehub.audit_policy import Audited
 from servicehub.auth.models import AuditLog
-from servicehub.database import utcnow
+from servicehub.database import transaction_lock, utcnow
 from servicehub.errors import N_, Conflict
 
 
@@ -154,7 +159,31 @@ def _write_audit_rows(session: Session, _context) -> None:
         if isinstance(obj, Audited):
             rows.append(audit_row("delete", _entity_type(obj), _entity_id(obj), _column_changes(obj, deleted=True)))
     if rows:
-        session.connection().execute(insert(AuditLog), rows)
+        append_audit_rows(session, rows)
+
+
+# What an audit row's hash covers: everything it says.
+AUDIT_HASHED_FIELDS = ("sequence", "at", "actor_id", "actor", "action", "entity_type", "entity_id", "changes", "ip")
+
+
+def append_audit_rows(session: Session, rows: list[dict]) -> None:
+    """Append rows (as `audit_row` makes them) to the audit log's chain, inside the caller's transaction."""
+    # One appender at a time until this transaction ends (SQLite has one writer at a time already).
+    transaction_lock(session, "audit_log", wait=True)
+    connection = session.connection()
+    head = connection.execute(select(AuditLog.sequence, AuditLog.hash).where(AuditLog.sequence.is_not(None))
+                              .order_by(AuditLog.sequence.desc()).limit(1)).first()
+    sequence, previous = (head.sequence, head.hash) if head else (0, chain.GENESIS)
+    for row in rows:
+        sequence += 1
+        row["sequence"], row["prev_hash"] = sequence, previous
+        row["hash"] = previous = chain.link_hash(row, AUDIT_HASHED_FIELDS, previous)
+    connection.execute(insert(AuditLog), rows)
+
+
+def first_broken_audit_link(rows) -> chain.BrokenLink | None:
+    """Walk the audit log's rows in sequence order; the first that does not hold, or None."""
+    return chain.first_broken_link(None, rows, AUDIT_HASHED_FIELDS)
 
 
 def record_event(
@@ -162,4 +191,4 @@ def record_event(
 ) -> None:
     """Add a security or workflow event to the audit log (committed with the caller's transaction)."""
     entity = None if entity_id is None else str(entity_id)
-    session.add(AuditLog(**audit_row(action, entity_type, entity, json_safe(details), actor)))
+    append_audit_rows(session, [audit_row(action, entity_type, entity, json_safe(details), actor)])

@@ -115,11 +115,13 @@ class LoginAttempt(db.Model):
 class AuditLog(db.Model):
     """One change or security event: who, when, what, and the changed fields (before/after, masked).
 
-    Append-only: the ORM refuses to update or delete a row, and a database trigger refuses UPDATE.
+    Append-only: the ORM refuses to update or delete a row, and a database trigger refuses UPDATE. Hash-chained
+    in `sequence` order like the service records (`servicehub.auth.audit.append_audit_rows`).
     """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
+    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),
+                      Index("ix_audit_log_sequence", "sequence", unique=True))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
@@ -130,3 +132,6 @@ class AuditLog(db.Model):
     entity_id: Mapped[str | None] = mapped_column(String(40))
     changes: Mapped[dict] = mapped_column(JSON, default=dict)
     ip: Mapped[str | None] = mapped_column(String(45))
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))

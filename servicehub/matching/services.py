@@ -414,7 +414,6 @@ def run_matching(
     from sqlalchemy import inspect as sa_inspect
 
     from servicehub.auth import audit
-    from servicehub.auth.models import AuditLog
 
     if not transaction_lock(db.session, "matching", wait=wait):
         raise Conflict(N_("Another matching run is in progress; run again when it has finished."),
@@ -491,7 +490,7 @@ def run_matching(
                 update(Referral.__table__).where(Referral.__table__.c.id.in_([rid for rid, _ in some]))
                 .values(status=ReferralStatus.WITHDRAWN.value, reason=superseded, updated_at=now)
             )
-            db.session.execute(insert(AuditLog), [audit.audit_row("update", Referral.__tablename__, str(rid), {
+            audit.append_audit_rows(db.session, [audit.audit_row("update", Referral.__tablename__, str(rid), {
                 name: [audit.json_safe(Referral.audit_value(name, before)),
                        audit.json_safe(Referral.audit_value(name, after))]
                 for name, before, after in (("status", ReferralStatus.PROPOSED.value, ReferralStatus.WITHDRAWN.value),
@@ -511,7 +510,7 @@ def run_matching(
                     changes = {name: [None, audit.json_safe(Referral.audit_value(name, values[name]))]
                                for name in columns if values.get(name) is not None}
                     audit_rows.append(audit.audit_row("create", Referral.__tablename__, str(values["id"]), changes))
-                db.session.execute(insert(AuditLog), audit_rows)
+                audit.append_audit_rows(db.session, audit_rows)
         del proposals
         for first in range(0, len(cases), batch):
             rows = []

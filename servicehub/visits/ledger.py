@@ -7,13 +7,11 @@ the chain from that row on; `first_broken_link` names the first one.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
-GENESIS = "0" * 64
+from servicehub import chain
+from servicehub.chain import GENESIS, BrokenLink  # noqa: F401  (the ledger's names for them)
 
 # The fields a record's hash covers, in this order: everything that says what happened and who said so.
 HASHED_FIELDS = (
@@ -24,52 +22,14 @@ HASHED_FIELDS = (
 )
 
 
-def _canonical(value):
-    if isinstance(value, datetime):
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        return value.isoformat(timespec="microseconds")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return repr(round(value, 7))
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    return value
-
-
-def record_hash(fields: Mapping, previous_hash: str) -> str:
+def record_hash(fields, previous_hash: str) -> str:
     """The hash of a record: SHA-256 of the previous hash and the canonical JSON of its hashed fields."""
-    content = json.dumps({name: _canonical(fields.get(name)) for name in HASHED_FIELDS}, sort_keys=True,
-                         ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{previous_hash}\n{content}".encode()).hexdigest()
+    return chain.link_hash(fields, HASHED_FIELDS, previous_hash)
 
 
-@dataclass(frozen=True)
-class BrokenLink:
-    """Where a chain stops holding: the record, and what is wrong with it."""
-
-    organisation_id: int
-    sequence: int
-    record_id: int | None
-    problem: str
-
-
-def first_broken_link(organisation_id: int, records: Iterable[Mapping]) -> BrokenLink | None:
+def first_broken_link(organisation_id: int, records: Iterable) -> BrokenLink | None:
     """Walk one organisation's records in sequence order; the first that does not hold, or None."""
-    previous, expected = GENESIS, 1
-    for record in records:
-        sequence, record_id = record["sequence"], record.get("id")
-        if sequence != expected:
-            return BrokenLink(organisation_id, expected, record_id,
-                              f"record {expected} is missing (found {sequence} next)")
-        if record["prev_hash"] != previous:
-            return BrokenLink(organisation_id, sequence, record_id, "does not follow the record before it")
-        if record_hash(record, previous) != record["hash"]:
-            return BrokenLink(organisation_id, sequence, record_id, "its content was changed after it was written")
-        previous, expected = record["hash"], expected + 1
-    return None
+    return chain.first_broken_link(organisation_id, records, HASHED_FIELDS)
 
 
 # A correction waits for the provider admin (a caregiver's change of times) or for the bureau (a visit of a frozen
