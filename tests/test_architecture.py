@@ -15,6 +15,7 @@ PURE_MODULES = [
     "servicehub.audit_policy",
     "servicehub.crypto",
     "servicehub.auth.permissions",
+    "servicehub.auth.policy",
     "servicehub.registry.identifiers",
     "servicehub.registry.rules",
     "servicehub.registry.demo",

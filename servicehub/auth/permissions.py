@@ -2,7 +2,8 @@
 
 Every route declares the permission it needs (see `servicehub.auth.access.requires`); this table
 decides who holds it. Scoping (a provider sees only its own organisation, a town manager only its
-town) is applied by the services on top of the permission, in their queries.
+town, a caregiver only its own worker's) is the table in `servicehub.auth.policy`, which the services apply
+on top of the permission, in their queries.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Permission(enum.StrEnum):
     REFERRALS_SERVE = "referrals.serve"  # suspend, resume, close a referral (managers; providers their own)
     SCHEDULE_MANAGE = "schedule.manage"  # generate visits, run, publish and re-plan rosters, move visits (providers)
     ROSTERS_READ = "rosters.read"  # rosters and visits (a provider: its own; a caregiver: own, today)
+    SCHEDULE_READ = "schedule.read"  # solver runs and plans, planning settings, days off: organisation-wide (no caregiver)
     RECORDS_WRITE = "records.write"  # check in and out, outcomes, corrections and approvals (providers)
     RECORDS_READ = "records.read"  # service records (a provider: its own; a caregiver: their own)
     ALERTS_READ = "alerts.read"  # the alert inbox (a provider: its late and missed visits; managers: missed, escalations)
@@ -58,7 +60,7 @@ class Permission(enum.StrEnum):
 
 
 _READ = {Permission.REGISTRY_READ, Permission.RECIPIENTS_READ, Permission.REFERRALS_READ, Permission.ROSTERS_READ,
-         Permission.RECORDS_READ, Permission.ALERTS_READ, Permission.REPORTS_READ, Permission.EXCEPTIONS_READ}
+         Permission.SCHEDULE_READ, Permission.RECORDS_READ, Permission.ALERTS_READ, Permission.REPORTS_READ, Permission.EXCEPTIONS_READ}
 # Applications hold the sensitive details of people not yet served: managers, admins and auditors only.
 _INTAKE = {Permission.APPLICATIONS_READ, Permission.APPLICATIONS_MANAGE}
 _MANAGE = {Permission.REGISTRY_MANAGE, Permission.WORKERS_MANAGE, Permission.RECIPIENTS_MANAGE, Permission.IMPORTS_RUN,
