@@ -6,10 +6,12 @@ import contextlib
 import contextvars
 import enum
 import hashlib
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import CheckConstraint, DateTime, MetaData, event, func, select, text
 from sqlalchemy.engine import Engine
@@ -88,6 +90,29 @@ class TimestampMixin:
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+def _sqlite_file(cargs: list, cparams: dict) -> str | None:
+    """The file a SQLite connection opens (None for an in-memory or temporary database, or one opened read-only)."""
+    name = cargs[0] if cargs else cparams.get("database", "")
+    if not isinstance(name, str) or name in ("", ":memory:"):
+        return None
+    if not cparams.get("uri"):
+        return name
+    parts = urlsplit(name)
+    mode = parse_qs(parts.query).get("mode", ["rwc"])[0]
+    return unquote(parts.path) if parts.scheme == "file" and parts.path and mode == "rwc" else None
+
+
+@event.listens_for(Engine, "do_connect")
+def _sqlite_file_is_private(dialect, _record, cargs, cparams) -> None:
+    """Create a new SQLite database file readable and writable by its owner only (0600), before SQLite creates it
+    with the umask's mode (0644: readable by every account on the machine); SQLite gives its -wal and -shm files
+    the database file's mode. An existing file keeps the mode it has."""
+    if dialect.name != "sqlite" or (path := _sqlite_file(cargs, cparams)) is None:
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):  # there already; no folder (SQLite says so)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 @event.listens_for(Engine, "connect")

@@ -50,3 +50,36 @@ def test_a_body_within_the_limit_reaches_the_endpoint(client):
     response = client.post("/api/v1/auth/tokens", data='{"username": ' + inner + "}",
                            content_type="application/json")
     assert response.status_code == 422 and "username" in response.get_json()["errors"]
+
+
+# --- the SQLite file ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def umask_022():
+    import os
+
+    previous = os.umask(0o022)  # the usual umask, under which a new file is readable by every account
+    yield
+    os.umask(previous)
+
+
+def test_a_new_sqlite_database_and_its_wal_files_are_private(tmp_path, monkeypatch, umask_022):
+    import stat
+
+    from sqlalchemy import text
+
+    from servicehub import create_app
+    from servicehub.extensions import db
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)})
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'servicehub.db'}"
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    with app.app_context(), db.engine.connect() as connection:  # an open connection keeps -wal and -shm
+        connection.execute(text("SELECT count(*) FROM users"))
+        files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.glob("servicehub.db*")}
+        db.engine.dispose()
+    assert set(files) == {"servicehub.db", "servicehub.db-wal", "servicehub.db-shm"}
+    assert set(files.values()) == {0o600}
