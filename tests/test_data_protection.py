@@ -4,6 +4,7 @@ answers that carry personal data."""
 import pytest
 
 from servicehub.app import MAX_JSON_DEPTH, json_nesting_exceeds
+from tests.support import DEMO_PASSWORD
 
 # --- nested JSON ----------------------------------------------------------------------------
 
@@ -83,3 +84,32 @@ def test_a_new_sqlite_database_and_its_wal_files_are_private(tmp_path, monkeypat
         db.engine.dispose()
     assert set(files) == {"servicehub.db", "servicehub.db-wal", "servicehub.db-shm"}
     assert set(files.values()) == {0o600}
+
+
+# --- caching --------------------------------------------------------------------------------
+
+
+def test_api_answers_with_personal_data_are_not_stored(app, client, demo, auth_headers):
+    from tests.registry import factories
+
+    with app.app_context():
+        rid = factories.recipient().id
+    headers = auth_headers("manager")
+    answers = [
+        client.get("/api/v1/recipients", headers=headers),
+        client.get(f"/api/v1/recipients/{rid}", headers=headers),
+        client.get("/api/v1/auth/me", headers=headers),
+        client.post("/api/v1/auth/tokens", json={"username": "auditor", "password": "wrong-password"}),
+        client.get("/api/v1/recipients"),  # refused: an error is not kept either
+        client.post("/api/v1/auth/tokens", json={"username": "auditor", "password": DEMO_PASSWORD}),
+    ]
+    assert answers[1].status_code == 200 and answers[1].get_json()["id_number"]
+    for response in answers:
+        assert response.headers.get("Cache-Control") == "no-store", response.request.path
+
+
+def test_the_public_catalogue_and_the_api_document_may_be_cached(client, catalog):
+    for url in ("/api/v1/catalog/categories", "/api/v1/catalog/service-types", "/api/v1/openapi.json"):
+        response = client.get(url)
+        assert response.status_code == 200 and "no-store" not in response.headers.get("Cache-Control", ""), url
+    assert client.get("/login").headers["Cache-Control"] == "no-store"  # pages, as before

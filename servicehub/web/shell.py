@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask_babel import lazy_gettext as _l
 
 from servicehub.auth.access import current_principal
@@ -38,6 +38,18 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+
+
+# API answers that carry no personal data and may be kept by a browser or a proxy: the public catalogue, the
+# OpenAPI document and the docs page's assets. Every other API answer (recipients, visits, reports, exports, even an
+# error naming a person) is sent with `Cache-Control: no-store`, as pages are.
+CACHEABLE_API_PATHS = ("/api/v1/catalog/", "/api/v1/openapi.json", "/api/v1/docs/")
+
+
+def may_be_cached(path: str) -> bool:
+    """Whether an answer to `path` may be stored by a browser or a proxy, unless it is a page (never stored): a
+    static file may, an API answer only under CACHEABLE_API_PATHS."""
+    return not path.startswith("/api/") or path.startswith(CACHEABLE_API_PATHS)
 
 
 def role_label(role: str | None) -> str:
@@ -77,6 +89,6 @@ def register_web(app: Flask) -> None:
         headers.setdefault("Permissions-Policy", "geolocation=(self), camera=(), microphone=(), payment=()")
         if app.config.get("SESSION_COOKIE_SECURE"):  # served over HTTPS: browsers must not fall back to HTTP
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if response.mimetype == "text/html":
+        if response.mimetype == "text/html" or not may_be_cached(request.path):
             headers.setdefault("Cache-Control", "no-store")
         return response
