@@ -1,27 +1,52 @@
 """Who sees and changes what in the registry: query filters and checks derived from the caller.
 
-Scoping lives here, in the query layer, so that no page or endpoint can forget it: a provider sees
-only its own organisation's contracts and workers and the recipients referred to it; a town manager
-only recipients of that town; ID numbers are shown in full only to admins and the managers of the
-recipient's town.
+Scoping lives here, in the query layer, so that no page or endpoint can forget it. How far each kind of caller
+reaches is the table in `servicehub.auth.policy`; `visible` turns a row of it into a query condition, given the
+columns that say whose a row is (its town, organisation, worker): a provider sees only its own organisation's
+contracts and workers and the recipients referred to it; a town manager only recipients of that town; ID
+numbers are shown in full only to admins and the managers of the recipient's town.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from sqlalchemy import false, select, true
 from sqlalchemy.sql import ColumnElement
 
 from servicehub.auth.permissions import Principal, Role
+from servicehub.auth.policy import Action, Resource, Scope, allows, scope_of
 from servicehub.errors import N_, PermissionDenied
 from servicehub.matching.models import Referral, ReferralStatus
 from servicehub.registry.models import Contract, Need, Organisation, Recipient, Worker
 
+Owner = ColumnElement | Callable[[int], ColumnElement[bool]] | None
 
-def organisation_filter(principal: Principal, column) -> ColumnElement[bool]:
+
+def visible(principal: Principal, resource: Resource, action: Action = Action.READ, *, town: Owner = None,
+            organisation: Owner = None, worker: Owner = None) -> ColumnElement[bool]:
+    """Rows of `resource` the caller may read (or change): whose rows are is told by a column of town,
+    organisation or worker ids, or a function of the caller's id giving the condition (e.g. `in_town`)."""
+    scope = scope_of(principal, resource, action)
+    if scope is Scope.ALL:
+        return true()
+    owner, own = {Scope.TOWN: (town, principal.town_id), Scope.ORGANISATION: (organisation, principal.organisation_id),
+                  Scope.WORKER: (worker, principal.worker_id)}.get(scope, (None, None))
+    if scope is not Scope.NONE and owner is None:
+        raise TypeError(f"{resource} is scoped by {scope} here, but no {scope} column was given")
+    if owner is None or own is None:
+        return false()
+    return owner(own) if callable(owner) else owner == own
+
+
+def in_town(recipient_id) -> Callable[[int], ColumnElement[bool]]:
+    """The town of a row, told by its recipient: `recipient_id` (a column) is of a recipient of the town."""
+    return lambda town_id: recipient_id.in_(select(Recipient.id).where(Recipient.town_id == town_id))
+
+
+def organisation_filter(principal: Principal, column, resource: Resource = Resource.ORGANISATIONS) -> ColumnElement[bool]:
     """Rows of `column` (an organisation id) the caller may see."""
-    if principal.is_provider:
-        return column == principal.organisation_id
-    return true()
+    return visible(principal, resource, organisation=column)
 
 
 def organisations_visible(principal: Principal) -> ColumnElement[bool]:
@@ -31,23 +56,17 @@ def organisations_visible(principal: Principal) -> ColumnElement[bool]:
 
 def contracts_visible(principal: Principal) -> ColumnElement[bool]:
     """Contracts the caller may see."""
-    return organisation_filter(principal, Contract.organisation_id)
+    return organisation_filter(principal, Contract.organisation_id, Resource.CONTRACTS)
 
 
 def workers_visible(principal: Principal) -> ColumnElement[bool]:
     """Workers the caller may see."""
-    return organisation_filter(principal, Worker.organisation_id)
+    return organisation_filter(principal, Worker.organisation_id, Resource.WORKERS)
 
 
 def recipients_visible(principal: Principal) -> ColumnElement[bool]:
     """Recipients the caller may see: town managers their town; providers those referred to them."""
-    if principal.role in (Role.ADMIN, Role.AUDITOR):
-        return true()
-    if principal.role == Role.MANAGER:
-        return true() if principal.town_id is None else Recipient.town_id == principal.town_id
-    if principal.role == Role.PROVIDER_ADMIN:
-        return referred_to(principal.organisation_id)
-    return false()
+    return visible(principal, Resource.RECIPIENTS, town=Recipient.town_id, organisation=referred_to)
 
 
 def referred_to(organisation_id: int | None) -> ColumnElement[bool]:
@@ -69,17 +88,17 @@ def may_see_id_number(principal: Principal, recipient: Recipient) -> bool:
 
 def require_district_level(principal: Principal) -> None:
     """Areas, stations, organisations and contracts are the district's business."""
-    if not (principal.role == Role.ADMIN or (principal.role == Role.MANAGER and principal.town_id is None)):
+    if not allows(principal, Resource.ORGANISATIONS, Action.WRITE):
         raise PermissionDenied(N_("Only district-level managers and admins change areas, stations, organisations and contracts."))
 
 
-def require_town(principal: Principal, town_id: int) -> None:
-    """A town manager registers recipients and needs only in their own town."""
-    if principal.role == Role.MANAGER and principal.town_id not in (None, town_id):
+def require_town(principal: Principal, town_id: int, resource: Resource = Resource.RECIPIENTS) -> None:
+    """A town manager registers recipients and needs (and refers them) only in their own town."""
+    if not allows(principal, resource, Action.WRITE, town_id=town_id):
         raise PermissionDenied(N_("You manage another town; this recipient is not in it."))
 
 
 def require_organisation(principal: Principal, organisation_id: int) -> None:
     """A provider changes only its own organisation's workers."""
-    if principal.is_provider and principal.organisation_id != organisation_id:
+    if not allows(principal, Resource.WORKERS, Action.WRITE, organisation_id=organisation_id):
         raise PermissionDenied(N_("You can only manage your own organisation's workers."))

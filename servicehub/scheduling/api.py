@@ -61,7 +61,7 @@ class MoveVisit(MethodView):
 
 @blp.route("/visit-exceptions")
 class VisitExceptions(MethodView):
-    @requires(Permission.ROSTERS_READ)
+    @requires(Permission.SCHEDULE_READ)
     @blp.arguments(s.LanguageArgsSchema, location="query")
     @blp.response(200, s.ExceptionSchema(many=True))
     @blp.paginate()
@@ -82,7 +82,7 @@ class VisitExceptions(MethodView):
 
 @blp.route("/schedule-runs")
 class ScheduleRuns(MethodView):
-    @requires(Permission.ROSTERS_READ)
+    @requires(Permission.SCHEDULE_READ)
     @blp.arguments(s.RunListArgs, location="query")
     @blp.response(200, s.RunSchema(many=True))
     @blp.paginate()
@@ -104,7 +104,7 @@ class ScheduleRuns(MethodView):
 
 @blp.route("/schedule-runs/<int:run_id>")
 class ScheduleRunDetail(MethodView):
-    @requires(Permission.ROSTERS_READ)
+    @requires(Permission.SCHEDULE_READ)
     @blp.response(200, s.RunSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, run_id):
@@ -114,7 +114,7 @@ class ScheduleRunDetail(MethodView):
 
 @blp.route("/schedule-runs/<int:run_id>/plan")
 class ScheduleRunPlan(MethodView):
-    @requires(Permission.ROSTERS_READ)
+    @requires(Permission.SCHEDULE_READ)
     @blp.response(200, s.PlanDaySchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, run_id):
@@ -172,7 +172,7 @@ class WorkerAbsences(MethodView):
 
 @blp.route("/organisations/<int:organisation_id>/schedule-settings")
 class Settings(MethodView):
-    @requires(Permission.ROSTERS_READ)
+    @requires(Permission.SCHEDULE_READ)
     @blp.response(200, s.ScheduleSettingsSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, organisation_id):

@@ -22,11 +22,13 @@ from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from servicehub.auth.audit import current_actor, record_event
 from servicehub.auth.permissions import Principal, Role
+from servicehub.auth.policy import Action, Resource, Scope, allows, scope_of
 from servicehub.catalog.models import ServiceType
 from servicehub.database import paginate, utcnow
 from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.extensions import db
 from servicehub.matching.models import Referral, ReferralStatus
+from servicehub.registry import scope
 from servicehub.registry.models import Need, Organisation, Recipient, RecipientStatus, Worker
 from servicehub.scheduling import day as day_problem
 from servicehub.scheduling import moves, recurrence
@@ -151,7 +153,7 @@ def generate_visits(principal: Principal, organisation_id: int | None = None, da
     published, started and finished visits are never touched.
     """
     if organisation_id is not None:
-        _require_organisation(principal, organisation_id)
+        _require_organisation(principal, organisation_id, Resource.VISITS, Action.WRITE)
     elif principal.is_provider:
         organisation_id = principal.organisation_id
     elif principal.role not in (Role.ADMIN, Role.MANAGER) and principal.user_id is not None:
@@ -254,7 +256,7 @@ def add_exception(principal: Principal, data: dict) -> VisitException:
         ):
             raise NotFound(N_("No such recipient."))
     elif organisation_id is not None:
-        _require_organisation(principal, organisation_id)
+        _require_organisation(principal, organisation_id, Resource.DAYS_OFF, Action.WRITE)
     elif principal.is_provider:
         organisation_id = principal.organisation_id
     elif principal.role not in (Role.ADMIN, Role.MANAGER) and principal.user_id is not None:
@@ -278,34 +280,42 @@ def add_exception(principal: Principal, data: dict) -> VisitException:
 
 
 def list_exceptions(principal: Principal, *, page: int = 1, page_size: int = 50):
-    """Exceptions the caller may see: district-wide ones, and a provider's own."""
-    stmt = select(VisitException).order_by(VisitException.start_date.desc(), VisitException.id.desc())
-    if principal.is_provider:
-        own = VisitException.organisation_id == principal.organisation_id
+    """Exceptions the caller may see: district-wide ones; a provider's own and its recipients'; a town
+    manager's town's recipients' and those of nobody in particular."""
+    district_wide = VisitException.organisation_id.is_(None) & VisitException.recipient_id.is_(None)
+
+    def of_organisation(organisation_id: int):
         mine = VisitException.recipient_id.in_(
-            select(VisitSeries.recipient_id).where(VisitSeries.organisation_id == principal.organisation_id))
-        stmt = stmt.where(own | mine | (VisitException.organisation_id.is_(None) & VisitException.recipient_id.is_(None)))
+            select(VisitSeries.recipient_id).where(VisitSeries.organisation_id == organisation_id))
+        return (VisitException.organisation_id == organisation_id) | mine | district_wide
+
+    def of_town(town_id: int):
+        return VisitException.recipient_id.is_(None) | scope.in_town(VisitException.recipient_id)(town_id)
+
+    stmt = (select(VisitException)
+            .where(scope.visible(principal, Resource.DAYS_OFF, town=of_town, organisation=of_organisation))
+            .order_by(VisitException.start_date.desc(), VisitException.id.desc()))
     return paginate(db.session, stmt, page, page_size)
 
 
 # --- scope ------------------------------------------------------------------------------------
 
 
-def _require_organisation(principal: Principal, organisation_id: int) -> None:
-    if principal.is_provider and principal.organisation_id != organisation_id:
+def _require_organisation(principal: Principal, organisation_id: int, resource: Resource,
+                          action: Action = Action.READ) -> None:
+    """The caller may `action` the organisation's `resource` (see the access table), else 404."""
+    if not allows(principal, resource, action, organisation_id=organisation_id):
         raise NotFound(N_("No such organisation."))
 
 
 def visits_visible(principal: Principal):
     """Visits the caller may see: a provider its own organisation's, a caregiver their own today, a town
     manager those of the town's recipients."""
-    if principal.role == Role.CAREGIVER:
-        return (Visit.worker_id == principal.worker_id) & (Visit.service_date == district_today())
-    if principal.is_provider:
-        return Visit.organisation_id == principal.organisation_id
-    if principal.role == Role.MANAGER and principal.town_id is not None:
-        return Visit.recipient_id.in_(select(Recipient.id).where(Recipient.town_id == principal.town_id))
-    return Visit.id.is_not(None)
+    seen = scope.visible(principal, Resource.VISITS, town=scope.in_town(Visit.recipient_id),
+                         organisation=Visit.organisation_id, worker=Visit.worker_id)
+    if scope_of(principal, Resource.VISITS) is Scope.WORKER:
+        return seen & (Visit.service_date == district_today())
+    return seen
 
 
 def get_visit(principal: Principal, visit_id: int, *, for_update: bool = False) -> Visit:
@@ -502,7 +512,7 @@ def load_day(organisation_id: int, day: date, *, replan_from: int | None = None,
 def start_run(principal: Principal, organisation_id: int, date_from: date, date_to: date | None = None,
               time_limit_s: float | None = None) -> ScheduleRun:
     """Queue a solver run for an organisation's days and start it in the background; returns at once."""
-    _require_organisation(principal, organisation_id)
+    _require_organisation(principal, organisation_id, Resource.SCHEDULE_RUNS, Action.WRITE)
     date_to = date_to or date_from
     if date_to < date_from:
         raise ValidationFailed(N_("The period ends before it starts."), {"date_to": ["Must not be before date."]})
@@ -650,10 +660,9 @@ def _basis(organisation_id: int, day: date) -> str | None:
 
 
 def runs_visible(principal: Principal):
-    """Runs the caller may see: a provider its own."""
-    if principal.is_provider:
-        return ScheduleRun.organisation_id == principal.organisation_id
-    return ScheduleRun.id.is_not(None)
+    """Runs the caller may see: a provider its own; no town manager or caregiver (a run is an organisation's
+    whole day)."""
+    return scope.visible(principal, Resource.SCHEDULE_RUNS, organisation=ScheduleRun.organisation_id)
 
 
 def get_run(principal: Principal, run_id: int, *, for_update: bool = False) -> ScheduleRun:
@@ -763,9 +772,7 @@ def _snapshot_row(visit: Visit) -> dict:
 
 def roster_versions(principal: Principal, organisation_id: int, service_date: date) -> list[RosterVersion]:
     """Every published version of an organisation's day, newest first."""
-    _require_organisation(principal, organisation_id)
-    if principal.role == Role.CAREGIVER:
-        raise PermissionDenied(N_("Caregivers see their own roster only."))
+    _require_organisation(principal, organisation_id, Resource.SCHEDULE_RUNS)
     return list(db.session.scalars(
         select(RosterVersion).where(RosterVersion.organisation_id == organisation_id,
                                     RosterVersion.service_date == service_date)
@@ -956,9 +963,7 @@ class DayView:
 
 def day_view(principal: Principal, organisation_id: int, service_date: date, run_id: int | None = None) -> DayView:
     """The day as published, or as run `run_id` would make it; every visit on a route, unplaced, or waiting."""
-    _require_organisation(principal, organisation_id)
-    if principal.role == Role.CAREGIVER:
-        raise PermissionDenied(N_("Caregivers see their own roster only."))
+    _require_organisation(principal, organisation_id, Resource.SCHEDULE_RUNS)
     run = None
     if run_id is not None:
         run = get_run(principal, run_id)
@@ -1013,7 +1018,7 @@ def day_view(principal: Principal, organisation_id: int, service_date: date, run
 
 def get_settings(principal: Principal, organisation_id: int) -> ScheduleSettings:
     """An organisation's schedule settings (defaults if it never chose)."""
-    _require_organisation(principal, organisation_id)
+    _require_organisation(principal, organisation_id, Resource.SCHEDULE_SETTINGS)
     settings = db.session.get(ScheduleSettings, organisation_id)
     return settings or ScheduleSettings(organisation_id=organisation_id, auto_plan=False, time_limit_s=30.0)
 
@@ -1022,7 +1027,7 @@ def update_settings(principal: Principal, organisation_id: int, changes: dict) -
     """Opt in or out of the nightly plan of the next day, and its search time."""
     from servicehub.registry.models import Organisation
 
-    _require_organisation(principal, organisation_id)
+    _require_organisation(principal, organisation_id, Resource.SCHEDULE_SETTINGS, Action.WRITE)
     if db.session.get(Organisation, organisation_id) is None:
         raise NotFound(N_("No such organisation."))
     settings = db.session.get(ScheduleSettings, organisation_id)

@@ -223,7 +223,7 @@ def _flash_form_errors(form) -> None:
 
 
 @blp.get("/schedule")
-@requires(Permission.ROSTERS_READ)
+@requires(Permission.SCHEDULE_READ)
 def day():
     """An organisation's day (tomorrow by default): as published, or as run `run` would make it."""
     principal = current_principal()

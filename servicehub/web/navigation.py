@@ -57,7 +57,7 @@ NAVIGATION: list[NavEntry] = [
              section=("matching_pages.referrals", "matching_pages.referral")),
     NavEntry("referrals", "matching_pages.referrals", _l("Referrals"), Permission.REFERRALS_RESPOND,
              section=("matching_pages.referral",)),
-    NavEntry("schedule", "scheduling_pages.day", _l("Roster"), Permission.ROSTERS_READ,
+    NavEntry("schedule", "scheduling_pages.day", _l("Roster"), Permission.SCHEDULE_READ,
              section=("scheduling_pages.my_route",),
              roles=frozenset({Role.PROVIDER_ADMIN, Role.MANAGER, Role.ADMIN, Role.AUDITOR})),
     NavEntry("route", "scheduling_pages.my_route", _l("Today's route"), Permission.ROSTERS_READ,
