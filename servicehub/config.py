@@ -184,11 +184,18 @@ STATIC_SETTINGS: dict = {
     "WTF_CSRF_CHECK_DEFAULT": False,
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,
     "MAX_CONTENT_LENGTH": 60 * 1024 * 1024,
-    # Sign-in: scrypt hashes; lock-out after repeated failures within a sliding window.
+    # Sign-in: scrypt hashes. Failures slow down the account at the address they came from, never elsewhere
+    # (auth.services.sign_in_wait): 3 free, then waits of 1 s, 2 s, 4 s ... up to 15 minutes. An address that has
+    # never signed in to the account also waits after 30 failures from it within 15 minutes (on any account), and
+    # once 10 such addresses have failed on the account. Failures are forgotten after a day.
     "SERVICEHUB_PASSWORD_HASH": "scrypt:32768:8:1",
-    "SERVICEHUB_LOGIN_MAX_FAILURES": 5,
+    "SERVICEHUB_LOGIN_FREE_FAILURES": 3,
+    "SERVICEHUB_LOGIN_FIRST_WAIT_SECONDS": 1,
+    "SERVICEHUB_LOGIN_MAX_WAIT_MINUTES": 15,
     "SERVICEHUB_LOGIN_MAX_FAILURES_PER_IP": 30,
     "SERVICEHUB_LOGIN_WINDOW_MINUTES": 15,
+    "SERVICEHUB_LOGIN_FREE_ADDRESSES_PER_ACCOUNT": 10,
+    "SERVICEHUB_LOGIN_MEMORY_HOURS": 24,
     "SERVICEHUB_TOKEN_TTL_DAYS": 30,
     # Applications: the first contact is due within the hour for an emergency, within three working days
     # otherwise; documents owed after emergency help are due in 15 days, reminded every 3 days; the public

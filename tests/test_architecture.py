@@ -15,6 +15,7 @@ PURE_MODULES = [
     "servicehub.audit_policy",
     "servicehub.crypto",
     "servicehub.auth.permissions",
+    "servicehub.auth.throttle",
     "servicehub.auth.policy",
     "servicehub.registry.identifiers",
     "servicehub.registry.rules",

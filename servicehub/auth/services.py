@@ -1,4 +1,4 @@
-"""Auth use cases: users, passwords, sign-in with lock-out, API tokens, and reading the audit log."""
+"""Auth use cases: users, passwords, sign-in slowed down after failures, API tokens, and reading the audit log."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from servicehub.auth.audit import Actor, record_event
 from servicehub.auth.models import ApiToken, AuditLog, LoginAttempt, User, new_session_nonce
 from servicehub.auth.permissions import ORGANISATION_ROLES, Principal, Role
+from servicehub.auth.throttle import failure_delay, retry_after
 from servicehub.database import paginate, utcnow
 from servicehub.errors import N_, Conflict, NotFound, RateLimited, Unauthenticated, ValidationFailed
 from servicehub.extensions import db
@@ -187,33 +188,67 @@ def set_password(user: User, password: str) -> None:
 # --- signing in ------------------------------------------------------------------------------
 
 
-def _recent_failures(column, value: str, since: datetime) -> int:
-    return db.session.scalar(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False))
-    )
+def _failures(since: datetime, *conditions, counted=None) -> tuple[int, datetime | None]:
+    """The failed attempts matching `conditions` since `since`: (how many, or how many `counted` values they
+    have, and when the last was)."""
+    count, last = db.session.execute(
+        select(func.count() if counted is None else func.count(counted.distinct()), func.max(LoginAttempt.at))
+        .where(LoginAttempt.success.is_(False), LoginAttempt.at >= since, *conditions)
+    ).one()
+    return count, last
+
+
+def sign_in_wait(username: str, ip: str) -> int:
+    """Seconds before `username` may try to sign in again from `ip` (0: now).
+
+    Failures slow down only the account and address that made them, so that nobody can lock an account out from
+    elsewhere: after SERVICEHUB_LOGIN_FREE_FAILURES of them the pair waits 1 s, 2 s, 4 s ... (capped), until a
+    success from that address starts it afresh. An address that has never signed in to the account waits too
+    after many failures from it on any account (SERVICEHUB_LOGIN_MAX_FAILURES_PER_IP within the window), and
+    once failures on the account have come from many such addresses (guessing spread over many addresses:
+    SERVICEHUB_LOGIN_FREE_ADDRESSES_PER_ACCOUNT, then growing waits as more join); an address the account has
+    signed in from before waits for neither.
+    """
+    config = current_app.config
+    now = utcnow()
+    remembered = now - timedelta(hours=config["SERVICEHUB_LOGIN_MEMORY_HOURS"])
+    first, cap = config["SERVICEHUB_LOGIN_FIRST_WAIT_SECONDS"], config["SERVICEHUB_LOGIN_MAX_WAIT_MINUTES"] * 60
+    pair = (LoginAttempt.username == username, LoginAttempt.ip == ip)
+    last_success = db.session.scalar(select(func.max(LoginAttempt.at)).where(*pair, LoginAttempt.success.is_(True)))
+    count, last = _failures(max(remembered, last_success or remembered), *pair)
+    ready = [last + timedelta(seconds=failure_delay(count, config["SERVICEHUB_LOGIN_FREE_FAILURES"], first, cap))
+             if last else now]
+    if last_success is None:
+        window = timedelta(minutes=config["SERVICEHUB_LOGIN_WINDOW_MINUTES"])
+        # the failure that must leave the window before the address is under its limit again
+        oldest_counted = db.session.scalar(
+            select(LoginAttempt.at)
+            .where(LoginAttempt.ip == ip, LoginAttempt.success.is_(False), LoginAttempt.at >= now - window)
+            .order_by(LoginAttempt.at.desc())
+            .offset(config["SERVICEHUB_LOGIN_MAX_FAILURES_PER_IP"] - 1)
+            .limit(1)
+        )
+        if oldest_counted is not None:
+            ready.append(oldest_counted + window)
+        known = select(LoginAttempt.ip).where(LoginAttempt.username == username, LoginAttempt.success.is_(True))
+        addresses, last = _failures(remembered, LoginAttempt.username == username, LoginAttempt.ip.not_in(known),
+                                    counted=LoginAttempt.ip)
+        if last:
+            free = config["SERVICEHUB_LOGIN_FREE_ADDRESSES_PER_ACCOUNT"]
+            ready.append(last + timedelta(seconds=failure_delay(addresses, free, first, cap)))
+    return retry_after(max(ready), now)
 
 
 def authenticate(username: str, password: str, ip: str = "") -> User:
-    """Check a username and password; raises Unauthenticated, or RateLimited after repeated failures.
-
-    Failures are counted per account and per address over a sliding window; while either is over its
-    limit every attempt is refused, even with the right password.
-    """
-    config = current_app.config
-    window = timedelta(minutes=config["SERVICEHUB_LOGIN_WINDOW_MINUTES"])
+    """Check a username and password; raises Unauthenticated, or RateLimited (with Retry-After) while this
+    account must wait at this address after repeated failures (`sign_in_wait`), even with the right password."""
     name = (username or "").strip().lower()[:64]
-    since = utcnow() - window
-    if (
-        _recent_failures(LoginAttempt.username, name, since) >= config["SERVICEHUB_LOGIN_MAX_FAILURES"]
-        or _recent_failures(LoginAttempt.ip, ip, since) >= config["SERVICEHUB_LOGIN_MAX_FAILURES_PER_IP"]
-    ):
-        minutes = config["SERVICEHUB_LOGIN_WINDOW_MINUTES"]
+    wait = sign_in_wait(name, ip)
+    if wait:
         raise RateLimited(
-            f"Too many failed sign-in attempts. Try again in {minutes} minutes.",
+            N_("Too many failed sign-in attempts. Wait %(seconds)s s, then try again.", seconds=wait),
             code="too_many_attempts",
-            headers={"Retry-After": str(minutes * 60)},
+            headers={"Retry-After": str(wait)},
         )
     user = db.session.scalars(select(User).where(User.username == name)).one_or_none()
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")

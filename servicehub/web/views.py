@@ -30,12 +30,12 @@ def login():
     if form.validate_on_submit():
         try:
             user = auth_services.authenticate(form.username.data, form.password.data, client_ip())
-        except (Unauthenticated, RateLimited) as exc:
+        except Unauthenticated as exc:
             status = exc.status
-            message = _("Wrong username or password.") if status == 401 else _(
-                "Too many failed sign-in attempts. Try again later."
-            )
-            flash(message, "error")
+            flash(_("Wrong username or password."), "error")
+        except RateLimited as exc:
+            status = exc.status
+            flash(_wait_message(int(exc.headers["Retry-After"])), "error")
         else:
             language = user.language or session.get("lang")
             session.clear()  # a new session on sign-in: nothing carried over from before (fixation)
@@ -46,6 +46,13 @@ def login():
     elif request.method == "POST":
         status = 400
     return render_template("web/login.html", form=form), status
+
+
+def _wait_message(seconds: int) -> str:
+    """How long the sign-in form must wait, in seconds under two minutes, else in whole minutes."""
+    if seconds < 120:
+        return _("Too many failed sign-in attempts. Wait %(seconds)s s, then try again.", seconds=seconds)
+    return _("Too many failed sign-in attempts. Wait %(minutes)d min, then try again.", minutes=-(-seconds // 60))
 
 
 @blp.post("/logout")
