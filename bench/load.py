@@ -214,10 +214,11 @@ def pg_url(args, database: str) -> str:
 
 def serve(args, run_dir: Path) -> Gunicorn:
     """gunicorn with the shipped settings in production mode; returns when /healthz answers."""
-    from servicehub.config import data_key_from_instance
+    from servicehub.config import data_key_from_instance, ledger_key_from_instance
 
     server = Gunicorn({"DATABASE_URL": pg_url(args, RUN_DB), "SERVICEHUB_ENV": "production",
                        "SECRET_KEY": secrets.token_hex(32), "SERVICEHUB_DATA_KEY": data_key_from_instance(str(args.keep)),
+                       "SERVICEHUB_LEDGER_KEY": ledger_key_from_instance(str(args.keep)),
                        "SERVICEHUB_SECURE_COOKIES": "1", "SERVICEHUB_INSTANCE_PATH": str(run_dir),
                        # each request's method, path, status and time in the app (µs): the server's own side
                        "GUNICORN_CMD_ARGS": "--access-logformat '%(m)s %(U)s %(s)s %(D)s'"},

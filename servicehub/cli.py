@@ -22,6 +22,7 @@ CLI_MODULES = (
     "servicehub.jobs.cli",
     "servicehub.evaluation.cli",
     "servicehub.intake.cli",
+    "servicehub.integrity.cli",
 )
 
 

@@ -74,6 +74,40 @@ def decode_data_key(value: str) -> bytes:
     return key
 
 
+def ledger_key_from_instance(instance_path: str) -> str:
+    """Read the instance's checkpoint-signing key (base64 of a 32-byte Ed25519 seed), generating and storing it
+    (mode 0600) on first use; ConfigError if the file can be read by anyone but its owner.
+
+    Keep a copy away from the database and its backups: whoever holds it can sign a checkpoint.
+    """
+    path = Path(instance_path) / "ledger_key"
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(f"{path} has mode {mode:04o}: the signing key must be readable by its owner only "
+                              f"(chmod 600 {path})")
+        key = path.read_text().strip()
+        decode_ledger_key(key)
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def decode_ledger_key(value: str) -> bytes:
+    """The 32-byte Ed25519 seed from its base64 form; ConfigError if it is not one."""
+    try:
+        key = base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ConfigError("SERVICEHUB_LEDGER_KEY is not base64") from exc
+    if len(key) != 32:
+        raise ConfigError("SERVICEHUB_LEDGER_KEY must be 32 bytes (base64 of 32 random bytes)")
+    return key
+
+
 def settings_from_env(instance_path: str, environ: dict[str, str] | None = None) -> dict:
     """Return the application settings read from the environment."""
     env = os.environ if environ is None else environ
@@ -93,6 +127,10 @@ def settings_from_env(instance_path: str, environ: dict[str, str] | None = None)
         "SERVICEHUB_TIMEZONE": timezone,
         "SECRET_KEY": env.get("SECRET_KEY") or None,
         "SERVICEHUB_DATA_KEY": env.get("SERVICEHUB_DATA_KEY") or None,
+        # Signs the checkpoints (`servicehub audit checkpoint`); kept out of the database and its backups.
+        "SERVICEHUB_LEDGER_KEY": env.get("SERVICEHUB_LEDGER_KEY") or None,
+        # Where checkpoints are written (default: the instance folder's checkpoints/); auditors copy them away.
+        "SERVICEHUB_CHECKPOINT_DIR": env.get("SERVICEHUB_CHECKPOINT_DIR") or None,
         # lat_min,lon_min,lat_max,lon_max: coordinates outside are refused as typing mistakes.
         "SERVICEHUB_DISTRICT_BBOX": bbox,
         "SERVICEHUB_ENV": env.get("SERVICEHUB_ENV", "development"),
@@ -131,6 +169,10 @@ def production_problems(config: dict, *, secret_given: bool, data_key_given: boo
     if not data_key_given:
         problems.append("SERVICEHUB_DATA_KEY is not set: each machine would generate its own (instance/data_key) "
                         "and could not read the ID numbers another one encrypted. Set it, and back it up.")
+    if not config.get("SERVICEHUB_LEDGER_KEY"):
+        problems.append("SERVICEHUB_LEDGER_KEY is not set: each machine would generate its own (instance/ledger_key) "
+                        "and sign checkpoints the others cannot check. Set it, and keep a copy away from the "
+                        "database and its backups.")
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         problems.append("DATABASE_URL is SQLite: production runs on PostgreSQL (several processes and machines "
                         "write at once).")

@@ -21,6 +21,7 @@ from tests.support import Gunicorn, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {"SECRET_KEY": secrets.token_hex(32), "SERVICEHUB_DATA_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "SERVICEHUB_LEDGER_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "SESSION_COOKIE_SECURE": True, "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@127.0.0.1/servicehub"}
 
 
@@ -36,6 +37,7 @@ def test_production_settings_have_no_problems_and_each_unsafe_one_is_named():
     assert "default or shorter" in problems(SECRET_KEY="change-me")[0]
     assert "default or shorter" in problems(SECRET_KEY="x" * 31)[0]
     assert "SERVICEHUB_DATA_KEY" in problems(SERVICEHUB_DATA_KEY="")[0]
+    assert "SERVICEHUB_LEDGER_KEY is not set" in problems(SERVICEHUB_LEDGER_KEY="")[0]
     assert "SQLite" in problems(SQLALCHEMY_DATABASE_URI="sqlite:///x.db")[0]
     assert "Debug" in problems(DEBUG=True)[0]
     assert "TESTING" in problems(TESTING=True)[0]
@@ -77,7 +79,8 @@ def test_check_config_passes_in_production_on_postgresql(tmp_path, monkeypatch):
     with fresh_database("postgresql", tmp_path) as url:
         for name, value in {"DATABASE_URL": url, "SERVICEHUB_INSTANCE_PATH": str(tmp_path),
                             "SERVICEHUB_ENV": "production", "SECRET_KEY": GOOD["SECRET_KEY"],
-                            "SERVICEHUB_DATA_KEY": GOOD["SERVICEHUB_DATA_KEY"], "SERVICEHUB_SECURE_COOKIES": "1"}.items():
+                            "SERVICEHUB_DATA_KEY": GOOD["SERVICEHUB_DATA_KEY"], "SERVICEHUB_SECURE_COOKIES": "1",
+                            "SERVICEHUB_LEDGER_KEY": GOOD["SERVICEHUB_LEDGER_KEY"]}.items():
             monkeypatch.setenv(name, value)
         made = []
 

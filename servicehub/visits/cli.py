@@ -1,11 +1,8 @@
-"""`servicehub audit verify`: recompute every organisation's service-record chain; `servicehub audit
-rebuild-deliveries`: rebuild the deliveries in force from the ledger; `servicehub audit rebuild-exceptions`: the
+"""`servicehub audit rebuild-deliveries`: rebuild the deliveries in force from the ledger; `servicehub audit rebuild-exceptions`: the
 exception queue recomputed from the ledger; `servicehub demo history`: two years of
 service records for the demo district; `servicehub demo day`: the demo's live day."""
 
 from __future__ import annotations
-
-import sys
 
 import click
 
@@ -15,26 +12,6 @@ from servicehub.cli import app_command, demo_cli
 @click.group("audit")
 def audit_cli() -> None:
     """Checks for auditors."""
-
-
-@audit_cli.command("verify")
-@click.option("--organisation-id", type=int, help="Only this organisation's ledger")
-@app_command
-def verify_command(organisation_id: int | None) -> None:
-    """Recompute the hash chains of the service records; name the first broken link (exit status 1)."""
-    from servicehub.visits.services import verify_ledgers
-
-    broken = 0
-    for result in verify_ledgers(organisation_id):
-        if result["ok"]:
-            click.echo(f"organisation {result['organisation_id']}: {result['records']} records, chain intact")
-        else:
-            link = result["broken"]
-            broken += 1
-            click.echo(f"organisation {result['organisation_id']}: BROKEN at record #{link.sequence} "
-                       f"(id {link.record_id}): {link.problem}")
-    if broken:
-        sys.exit(1)
 
 
 @audit_cli.command("rebuild-deliveries")

@@ -12,7 +12,7 @@ connection.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, select, update
@@ -35,11 +35,10 @@ _WRITE = (update(visits).where(visits.c.id == bindparam("visit_id"))
           .values(updated_at=visits.c.updated_at, **{f"delivery_{name}": bindparam(name) for name in FIGURES}))
 
 
-def refresh_deliveries(executor, visit_ids: Iterable[int]) -> int:
-    """Rewrite the deliveries in force of these visits from their ledger entries (inside the caller's
-    transaction); returns how many of them were delivered."""
+def derived_deliveries(executor, visit_ids: Iterable[int]) -> Iterator[dict[int, dict]]:
+    """What the ledger says each of these visits' delivery in force is, a chunk of visits at a time: {visit id:
+    the figures reports sum (`FIGURES`), all None for a visit not delivered}."""
     ids = sorted(set(visit_ids))
-    written = 0
     tz = district_tz()
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
@@ -60,7 +59,15 @@ def refresh_deliveries(executor, visit_ids: Iterable[int]) -> int:
                 figures = ledger.delivery_figures(entries[visit_id], expected)
                 if figures is not None:
                     rows[visit_id] = figures
-                    written += 1
+        yield rows
+
+
+def refresh_deliveries(executor, visit_ids: Iterable[int]) -> int:
+    """Rewrite the deliveries in force of these visits from their ledger entries (inside the caller's
+    transaction); returns how many of them were delivered."""
+    written = 0
+    for rows in derived_deliveries(executor, visit_ids):
+        written += sum(1 for figures in rows.values() if figures["record_id"] is not None)
         executor.execute(_WRITE, [{"visit_id": visit_id, **figures} for visit_id, figures in rows.items()])
     return written
 

@@ -78,3 +78,17 @@ def delivery_figures(entries: Iterable, expected_start: datetime) -> dict | None
 
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+# The visit status each kind of entry leaves a visit in; corrections and approvals leave it as it is.
+STATUS_AFTER = {"check_in": "in_progress", "delivery": "completed", "missed": "missed", "cancelled": "cancelled"}
+# Statuses only the ledger can give a visit: one in these with no entry to say so was set behind its back.
+LEDGER_STATUSES = frozenset({"in_progress", "completed", "missed"})
+
+
+def status_from_ledger(kinds: Iterable[str]) -> str | None:
+    """The status a visit's entries (their kinds, in sequence order) leave it in; None if they say nothing."""
+    status = None
+    for kind in kinds:
+        status = STATUS_AFTER.get(kind, status)
+    return status

@@ -133,8 +133,9 @@ def _replayed(key: str, principal: Principal, kind: str, request_hash: str, visi
     return earlier
 
 
-def verify_ledgers(organisation_id: int | None = None) -> list[dict]:
-    """Recompute every organisation's chain: records counted, and the first broken link if any."""
+def verify_ledgers(organisation_id: int | None = None, keep: dict[int, set[int]] | None = None) -> list[dict]:
+    """Recompute every organisation's chain: records counted, and the first broken link if any; with `keep`, the
+    hashes of the records at those sequences too (by organisation), for checkpoints to compare."""
     stmt = select(Organisation.id).order_by(Organisation.id)
     if organisation_id is not None:
         stmt = stmt.where(Organisation.id == organisation_id)
@@ -144,7 +145,9 @@ def verify_ledgers(organisation_id: int | None = None) -> list[dict]:
         rows = db.session.execute(select(*columns).where(ServiceRecord.organisation_id == org_id)
                                   .order_by(ServiceRecord.sequence)).mappings().all()
         broken = ledger.first_broken_link(org_id, rows)
-        results.append({"organisation_id": org_id, "records": len(rows), "ok": broken is None, "broken": broken})
+        wanted = (keep or {}).get(org_id, set())
+        results.append({"organisation_id": org_id, "records": len(rows), "ok": broken is None, "broken": broken,
+                        "hashes": {row["sequence"]: row["hash"] for row in rows if row["sequence"] in wanted}})
     return results
 
 

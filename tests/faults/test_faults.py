@@ -27,7 +27,7 @@ import requests
 import sqlalchemy as sa
 
 from servicehub import create_app
-from servicehub.config import data_key_from_instance
+from servicehub.config import data_key_from_instance, ledger_key_from_instance
 from servicehub.extensions import db
 from tests.conftest import TEST_CONFIG
 from tests.imports.support import recipient_rows, xlsx
@@ -62,7 +62,7 @@ def district(tmp_path_factory):
             db.engine.dispose()
         env = {"DATABASE_URL": url, "SERVICEHUB_ENV": "production", "SECRET_KEY": "f" * 16 + os.urandom(16).hex(),
                "SERVICEHUB_DATA_KEY": data_key_from_instance(str(directory)), "SERVICEHUB_SECURE_COOKIES": "1",
-               "SERVICEHUB_INSTANCE_PATH": str(directory)}
+               "SERVICEHUB_LEDGER_KEY": ledger_key_from_instance(str(directory)), "SERVICEHUB_INSTANCE_PATH": str(directory)}
         yield {"url": url, "env": env, "tokens": tokens, "organisation": organisation, "directory": directory}
 
 

@@ -176,7 +176,8 @@ def test_the_ledger_refuses_updates_and_names_a_row_altered_behind_its_back(app,
     try:
         result = runner.invoke(args=["audit", "verify"])
         assert result.exit_code == 1
-        assert f"organisation {served['org']}: BROKEN at record #4" in result.output and "changed" in result.output
+        assert (f"BROKEN: organisation {served['org']}'s service records: broken at record #4" in result.output
+                and "changed" in result.output)
         report = client.get("/api/v1/service-records/verify", headers=served["auditor"]).get_json()
         broken = next(r for r in report if r["organisation_id"] == served["org"])
         assert broken["ok"] is False and broken["broken"]["sequence"] == 4
