@@ -15,7 +15,10 @@ logger = logging.getLogger("alembic.env")
 
 
 def get_engine():
-    return current_app.extensions["migrate"].db.engine
+    """The owner's engine (SERVICEHUB_MIGRATION_DATABASE_URL) when given, else the app's (DATABASE_URL)."""
+    from servicehub.privileges import migration_engine
+
+    return migration_engine()
 
 
 def get_engine_url():

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from servicehub.errors import N_, Conflict, ValidationFailed
 from servicehub.extensions import db
+from servicehub.privileges import grant_app_role, migration_url, separate_app_role
 
 SUFFIX = {"postgresql": ".dump", "sqlite": ".sqlite3"}
 # Tables whose rows a manifest counts, so that a restore can show it brought everything back.
@@ -34,9 +35,9 @@ def _engine_name() -> str:
     return db.engine.dialect.name
 
 
-def _libpq_url() -> str:
-    """The database URL as pg_dump and pg_restore take it (no SQLAlchemy driver part)."""
-    return make_url(current_app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql").render_as_string(
+def _libpq_url(url: str | None = None) -> str:
+    """A database URL (the app's by default) as pg_dump and pg_restore take it (no SQLAlchemy driver part)."""
+    return make_url(url or current_app.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql").render_as_string(
         hide_password=False)
 
 
@@ -135,8 +136,12 @@ def restore_backup(path: Path) -> dict:
     db.session.remove()
     db.engine.dispose()  # no connection of ours holds a lock on what is replaced
     if engine == "postgresql":
+        # As the role that owns the tables (it drops and makes them again); the app's own role, where it has one,
+        # then gets its grants on the new tables.
         _run(["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-              f"--dbname={_libpq_url()}", str(path)])
+              f"--dbname={_libpq_url(migration_url())}", str(path)])
+        if (app_role := separate_app_role()) is not None:
+            grant_app_role(app_role)
     else:
         source = sqlite3.connect(path)
         target = sqlite3.connect(_sqlite_path())

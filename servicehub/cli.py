@@ -147,12 +147,37 @@ def restore_command(backup: Path, yes: bool) -> None:
                + ", ".join(f"{name} {count:,}" for name, count in restored["counts"].items()))
 
 
+@click.command("grant-app-role")
+@click.argument("role")
+@app_command
+def grant_app_role_command(role: str) -> None:
+    """Let ROLE (the one DATABASE_URL connects as) read every table, add rows to the append-only ones (ledgers,
+    frozen reports, the audit log …) but never UPDATE, DELETE or TRUNCATE them, change the others, and the same on
+    tables later migrations make. Run as the owner of the tables (SERVICEHUB_MIGRATION_DATABASE_URL); again after
+    every migration or restore, it leaves the same."""
+    from servicehub.auth.audit import record_event
+    from servicehub.extensions import db
+    from servicehub.privileges import grant_app_role
+
+    granted = grant_app_role(role)
+    record_event(db.session, "app_role_granted", "database", None, role=role, schema=granted["schema"],
+                 append_only=granted["append_only"], read_only=granted["read_only"],
+                 read_write=len(granted["read_write"]))
+    db.session.commit()
+    click.echo(f"{role} in schema {granted['schema']}: reads and adds to {len(granted['append_only'])} append-only "
+               f"tables ({', '.join(granted['append_only'])}), reads {', '.join(granted['read_only']) or 'nothing else'}, "
+               f"reads and changes {len(granted['read_write'])} others; the same on tables made later")
+
+
 def register_cli(app) -> None:
     """Attach the ServiceHub command groups to the app's CLI."""
     from importlib import import_module
 
+    from flask_migrate.cli import db as db_cli
+
     for module_name in CLI_MODULES:
         import_module(module_name)
+    db_cli.add_command(grant_app_role_command)  # beside Flask-Migrate's `db upgrade`
     for group in (seed_cli, demo_cli, bench_cli, check_config_command, backup_command, restore_command,
                   *_domain_groups()):
         app.cli.add_command(group)

@@ -124,6 +124,10 @@ def settings_from_env(instance_path: str, environ: dict[str, str] | None = None)
         raise ConfigError(f"SERVICEHUB_DISTRICT_BBOX={bbox!r}: {exc}") from exc
     return {
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        # The role that owns the tables, for `servicehub db upgrade` (and restores); the app itself connects as
+        # DATABASE_URL's role, which `servicehub db grant-app-role` lets read and add to the ledgers, not rewrite them.
+        "SERVICEHUB_MIGRATION_DATABASE_URI": normalise_database_url(env["SERVICEHUB_MIGRATION_DATABASE_URL"])
+        if env.get("SERVICEHUB_MIGRATION_DATABASE_URL") else None,
         "SERVICEHUB_TIMEZONE": timezone,
         "SECRET_KEY": env.get("SECRET_KEY") or None,
         "SERVICEHUB_DATA_KEY": env.get("SERVICEHUB_DATA_KEY") or None,

@@ -219,15 +219,24 @@ class SeedReport:
 def append_only_ddl(dialect: str, table: str) -> tuple[list[str], list[str]]:
     """SQL that makes `table` refuse UPDATE on this dialect: (statements to create, statements to drop).
 
-    Used by migrations for tables whose rows must never change once written (audit log, service records).
+    Used by migrations for tables whose rows must never change once written (audit log, service records). On
+    PostgreSQL every role but the owner also loses UPDATE, DELETE and TRUNCATE on it: the app's role got them from
+    the default privileges of a new table (`servicehub.privileges`, which knows the table by its trigger).
     """
     name = f"{table}_append_only"
     if dialect == "postgresql":
+        # A table name a migration gives, never input.
+        revoke = ("DO $$ DECLARE grantee text; BEGIN FOR grantee IN "  # noqa: S608
+                  "SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END "
+                  f"FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = '{table}'::regclass "
+                  "AND a.privilege_type IN ('UPDATE', 'DELETE', 'TRUNCATE') AND a.grantee <> c.relowner "
+                  f"LOOP EXECUTE 'REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM ' || grantee; END LOOP; END $$")
         return (
             [
                 f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
                 f"BEGIN RAISE EXCEPTION '{table} is append-only: rows cannot be updated'; END; $$",
                 f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()",
+                revoke,
             ],
             [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP FUNCTION IF EXISTS {name}()"],
         )

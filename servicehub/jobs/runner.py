@@ -64,11 +64,17 @@ def release_lease(holder: str) -> None:
     db.session.commit()
 
 
+def job_store(engine=None, *, url: str | None = None) -> SQLAlchemyJobStore:
+    """The scheduler's persistent job store on the database (an engine's or a URL's): its table, `apscheduler_jobs`,
+    is made on the scheduler's first start, or beforehand by `servicehub db grant-app-role` (the app's role may not
+    create tables)."""
+    return SQLAlchemyJobStore(engine=engine, url=url, tablename="apscheduler_jobs")
+
+
 def build_scheduler(app) -> BackgroundScheduler:
     """APScheduler with a persistent job store on the app's database, and ServiceHub's jobs."""
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=app.config["SQLALCHEMY_DATABASE_URI"],
-                                                 tablename="apscheduler_jobs"),
+        jobstores={"default": job_store(url=app.config["SQLALCHEMY_DATABASE_URI"]),
                    "once": MemoryJobStore()},  # slots to run again after a crash: not kept across restarts
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=app.config["SERVICEHUB_TIMEZONE"],
