@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from servicehub.auth.audit import record_event
-from servicehub.auth.permissions import Principal, Role
+from servicehub.auth.permissions import Principal
+from servicehub.auth.policy import Action, Resource, Scope, allows, scope_of
 from servicehub.catalog.models import AssistanceClass, ServiceCategory, ServiceType
 from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.evaluation import kpis, settlement
@@ -33,6 +34,7 @@ from servicehub.evaluation.models import FrozenReport, OrganisationScore
 from servicehub.extensions import db
 from servicehub.gc_pause import collector_paused
 from servicehub.matching.models import Referral, ReferralStatus
+from servicehub.registry import scope
 from servicehub.registry.models import (
     Area,
     Contract,
@@ -105,18 +107,24 @@ def checked_query(principal: Principal, first: date, last: date, group_by=(), **
             f"Unknown or repeated: {exc}. Use any of {', '.join(kpis.DIMENSIONS)} and one of "
             f"{', '.join(kpis.PERIODS)}."]}) from None
     filters = {name: filters.get(name) for name in FILTERS}
-    require_report_reader(principal)
-    if principal.is_provider:
+    reach = require_report_reader(principal)
+    if reach is Scope.ORGANISATION:
         filters["organisation_id"] = _confined(filters["organisation_id"], principal.organisation_id, "organisation_id")
-    if principal.role == Role.MANAGER and principal.town_id is not None:
+    elif reach is Scope.TOWN:
         filters["town_id"] = _confined(filters["town_id"], principal.town_id, "town_id")
     return ReportQuery(first, last, tuple(group_by), filters)
 
 
-def require_report_reader(principal: Principal) -> None:
-    """Reports are for managers, provider admins, auditors and admins (not caregivers)."""
-    if principal.role in (None, Role.CAREGIVER):
-        raise PermissionDenied(N_("Reports are for managers, providers and auditors."))
+def require_report_reader(principal: Principal, resource: Resource = Resource.REPORTS) -> Scope:
+    """Reports are for managers, provider admins, auditors and admins (not caregivers); how far the caller reads
+    them (the access table: a contract's frozen reports and settlements are not for town managers)."""
+    reach = scope_of(principal, resource)
+    if reach is Scope.NONE:
+        if resource is Resource.REPORTS:
+            raise PermissionDenied(N_("Reports are for managers, providers and auditors."))
+        raise PermissionDenied(N_("A contract's frozen reports and settlements are the district's and the "
+                                  "organisation's; a town manager reads the town's share in the KPI report."))
+    return reach
 
 
 def _confined(asked, own, name: str):
@@ -756,8 +764,10 @@ def freeze_contract_month(principal: Principal, contract_id: int, month: str,
     (`accept_open_exceptions`), and the settlement lists them."""
     first, last = month_of(month)
     contract = db.session.get(Contract, contract_id)
-    if contract is None or (principal.is_provider and contract.organisation_id != principal.organisation_id):
+    if contract is None or not allows(principal, Resource.CONTRACTS, organisation_id=contract.organisation_id):
         raise NotFound(N_("No such contract."), {"contract_id": ["Unknown."]})
+    if not allows(principal, Resource.FROZEN_REPORTS, Action.WRITE, organisation_id=contract.organisation_id):
+        raise PermissionDenied(N_("Only district-level managers and admins freeze a contract's month."))
     if last >= district_today():
         raise ValidationFailed(N_("Only a month that is over can be frozen."), {"month": ["Not over yet."]})
     if contract.end_date < first or contract.start_date > last:
@@ -796,15 +806,13 @@ def freeze_contract_month(principal: Principal, contract_id: int, month: str,
 
 
 def frozen_visible(principal: Principal):
-    """Frozen reports the caller may see."""
-    if principal.is_provider:
-        return FrozenReport.organisation_id == principal.organisation_id
-    return FrozenReport.id.is_not(None)
+    """Frozen reports the caller may see (a provider its own; no town manager)."""
+    return scope.visible(principal, Resource.FROZEN_REPORTS, organisation=FrozenReport.organisation_id)
 
 
 def list_frozen(principal: Principal, contract_id: int | None = None, month: str | None = None,
                 organisation_id: int | None = None) -> list[FrozenReport]:
-    """Frozen reports, newest month first."""
+    """Frozen reports the caller may see, newest month first (none for a town manager)."""
     require_report_reader(principal)
     stmt = select(FrozenReport).where(frozen_visible(principal))
     if organisation_id is not None:
@@ -818,6 +826,7 @@ def list_frozen(principal: Principal, contract_id: int | None = None, month: str
 
 def get_frozen(principal: Principal, frozen_id: int) -> FrozenReport:
     """One frozen report the caller may see."""
+    require_report_reader(principal, Resource.FROZEN_REPORTS)
     frozen = db.session.scalar(select(FrozenReport).where(FrozenReport.id == frozen_id, frozen_visible(principal)))
     if frozen is None:
         raise NotFound(N_("No such frozen report."))
@@ -927,9 +936,9 @@ def latest_scores() -> dict[int, float]:
 def scores_visible(principal: Principal) -> list[OrganisationScore]:
     """The latest score of each organisation the caller may see."""
     require_report_reader(principal)
-    stmt = select(OrganisationScore).order_by(OrganisationScore.period_end.desc(), OrganisationScore.organisation_id)
-    if principal.is_provider:
-        stmt = stmt.where(OrganisationScore.organisation_id == principal.organisation_id)
+    stmt = (select(OrganisationScore)
+            .where(scope.visible(principal, Resource.ORGANISATIONS, organisation=OrganisationScore.organisation_id))
+            .order_by(OrganisationScore.period_end.desc(), OrganisationScore.organisation_id))
     seen, rows = set(), []
     for row in db.session.scalars(stmt):
         if row.organisation_id not in seen:
@@ -942,9 +951,9 @@ def budget_burn(principal: Principal, today: date | None = None) -> list[dict]:
     """Each contract in force today that the caller may see, with the value delivered under it since it began
     against its whole budget, the most burnt first."""
     today = today or district_today()
-    stmt = select(Contract).where(Contract.start_date <= today, Contract.end_date >= today).order_by(Contract.code)
-    if principal.is_provider:
-        stmt = stmt.where(Contract.organisation_id == principal.organisation_id)
+    stmt = (select(Contract)
+            .where(Contract.start_date <= today, Contract.end_date >= today, scope.contracts_visible(principal))
+            .order_by(Contract.code))
     contracts = list(db.session.scalars(stmt))
     if not contracts:
         return []
@@ -1039,10 +1048,10 @@ def load_settlement(contract: Contract, first: date, last: date) -> settlement.S
 
 
 def _settlement_contract(principal: Principal, contract_id: int) -> Contract:
-    require_report_reader(principal)
+    require_report_reader(principal, Resource.SETTLEMENTS)
     contract = db.session.scalar(select(Contract).options(selectinload(Contract.lines), selectinload(Contract.fundings))
                                  .where(Contract.id == contract_id))
-    if contract is None or (principal.is_provider and contract.organisation_id != principal.organisation_id):
+    if contract is None or not allows(principal, Resource.SETTLEMENTS, organisation_id=contract.organisation_id):
         raise NotFound(N_("No such contract."), {"contract_id": ["Unknown."]})
     return contract
 
@@ -1108,8 +1117,7 @@ def exception_counts(principal: Principal, first: date, last: date, organisation
     """How many EVV exceptions of each code the visits of first..last have (those the caller may see; of one
     organisation when given), by where they stand: undecided (to explain or to decide), rejected, approved (or
     waived), cleared (no longer applying). One row per code that occurs, in the order of the codes."""
-    require_report_reader(principal)
-    if principal.is_provider:
+    if require_report_reader(principal) is Scope.ORGANISATION:
         organisation_id = _confined(organisation_id, principal.organisation_id, "organisation_id")
     counts = queue.counts_by_code(principal, status="all", organisation_id=organisation_id, first=first, last=last)
     rows = []
