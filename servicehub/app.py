@@ -67,6 +67,7 @@ PAGE_BLUEPRINTS = (
     "servicehub.visits.views",
     "servicehub.evaluation.views",
     "servicehub.intake.views",
+    "servicehub.integrity.views",
 )
 
 

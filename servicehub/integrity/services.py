@@ -131,11 +131,14 @@ def list_checkpoints(directory: Path | None = None) -> list[dict]:
     return [{"name": p.name, "size": p.stat().st_size} for p in sorted(files, key=lambda p: p.name, reverse=True)]
 
 
-def checkpoint_path(name: str) -> Path:
-    """The path of one checkpoint file of `checkpoint_dir()` by its name (nothing else can be named)."""
+def checkpoint_file(name: str) -> Path:
+    """The path of one checkpoint of `checkpoint_dir()` by its file name (nothing else can be named), its download
+    audited."""
     path = checkpoint_dir() / name
     if not FILE_NAME.match(name) or not path.is_file():
         raise NotFound(N_("No such checkpoint."))
+    record_event(db.session, "checkpoint_downloaded", "integrity", None, file=name)
+    db.session.commit()
     return path
 
 

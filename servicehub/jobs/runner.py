@@ -97,6 +97,9 @@ def build_scheduler(app) -> BackgroundScheduler:
                       id="active_discovery", replace_existing=True)
     scheduler.add_job("servicehub.jobs.tasks:application_reminders", CronTrigger(hour=8, minute=0, timezone=zone),
                       id="application_reminders", replace_existing=True)
+    # After the month's close (02:30 on the 1st), so that the checkpoint holds the frozen reports it issued.
+    scheduler.add_job("servicehub.jobs.tasks:nightly_checkpoint", CronTrigger(hour=3, minute=15, timezone=zone),
+                      id="nightly_checkpoint", replace_existing=True)
     return scheduler
 
 

@@ -127,6 +127,19 @@ def monthly_close(slot: datetime | None = None) -> None:
     run_in_slot("monthly_close", 24 * 3600, work, slot)
 
 
+def nightly_checkpoint(slot: datetime | None = None) -> None:
+    """A signed checkpoint of every chain head, frozen report and the audit log's head, for auditors to copy away."""
+    from servicehub.auth.audit import Actor, acting_as
+    from servicehub.integrity.services import take_checkpoint
+
+    def work():
+        with acting_as(Actor("scheduler")):
+            taken = take_checkpoint()
+        return {"file": taken["file"], "records": taken["records"], "frozen_reports": taken["frozen_reports"]}
+
+    run_in_slot("nightly_checkpoint", 24 * 3600, work, slot)
+
+
 ESCALATION_SECONDS = 300
 
 

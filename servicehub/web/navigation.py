@@ -80,6 +80,7 @@ NAVIGATION: list[NavEntry] = [
     NavEntry("catalog", "catalog_pages.index", _l("Service catalogue"), Permission.PUBLIC),
     NavEntry("users", "auth_pages.users", _l("Users"), Permission.USERS_MANAGE),
     NavEntry("audit", "auth_pages.audit_log", _l("Audit log"), Permission.AUDIT_READ),
+    NavEntry("integrity", "integrity_pages.index", _l("Integrity"), Permission.AUDIT_READ),
 ]
 
 
