@@ -124,22 +124,25 @@ def chain_problems(label: str, seen: Mapping, now: ChainNow | None, taken_at: st
 
 
 def problems_against(payload: Mapping, chains: Mapping[int, ChainNow], audit_log: ChainNow,
-                     reports: Mapping[int, str]) -> list[str]:
-    """Every way the database differs from one checkpoint: `chains` by organisation id, `reports` the hash of each
-    frozen report by id (`report_hash`)."""
+                     reports: Mapping[int, str]) -> list[tuple[str, str]]:
+    """Every way the database differs from one checkpoint, as (what: "organisation:<id>", "audit_log" or
+    "frozen_report:<id>", the problem): `chains` by organisation id, `reports` the hash of each frozen report by id
+    (`report_hash`)."""
     taken_at = payload["taken_at"]
     problems = []
     for seen in payload["chains"]:
         org = seen["organisation_id"]
-        problems += chain_problems(f"organisation {org}'s service records", seen, chains.get(org), taken_at)
-    problems += chain_problems("the audit log", payload["audit_log"], audit_log, taken_at)
+        problems += [(f"organisation:{org}", text) for text in
+                     chain_problems(f"organisation {org}'s service records", seen, chains.get(org), taken_at)]
+    problems += [("audit_log", text) for text in
+                 chain_problems("the audit log", payload["audit_log"], audit_log, taken_at)]
     for seen in payload["frozen_reports"]:
         label = (f"frozen report {seen['id']} (organisation {seen['organisation_id']}, {seen['period_start']} to "
                  f"{seen['period_end']})")
         if seen["id"] not in reports:
-            problems.append(f"{label}: gone (the checkpoint of {taken_at} saw it)")
+            problems.append((f"frozen_report:{seen['id']}", f"{label}: gone (the checkpoint of {taken_at} saw it)"))
         elif reports[seen["id"]] != seen["hash"]:
-            problems.append(f"{label}: changed since the checkpoint of {taken_at}")
+            problems.append((f"frozen_report:{seen['id']}", f"{label}: changed since the checkpoint of {taken_at}"))
     return problems
 
 

@@ -152,6 +152,7 @@ class Verification:
     checkpoints: list[str] = field(default_factory=list)
     visits_checked: int = 0
     visits_differing: int = 0
+    flagged: set[str] = field(default_factory=set)  # what a checkpoint found wrong: "organisation:<id>" ...
 
     @property
     def ok(self) -> bool:
@@ -176,6 +177,7 @@ def _verify_chains(needed: dict[int, set[int]], found: Verification) -> dict[int
         org, broken = result["organisation_id"], result["broken"]
         found.chains.append({"organisation_id": org, "records": result["records"], "broken": broken})
         if broken:
+            found.flagged.add(f"organisation:{org}")
             found.problems.append(f"organisation {org}'s service records: broken at record #{broken.sequence} "
                                   f"(id {broken.record_id}): {broken.problem}")
         chains[org] = checkpoints.ChainNow(result["records"], result["hashes"])
@@ -269,8 +271,9 @@ def verify(directory: Path | None = None, public=None, *, audited: bool = True) 
     audit_log = _verify_audit_log(needed_audit, found)
     reports = {rid: facts["hash"] for rid, facts in _report_hashes().items()}
     for name, payload in zip(found.checkpoints, payloads, strict=True):
-        found.problems += [f"{name}: {problem}" for problem in
-                           checkpoints.problems_against(payload, chains, audit_log, reports)]
+        for subject, problem in checkpoints.problems_against(payload, chains, audit_log, reports):
+            found.problems.append(f"{name}: {problem}")
+            found.flagged.add(subject)
     _verify_visits(found)
     db.session.rollback()
     if audited:

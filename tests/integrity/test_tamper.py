@@ -18,6 +18,7 @@ from servicehub.evaluation import services as evaluation
 from servicehub.extensions import db
 from servicehub.registry.models import Contract
 from servicehub.visits import ledger
+from servicehub.visits.models import ServiceRecord
 from tests.visits.evv import deliver
 
 APPEND_ONLY = ("service_records", "frozen_reports", "audit_log")
@@ -76,8 +77,10 @@ def tampering(app):
 
 
 def records_of(conn, org):
-    return conn.execute(sa.text("SELECT * FROM service_records WHERE organisation_id = :org ORDER BY sequence"),
-                        {"org": org}).mappings().all()
+    """One organisation's records as the application reads them (typed: times, JSON), in sequence order."""
+    records = ServiceRecord.__table__
+    return conn.execute(sa.select(records).where(records.c.organisation_id == org)
+                        .order_by(records.c.sequence)).mappings().all()
 
 
 def assert_found(result, *phrases):
@@ -134,7 +137,9 @@ def test_a_rewrite_with_every_later_hash_recomputed_is_found_only_by_the_checkpo
     assert without.exit_code == 1 and "No such folder" in without.output
     result = verify(app, recorded)
     assert_found(result, f"record #{len(rows)} is not the one the checkpoint")
-    assert "chain intact" in result.output  # the chain alone holds: only the signed head outside finds it
+    # The chain alone holds (no link is broken): only the signed head kept outside finds it, and it is not "intact".
+    assert "broken at record" not in result.output
+    assert f"organisation {recorded['org']}: " not in result.output
 
 
 def test_a_cut_tail_is_found(app, recorded):
@@ -212,10 +217,13 @@ def test_a_database_restored_from_an_older_backup_is_behind_the_checkpoint(app, 
                          "reason": "not_home"}, headers={**served["provider"], "Idempotency-Key": "after-backup"})
     assert missed.status_code == 201, missed.get_json()
     assert invoke(app, "checkpoint", "--out", str(recorded["folder"])).exit_code == 0
-    restored = app.test_cli_runner().invoke(args=["restore", str(next(p for p in backup.iterdir() if p.suffix != ".json")), "--yes"])
+    (copy,) = [path for path in backup.iterdir() if path.suffix != ".json"]
+    restored = app.test_cli_runner().invoke(args=["restore", str(copy), "--yes"])
     assert restored.exit_code == 0, restored.output
-    assert_found(verify(app, recorded), f"organisation {recorded['org']}'s service records: the chain is behind "
-                                        "the checkpoint", "the audit log: the chain is behind the checkpoint")
+    result = verify(app, recorded)
+    assert_found(result, f"organisation {recorded['org']}'s service records: the chain is behind the checkpoint",
+                 "the audit log: the chain is behind the checkpoint")
+    assert f"organisation {recorded['org']}: " not in result.output  # not "intact"
 
 
 def test_a_key_file_others_can_read_is_refused(app, tmp_path):
