@@ -23,6 +23,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from servicehub.auth import policy
 from servicehub.auth.audit import current_actor, record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.catalog.models import ServiceType
@@ -415,6 +416,11 @@ def run_matching(
 
     from servicehub.auth import audit
 
+    if town is not None:
+        town_id = db.session.scalar(select(Area.id).where(Area.code == town))
+        if town_id is not None and not policy.allows(principal, policy.Resource.MATCHING, policy.Action.WRITE,
+                                                     town_id=town_id):
+            raise PermissionDenied(N_("You manage another town."), {"town": ["Not your town."]})
     if not transaction_lock(db.session, "matching", wait=wait):
         raise Conflict(N_("Another matching run is in progress; run again when it has finished."),
                        {"matching": ["A run is in progress."]}, code="matching_running")

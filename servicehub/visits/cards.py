@@ -13,12 +13,13 @@ from sqlalchemy import func, select, update
 
 from servicehub import crypto
 from servicehub.auth.audit import record_event
-from servicehub.auth.permissions import Principal, Role
+from servicehub.auth.permissions import Principal
+from servicehub.auth.policy import Action, Resource, Scope, scope_of
 from servicehub.database import utcnow
 from servicehub.errors import N_, NotFound, PermissionDenied
 from servicehub.extensions import db
 from servicehub.registry.models import Organisation, Recipient
-from servicehub.registry.scope import recipients_visible
+from servicehub.registry.scope import referred_to, visible
 from servicehub.scheduling.models import Visit
 from servicehub.timeutil import district_tz
 from servicehub.visits import confirmation
@@ -81,9 +82,10 @@ def log_refusal(visit_id: int, outcome: str, principal: Principal, ip: str) -> i
 def may_issue(principal: Principal, recipient_id: int) -> Recipient:
     """The recipient, if the caller may print their card: the bureau (a town manager: the town's recipients), or
     a provider admin serving them."""
-    if principal.role not in (Role.ADMIN, Role.MANAGER, Role.PROVIDER_ADMIN):
+    if scope_of(principal, Resource.CARDS, Action.WRITE) is Scope.NONE:
         raise PermissionDenied(N_("Only managers and provider admins print confirmation cards."))
-    recipient = db.session.scalar(select(Recipient).where(Recipient.id == recipient_id, recipients_visible(principal)))
+    recipient = db.session.scalar(select(Recipient).where(Recipient.id == recipient_id, visible(
+        principal, Resource.CARDS, Action.WRITE, town=Recipient.town_id, organisation=referred_to)))
     if recipient is None:
         raise NotFound(N_("No such recipient."))
     return recipient

@@ -20,12 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from servicehub.auth import policy
 from servicehub.auth.audit import record_event
 from servicehub.auth.permissions import Principal, Role
 from servicehub.database import commit_keeping_loaded, paginate, utcnow
 from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.extensions import db
-from servicehub.registry import rules
+from servicehub.registry import rules, scope
 from servicehub.registry.models import Organisation
 from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.scheduling.travel import haversine_m
@@ -161,14 +162,11 @@ def _visit_for_recording(principal: Principal, visit_id: int) -> Visit:
                               .where(Visit.id == visit_id).with_for_update(of=Visit))
     if visit is None:
         raise NotFound(N_("No such visit."))
-    if principal.role == Role.CAREGIVER:
-        if principal.worker_id is None or visit.worker_id != principal.worker_id:
-            raise NotFound(N_("No such visit."))
-    elif principal.role == Role.PROVIDER_ADMIN:
-        if visit.organisation_id != principal.organisation_id:
-            raise NotFound(N_("No such visit."))
-    else:
+    if policy.scope_of(principal, policy.Resource.RECORDS, policy.Action.WRITE) is policy.Scope.NONE:
         raise PermissionDenied(N_("Only the visit's caregiver or its organisation records it."))
+    if not policy.allows(principal, policy.Resource.RECORDS, policy.Action.WRITE, organisation_id=visit.organisation_id,
+                         worker_id=visit.worker_id):
+        raise NotFound(N_("No such visit."))
     return visit
 
 
@@ -556,16 +554,10 @@ def effective_delivery(visit_id: int) -> ServiceRecord | None:
 
 
 def records_visible(principal: Principal):
-    """Entries the caller may see: a provider its own organisation's, a caregiver their own."""
-    if principal.role == Role.CAREGIVER:
-        return ServiceRecord.worker_id == principal.worker_id
-    if principal.is_provider:
-        return ServiceRecord.organisation_id == principal.organisation_id
-    if principal.role == Role.MANAGER and principal.town_id is not None:
-        from servicehub.registry.models import Recipient
-
-        return ServiceRecord.recipient_id.in_(select(Recipient.id).where(Recipient.town_id == principal.town_id))
-    return ServiceRecord.id.is_not(None)
+    """Entries the caller may see: a provider its own organisation's, a caregiver their own, a town manager
+    the town's recipients'."""
+    return scope.visible(principal, policy.Resource.RECORDS, town=scope.in_town(ServiceRecord.recipient_id),
+                         organisation=ServiceRecord.organisation_id, worker=ServiceRecord.worker_id)
 
 
 def list_records(principal: Principal, *, visit_id=None, organisation_id=None, kind=None, date_from=None,
@@ -755,16 +747,15 @@ def alerts_visible(principal: Principal):
     """Alerts the caller may see: a provider its organisation's late and missed visits and visits whose codes
     failed; a town manager the town's missed visits, escalations, overdue applications, documents due and
     confirmation cards reissued; district managers, admins and auditors all."""
-    if principal.is_provider:
-        return (Alert.organisation_id == principal.organisation_id) & Alert.kind.in_(
+    seen = scope.visible(principal, policy.Resource.ALERTS, town=Alert.town_id, organisation=Alert.organisation_id)
+    if principal.role == Role.PROVIDER_ADMIN:
+        return seen & Alert.kind.in_(
             [AlertKind.LATE, AlertKind.MISSED, AlertKind.QUALIFICATION_EXPIRING, AlertKind.CODE_FAILED, *CONTRACT_KINDS])
     if principal.role == Role.MANAGER:
         town_kinds = [AlertKind.MISSED, AlertKind.MISSED_STREAK, AlertKind.APPLICATION_OVERDUE, AlertKind.DOCUMENTS_DUE,
                       AlertKind.CARD_REISSUED]
-        if principal.town_id is not None:
-            return Alert.kind.in_(town_kinds) & (Alert.town_id == principal.town_id)
-        return Alert.kind.in_([*town_kinds, *CONTRACT_KINDS])
-    return Alert.id.is_not(None)
+        return seen & Alert.kind.in_(town_kinds if principal.town_id is not None else [*town_kinds, *CONTRACT_KINDS])
+    return seen
 
 
 def list_alerts(principal: Principal, *, open_only: bool = True, kind: str | None = None, page: int = 1,
