@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAll
 log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
+BEARER_CHALLENGE = 'Bearer realm="servicehub"'
 
 
 class DomainError(Exception):
@@ -70,10 +71,15 @@ class PermissionDenied(DomainError):
 
 
 class Unauthenticated(DomainError):
-    """No valid credentials: wrong password, or a missing, expired or revoked token."""
+    """No valid credentials: wrong password, or a missing, expired or revoked token. The answer always says how to
+    authenticate (WWW-Authenticate, as RFC 9110 requires of a 401)."""
 
     status = 401
     code = "unauthenticated"
+
+    def __init__(self, message: str, errors: dict | None = None, *, code: str | None = None,
+                 headers: dict | None = None):
+        super().__init__(message, errors, code=code, headers={"WWW-Authenticate": BEARER_CHALLENGE, **(headers or {})})
 
 
 class RateLimited(DomainError):
@@ -100,9 +106,9 @@ def flatten_errors(errors: object, prefix: str = "") -> list[tuple[str, str]]:
 class ErrorSchema(ma.Schema):
     """The error payload, for the OpenAPI document."""
 
-    code = ma.fields.String(metadata={"description": "Stable machine-readable error code"})
-    status = ma.fields.Integer(metadata={"description": "HTTP status"})
-    message = ma.fields.String(metadata={"description": "What went wrong, for people"})
+    code = ma.fields.String(required=True, metadata={"description": "Stable machine-readable error code"})
+    status = ma.fields.Integer(required=True, metadata={"description": "HTTP status"})
+    message = ma.fields.String(required=True, metadata={"description": "What went wrong, for people"})
     errors = ma.fields.Dict(metadata={"description": "Field-level messages: {field: [reason, ...]}"})
 
 
@@ -198,13 +204,34 @@ def _http_problem(exc: HTTPException):
     return problem_or_page(status, _code_for(exc), message, errors if isinstance(errors, dict) else None, headers)
 
 
+# Headers that answers with these statuses always carry.
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"description": 'How to authenticate: `Bearer realm="servicehub"`', "required": True,
+                               "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds to wait before trying again", "required": True,
+                          "schema": {"type": "integer", "minimum": 0}}},
+    503: {"Retry-After": {"description": "Seconds to wait before trying again", "required": True,
+                          "schema": {"type": "integer", "minimum": 0}}},
+}
+
+
 class ServiceHubApi(Api):
-    """flask-smorest's Api with ServiceHub's error format."""
+    """flask-smorest's Api with ServiceHub's error format, and a document that lists each operation's answers
+    (servicehub.apidocs) instead of a catch-all `default` error."""
 
     ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _init_spec(self, *, extra_plugins=None, **options):
+        """flask-smorest's spec, completed for every operation by servicehub.apidocs."""
+        from servicehub import apidocs  # it imports the access checks, which import this module
+
+        plugins = [*(extra_plugins or ()), apidocs.DocumentedAnswers(self._app)]
+        super()._init_spec(extra_plugins=plugins, **options)
+        self.ma_plugin.converter.add_attribute_function(apidocs.time_pattern)
 
     def _register_responses(self):
-        """Document every error response as application/problem+json, as it is sent."""
+        """Document every error response as application/problem+json, as it is sent, with its headers."""
         for status in http.HTTPStatus:
             response = {"description": status.phrase}
             content_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
@@ -212,10 +239,15 @@ class ServiceHubApi(Api):
                 response["schema"] = self.ERROR_SCHEMA
                 content_type = PROBLEM_MIMETYPE
             prepare_response(response, self.spec, content_type)
+            if status in ERROR_HEADERS:
+                response["headers"] = ERROR_HEADERS[status]
             self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+    def _register_pagination_header(self):
+        """The X-Pagination header documented as what it is: a JSON object (servicehub.apidocs)."""
+        from servicehub import apidocs  # as in _init_spec
+
+        self.spec.components.header("PAGINATION", apidocs.PAGINATION_HEADER, lazy=True)
 
     def handle_http_exception(self, error):
         """Turn every HTTPException (raised, aborted or unhandled) into the problem format."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -60,5 +61,4 @@ def month_days(month: str) -> tuple[date, date]:
         first = date(year, number, 1)
     except (AttributeError, TypeError, ValueError):
         raise ValidationFailed(N_("A month is written YYYY-MM."), {"month": ["Not a month (YYYY-MM)."]}) from None
-    following = date(year + number // 12, number % 12 + 1, 1)
-    return first, following - timedelta(days=1)
+    return first, first.replace(day=calendar.monthrange(year, number)[1])  # 9999-12 too, which has no next month

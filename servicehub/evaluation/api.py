@@ -4,6 +4,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from servicehub.apidocs import file_response
 from servicehub.auth.access import current_principal, requires
 from servicehub.auth.permissions import Permission
 from servicehub.evaluation import exports, services
@@ -40,7 +41,8 @@ class Kpis(MethodView):
 class KpiExport(MethodView):
     @requires(Permission.REPORTS_READ)
     @blp.arguments(s.ExportArgs, location="query")
-    @blp.response(200, description="The report as CSV, XLSX or PDF", content_type="application/octet-stream")
+    @blp.response(200)
+    @file_response("The report as CSV, XLSX or PDF", exports.MIMETYPES.values())
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def get(self, args):
@@ -124,7 +126,8 @@ class FrozenDifferences(MethodView):
 class FrozenExport(MethodView):
     @requires(Permission.REPORTS_READ)
     @blp.arguments(s.FrozenFormatArgs, location="query")
-    @blp.response(200, description="The frozen report as CSV, XLSX or PDF", content_type="application/octet-stream")
+    @blp.response(200)
+    @file_response("The frozen report as CSV, XLSX or PDF", exports.MIMETYPES.values())
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args, frozen_id):
         """The frozen report as a file, from what was stored when it was issued."""
@@ -152,7 +155,8 @@ class Settlement(MethodView):
 class SettlementExport(MethodView):
     @requires(Permission.REPORTS_READ)
     @blp.arguments(s.SettlementExportArgs, location="query")
-    @blp.response(200, description="The settlement as CSV, XLSX or PDF", content_type="application/octet-stream")
+    @blp.response(200)
+    @file_response("The settlement as CSV, XLSX or PDF", exports.MIMETYPES.values())
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")

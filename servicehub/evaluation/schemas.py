@@ -8,9 +8,9 @@ from webargs.fields import DelimitedList
 
 from servicehub.evaluation.kpis import DIMENSIONS, PERIODS
 from servicehub.i18n import LanguageArgsSchema
-from servicehub.validators import ID
+from servicehub.validators import ID, MONTH_PATTERN
 
-MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Not a month (YYYY-MM).")
+MONTH = validate.Regexp(MONTH_PATTERN, error="Not a month (YYYY-MM).")
 FORMATS = ("csv", "xlsx", "pdf")
 
 

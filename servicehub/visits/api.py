@@ -4,6 +4,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from servicehub.apidocs import file_response
 from servicehub.auth.access import current_principal, requires
 from servicehub.auth.permissions import Permission
 from servicehub.i18n import LanguageArgsSchema
@@ -127,8 +128,9 @@ class ConfirmationCards(MethodView):
         return services.list_cards(current_principal(), recipient_id)
 
     @requires(Permission.CARDS_ISSUE)
-    @blp.response(201, description="The new card to print (PDF): a QR code for a family member's phone and the "
-                                    "numbered one-time codes", content_type="application/pdf")
+    @blp.response(201)
+    @file_response("The new card to print (PDF): a QR code for a family member's phone and the numbered one-time "
+                   "codes", ["application/pdf"], status=201)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     def post(self, recipient_id):
@@ -166,7 +168,7 @@ class Exceptions(MethodView):
 class ExceptionCounts(MethodView):
     @requires(Permission.EXCEPTIONS_READ)
     @blp.arguments(s.ExceptionCountArgs, location="query")
-    @blp.response(200, description="{code: {status: count}}")
+    @blp.response(200, s.ExceptionCountsSchema, description="{code: {status: count}}")
     def get(self, args):
         """How many exceptions of each code, by status, under the same filters as the queue."""
         return queue.counts_by_code(current_principal(), **_filters(args))

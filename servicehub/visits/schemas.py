@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from servicehub.i18n import LanguageArgsSchema
 from servicehub.registry.schemas import values
-from servicehub.validators import ID
+from servicehub.validators import ID, MONTH_PATTERN
 from servicehub.visits.exceptions import Code
 from servicehub.visits.models import (
     AlertKind,
@@ -184,7 +184,7 @@ class EvvExceptionDetailSchema(EvvExceptionSchema):
     steps = fields.List(fields.Nested(EvvExceptionStepSchema))
 
 
-MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="A month is written YYYY-MM.")
+MONTH = validate.Regexp(MONTH_PATTERN, error="A month is written YYYY-MM.")
 
 
 class ExceptionListArgs(LanguageArgsSchema):
@@ -199,6 +199,15 @@ class ExceptionListArgs(LanguageArgsSchema):
 
 class ExceptionCountArgs(ExceptionListArgs):
     status = fields.String(load_default="all", validate=validate.OneOf(list(STATUS_FILTERS)))
+
+
+# {code: {status: count}}, the codes with none left out.
+ExceptionCountsSchema = ma.Schema.from_dict(
+    {code: fields.Dict(keys=fields.String(validate=validate.OneOf(values(ExceptionStatus))),
+                       values=fields.Integer(validate=validate.Range(min=1)))
+     for code in values(Code)},
+    name="ExceptionCounts",
+)
 
 
 class ResolveSchema(ma.Schema):
