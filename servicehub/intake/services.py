@@ -35,6 +35,7 @@ from servicehub.intake.models import (
     Urgency,
 )
 from servicehub.registry import services as registry
+from servicehub.registry.identifiers import age_in_years
 from servicehub.registry.models import Area, AreaLevel, NeedSource, Priority, Recipient, RecipientStatus
 from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.timeutil import district_today, district_tz
@@ -591,14 +592,10 @@ def _people(today: date, enabled: dict[str, dict]) -> list[rules.PersonFacts]:
         for recipient_id, visit_id, day, type_code, status in db.session.execute(stmt):
             seen.setdefault(recipient_id, set()).add((day, visit_id, type_code, status))
     visits = {rid: tuple((day, code, status) for day, _, code, status in sorted(found)) for rid, found in seen.items()}
-    return [rules.PersonFacts(rid, _age(birth, today), lives_alone, valid_until, visits.get(rid, ()))
+    return [rules.PersonFacts(rid, age_in_years(birth, today), lives_alone, valid_until, visits.get(rid, ()))
             for rid, birth, lives_alone, valid_until in db.session.execute(
                 select(Recipient.id, Recipient.birth_date, Recipient.lives_alone, Recipient.class_valid_until)
                 .where(Recipient.status == RecipientStatus.ACTIVE))]
-
-
-def _age(birth: date, today: date) -> int:
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 def run_discovery_as(principal: Principal) -> list[Application]:

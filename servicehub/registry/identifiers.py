@@ -43,6 +43,11 @@ def id_number_birth_date(value: str) -> date:
     return date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
 
 
+def age_in_years(birth: date, today: date) -> int:
+    """Whole years from `birth` to `today` (a birthday counts from its day; 29 February from 1 March)."""
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
 def id_number_gender(value: str) -> str:
     """'male' or 'female', from the 17th digit of a valid resident ID number."""
     return "male" if int(value[16]) % 2 else "female"

@@ -334,6 +334,7 @@ class Recipient(Audited, TimestampMixin, db.Model):
     __audit_mask__ = {
         "id_number_encrypted": None,
         "id_number_hash": None,
+        "birth_date": None,  # beside the masked number it would rebuild the full one
         "phone": mask_phone,
         "family_carer_phone": mask_phone,
     }

@@ -429,7 +429,9 @@ class RecipientSchema(ma.Schema):
     id_number = fields.String(attribute="id_number_shown", dump_only=True,
                               metadata={"description": "Masked (3211**********123X) unless your role needs it"})
     gender = fields.String(dump_only=True, metadata={"enum": values(Gender)})
-    birth_date = fields.Date(dump_only=True)
+    birth_date = fields.Date(attribute="birth_date_shown", dump_only=True, allow_none=True, metadata={
+        "description": "Null where the ID number is masked (with it, the birth date would rebuild the full number)"})
+    age = fields.Integer(dump_only=True, metadata={"description": "Age in whole years today, for every role"})
     assistance_class = fields.String(attribute="assistance_class.code", dump_only=True)
     assistance_class_name = Localized("name", attribute="assistance_class")
     subclass = fields.String(dump_only=True, allow_none=True)

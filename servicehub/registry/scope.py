@@ -86,6 +86,12 @@ def may_see_id_number(principal: Principal, recipient: Recipient) -> bool:
     return principal.role == Role.MANAGER and principal.town_id in (None, recipient.town_id)
 
 
+def sees_every_id_number(principal: Principal) -> bool:
+    """Whether every recipient the caller may see is shown with the full ID number (and the birth date): admins and
+    managers (a town manager sees only the town's recipients)."""
+    return principal.role in (Role.ADMIN, Role.MANAGER)
+
+
 def require_district_level(principal: Principal) -> None:
     """Areas, stations, organisations and contracts are the district's business."""
     if not allows(principal, Resource.ORGANISATIONS, Action.WRITE):

@@ -21,6 +21,7 @@ from servicehub.errors import N_, Conflict, NotFound, ValidationFailed
 from servicehub.extensions import db
 from servicehub.registry import rules, scope
 from servicehub.registry.identifiers import (
+    age_in_years,
     credit_code_problem,
     id_number_birth_date,
     id_number_gender,
@@ -44,6 +45,7 @@ from servicehub.registry.models import (
     Worker,
     WorkerQualification,
 )
+from servicehub.timeutil import district_today
 
 DEFAULT_WINDOW = (time(8, 0), time(18, 0))
 
@@ -636,11 +638,17 @@ def _recipient_query():
 
 
 def present_recipient(principal: Principal, recipient: Recipient) -> Recipient:
-    """Attach what this caller may see of the sensitive fields (full or masked ID number and phones)."""
+    """Attach what this caller may see of the sensitive fields (full or masked ID number, the birth date or only the
+    age, and phones)."""
     if scope.may_see_id_number(principal, recipient):
         recipient.id_number_shown = crypto.decrypt(_data_key(), recipient.id_number_encrypted)
+        recipient.birth_date_shown = recipient.birth_date
     else:
         recipient.id_number_shown = recipient.id_number_masked
+        # The masked number keeps the area code's start and the serial; with the birth date it is one of a handful
+        # of numbers the check digit tells apart. Whoever sees it masked sees the age instead.
+        recipient.birth_date_shown = None
+    recipient.age = age_in_years(recipient.birth_date, district_today())
     hide_phones = principal.role == Role.AUDITOR
     recipient.phone_shown = mask_phone(recipient.phone) if hide_phones else recipient.phone
     recipient.family_carer_phone_shown = (
@@ -671,10 +679,14 @@ def list_recipients(principal: Principal, *, town=None, area=None, assistance_cl
         stmt = stmt.where(unmet if has_unmet_need else ~unmet)
     if id_number:
         # Only those who may see full numbers may search by them; others find nobody.
-        allowed = principal.role == Role.ADMIN or principal.role == Role.MANAGER
+        allowed = scope.sees_every_id_number(principal)
         stmt = stmt.where(Recipient.id_number_hash == id_number_lookup_hash(id_number) if allowed else false())
     if q:
         stmt = stmt.where(or_(_like(Recipient.name, q), _like(Recipient.address, q)))
+    if sort.lstrip("-") == "birth_date" and not scope.sees_every_id_number(principal):
+        # the order would tell birth dates apart within a year of age
+        raise ValidationFailed(N_("Only roles that see full ID numbers sort recipients by birth date."),
+                               {"sort": ["Sort by name or id."]})
     columns = {"id": Recipient.id, "name": Recipient.name, "birth_date": Recipient.birth_date}
     items, total = _list(Recipient, stmt, sort, columns, page, page_size)
     return [present_recipient(principal, r) for r in items], total
