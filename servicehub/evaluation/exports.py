@@ -20,6 +20,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from servicehub.auth.permissions import Principal
+from servicehub.auth.reads import record_read
 from servicehub.evaluation import charts, services
 from servicehub.evaluation.kpis import DEFINITION_BY_CODE, FIGURES, PERIODS
 from servicehub.timeutil import district_tz
@@ -36,13 +37,21 @@ def export_report(principal: Principal, fmt: str, first: date, last: date, group
     """A report the caller may run, as a file: (content, file name without extension)."""
     # Only the XLSX lists the records; CSV and PDF count them at most, so they need not be built.
     document = services.report_document(principal, first, last, group_by, with_records=fmt == "xlsx", **filters)
-    return render(document, fmt), f"servicehub-kpis-{first.isoformat()}-{last.isoformat()}"
+    content = render(document, fmt)
+    record_read("export_downloaded", "reports", None, export="kpi_report", format=fmt, first=first, last=last,
+                group_by=list(group_by), filters={k: v for k, v in filters.items() if v not in (None, [], ())},
+                records=record_count(document))
+    return content, f"servicehub-kpis-{first.isoformat()}-{last.isoformat()}"
 
 
 def export_frozen(principal: Principal, frozen_id: int, fmt: str) -> tuple[bytes, str]:
     """A frozen report as a file, rendered from what was stored when it was issued."""
     document = services.frozen_document(principal, frozen_id)
-    return render(document, fmt), f"servicehub-frozen-report-{frozen_id}"
+    content = render(document, fmt)
+    query = document.get("query") or {}
+    record_read("export_downloaded", "frozen_reports", frozen_id, export="frozen_report", format=fmt,
+                first=query.get("from"), last=query.get("to"), records=record_count(document))
+    return content, f"servicehub-frozen-report-{frozen_id}"
 
 
 def record_count(document: dict) -> int:
@@ -679,7 +688,10 @@ def export_settlement(principal: Principal, contract_id: int, month: str, fmt: s
     """A contract's monthly settlement the caller may see, as a file: (content, file name without extension)."""
     document = services.settlement_document(principal, contract_id, month)
     renderer = {"csv": render_settlement_csv, "xlsx": render_settlement_xlsx, "pdf": render_settlement_pdf}[fmt]
-    return renderer(document), f"servicehub-settlement-{document['contract_code']}-{month}"
+    content = renderer(document)
+    record_read("export_downloaded", "contracts", contract_id, export="settlement", format=fmt, month=month,
+                contract=document["contract_code"])
+    return content, f"servicehub-settlement-{document['contract_code']}-{month}"
 
 
 def service_name(document: dict, code: str) -> str:

@@ -538,6 +538,10 @@ def run_matching(
         run.solver_status = solved.status
         run.finished_at = utcnow()
         run.seconds = round(time.perf_counter() - started, 3)
+        # A run reads every open need in its scope with its recipient's class, place and preferences.
+        record_event(db.session, "matching_run", "matching_runs", run.id, town=town,
+                     need_ids=len(need_ids) if need_ids is not None else None, needs_considered=run.needs_considered,
+                     proposed=run.proposed, unmatched=run.unmatched)
         db.session.commit()
         return run
 
@@ -1007,14 +1011,15 @@ def is_overdue(referral: Referral, now: datetime | None = None) -> bool:
 
 
 def present_referrals(principal: Principal, referrals: list[Referral]) -> list[Referral]:
-    """Attach what the caller may see of each recipient (masked ID number …) and `overdue` to each referral."""
-    from servicehub.registry.services import present_recipient
+    """Attach what the caller may see of each recipient (masked ID number …) and `overdue` to each referral (the
+    pages show them; whose full ID numbers they show goes to the audit log)."""
+    from servicehub.registry.services import present_recipients
 
     # The recipients' communities in one query (the lazy loads below then find them in the session).
     db.session.scalars(select(Area).where(Area.id.in_({r.need.recipient.area_id for r in referrals}))).all()
+    present_recipients(principal, [referral.need.recipient for referral in referrals])
     now = utcnow()
     for referral in referrals:
-        present_recipient(principal, referral.need.recipient)
         referral.overdue = is_overdue(referral, now)
     return referrals
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from servicehub import crypto
 from servicehub.auth.permissions import Principal, Role
+from servicehub.auth.reads import record_read
 from servicehub.catalog.models import AssistanceClass, Qualification, ServiceCategory, ServiceType
 from servicehub.database import paginate
 from servicehub.errors import N_, Conflict, NotFound, ValidationFailed
@@ -689,17 +690,32 @@ def list_recipients(principal: Principal, *, town=None, area=None, assistance_cl
                                {"sort": ["Sort by name or id."]})
     columns = {"id": Recipient.id, "name": Recipient.name, "birth_date": Recipient.birth_date}
     items, total = _list(Recipient, stmt, sort, columns, page, page_size)
-    return [present_recipient(principal, r) for r in items], total
+    return present_recipients(principal, items), total
+
+
+def present_recipients(principal: Principal, recipients: list[Recipient]) -> list[Recipient]:
+    """`present_recipient` for each; whose full ID numbers were shown goes to the audit log (one event, committed)."""
+    for recipient in recipients:
+        present_recipient(principal, recipient)
+    shown = list(dict.fromkeys(r.id for r in recipients if scope.may_see_id_number(principal, r)))
+    if shown:
+        record_read("id_number_shown", "recipients", shown[0] if len(shown) == 1 else None, recipient_ids=shown)
+    return recipients
 
 
 def get_recipient(principal: Principal, recipient_id: int) -> Recipient:
-    """One recipient the caller may see (otherwise not found)."""
+    """One recipient the caller may see (otherwise not found), with what it may see of the sensitive fields."""
+    return present_recipients(principal, [find_recipient(principal, recipient_id)])[0]
+
+
+def find_recipient(principal: Principal, recipient_id: int) -> Recipient:
+    """One recipient the caller may see (otherwise not found), without its sensitive fields presented."""
     row = db.session.scalars(
         _recipient_query().where(Recipient.id == recipient_id, scope.recipients_visible(principal))
     ).one_or_none()
     if row is None:
         raise NotFound(N_("No recipient with id %(id)s.", id=recipient_id))
-    return present_recipient(principal, row)
+    return row
 
 
 def _assistance_class(code: str) -> AssistanceClass:
@@ -776,7 +792,7 @@ def add_recipient(principal: Principal, data: dict) -> Recipient:
 
 def create_recipient(principal: Principal, data: dict) -> Recipient:
     """Register a recipient; the ID number is checked, encrypted and must not be registered already."""
-    return present_recipient(principal, _committed(add_recipient(principal, data)))
+    return present_recipients(principal, [_committed(add_recipient(principal, data))])[0]
 
 
 def change_recipient(principal: Principal, recipient: Recipient, changes: dict) -> Recipient:
@@ -793,9 +809,9 @@ def change_recipient(principal: Principal, recipient: Recipient, changes: dict) 
 
 def update_recipient(principal: Principal, recipient_id: int, changes: dict) -> Recipient:
     """Change a recipient's details or status (a town manager: in their town, to their town)."""
-    recipient = change_recipient(principal, get_recipient(principal, recipient_id), changes)
+    recipient = change_recipient(principal, find_recipient(principal, recipient_id), changes)
     db.session.commit()
-    return present_recipient(principal, recipient)
+    return present_recipients(principal, [recipient])[0]
 
 
 # --- needs ----------------------------------------------------------------------------------
@@ -890,7 +906,7 @@ def _need_values(data: dict, service_type: ServiceType, current: Need | None) ->
 
 def add_need(principal: Principal, data: dict) -> Need:
     """Validate and add a need to the session, without committing."""
-    recipient = get_recipient(principal, data["recipient_id"])
+    recipient = find_recipient(principal, data["recipient_id"])
     scope.require_town(principal, recipient.town_id)
     service_type = _service_type(data["service_type"])
     _fail_if(eligibility_problems(recipient, service_type), "The recipient cannot receive this service.")

@@ -71,9 +71,12 @@ def log_refusal(visit_id: int, outcome: str, principal: Principal, ip: str) -> i
     card = current_card(recipient_id)
     db.session.add(ConfirmationAttempt(visit_id=visit_id, recipient_id=recipient_id, card_id=card.id if card else None,
                                        outcome=outcome, user_id=principal.user_id, username=principal.username, ip=ip))
-    record_event(db.session, "confirmation_refused", "visits", visit_id, outcome=outcome, ip=ip)
     db.session.flush()
-    return tries(visit_id)
+    tried = tries(visit_id)
+    # What was tried against which card, never the code itself.
+    record_event(db.session, "confirmation_refused", "visits", visit_id, outcome=outcome, ip=ip,
+                 recipient_id=recipient_id, card_no=card.card_no if card else None, tries=tried)
+    return tried
 
 
 # --- issuing a card ------------------------------------------------------------------------------------------------

@@ -527,6 +527,9 @@ def issue_card(principal: Principal, recipient_id: int) -> tuple[ConfirmationCar
     recipient = cards.may_issue(principal, recipient_id)
     card, replaced, secret = cards.new_card(recipient, principal)
     pdf = cards.card_pdf(recipient, card, secret, cards.issuer_name(principal))
+    # The one time its secret and codes are read; the event says which card, never what is on it.
+    record_event(db.session, "card_printed", "recipients", recipient.id, card_no=card.card_no, format="pdf",
+                 printed_codes=card.printed_codes)
     if principal.is_provider:
         replaces = f", replacing #{replaced.card_no}" if replaced is not None else ""
         raise_alert(AlertKind.CARD_REISSUED, f"card:{recipient.id}:{card.card_no}",

@@ -467,7 +467,7 @@ def cards(recipient_id: int):
     found = services.list_cards(principal, recipient_id)
     if request.args.get("part"):
         return render_template("visits/_card_list.html", cards=found, recipient_id=recipient_id)
-    return render_template("visits/cards.html", cards=found, recipient=registry.get_recipient(principal, recipient_id))
+    return render_template("visits/cards.html", cards=found, recipient=registry.find_recipient(principal, recipient_id))
 
 
 @blp.post("/recipients/<int:recipient_id>/cards")

@@ -237,8 +237,10 @@ def test_a_code_is_refused_when_wrong_expired_or_used_and_the_refusal_writes_not
                                                                  ("reused", "provider")]
         assert all(card is not None for _, _, card in tries)
         logged = db.session.scalars(select(AuditLog.changes).where(AuditLog.action == "confirmation_refused",
-                                                                   AuditLog.entity_id == str(visit_id))).all()
+                                                                   AuditLog.entity_id == str(visit_id))
+                                    .order_by(AuditLog.id)).all()
         assert [c["outcome"] for c in logged] == ["wrong", "expired", "reused"]
+        assert [c["tries"] for c in logged] == [1, 2, 3] and all(c["card_no"] == 1 for c in logged)
         card = db.session.scalar(select(ConfirmationCard).where(ConfirmationCard.recipient_id == stop.recipient_id))
         assert card.printed_next == 1  # nothing spent by the refusals
 
