@@ -18,6 +18,7 @@ PURE_MODULES = [
     "servicehub.auth.throttle",
     "servicehub.auth.policy",
     "servicehub.registry.identifiers",
+    "servicehub.registry.phones",
     "servicehub.registry.rules",
     "servicehub.registry.demo",
     "servicehub.imports.reader",

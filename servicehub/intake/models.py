@@ -13,7 +13,7 @@ from servicehub.audit_policy import Audited
 from servicehub.database import UTCDateTime, enum_check, utcnow
 from servicehub.extensions import db
 from servicehub.intake import rules
-from servicehub.registry.identifiers import mask_phone
+from servicehub.registry import phones
 
 
 class Source(enum.StrEnum):
@@ -74,7 +74,7 @@ class Application(Audited, db.Model):
     """A request for help: who, where, what happened, what help; routed to the town of the address, with a
     deadline for the first contact. Its history is its steps."""
 
-    __audit_mask__ = {"phone": mask_phone, "contact_phone": mask_phone, "situation": None, "client_hash": None}
+    __audit_mask__ = {**phones.audit_mask("phone", "contact_phone"), "situation": None, "client_hash": None}
 
     __tablename__ = "applications"
     __table_args__ = (
@@ -93,13 +93,18 @@ class Application(Audited, db.Model):
     town_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     name: Mapped[str] = mapped_column(String(50))  # the person who needs help
-    phone: Mapped[str] = mapped_column(String(20), default="")  # theirs, or the family's
+    # Theirs, or the family's: encrypted, found by its keyed hash (the status check), masked (registry.phones).
+    phone_encrypted: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_masked: Mapped[str] = mapped_column(String(20), default="", server_default="")
     address: Mapped[str] = mapped_column(String(200), default="")
     situation: Mapped[str] = mapped_column(Text, default="")  # what happened, in their words
     service_types: Mapped[list] = mapped_column(JSON, default=list)  # catalogue codes asked for
     help_text: Mapped[str] = mapped_column(Text, default="")  # help asked for in their words
     contact_name: Mapped[str] = mapped_column(String(50), default="")  # who applied, if not the person
-    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+    contact_phone_encrypted: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    contact_phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    contact_phone_masked: Mapped[str] = mapped_column(String(20), default="", server_default="")
     recipient_id: Mapped[int | None] = mapped_column(ForeignKey("recipients.id"), index=True)
     rule_code: Mapped[str | None] = mapped_column(String(40))  # active discovery: the rule that raised it
     matching_run_id: Mapped[int | None] = mapped_column(ForeignKey("matching_runs.id"))  # its needs' first run

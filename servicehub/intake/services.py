@@ -87,7 +87,8 @@ def _throttle(client: str, phone: str) -> None:
                           code="too_many_applications", headers={"Retry-After": str(minutes * 60)})
     if phone:
         today = db.session.scalar(select(func.count()).select_from(Application).where(
-            Application.phone == phone, Application.submitted_at >= now - timedelta(days=1)))
+            Application.phone_hash == registry.phone_lookup_hash(phone),
+            Application.submitted_at >= now - timedelta(days=1)))
         if today >= _config("SERVICEHUB_INTAKE_MAX_PER_PHONE"):
             raise RateLimited(N_("This phone number has applied several times today; the town will call you back."),
                               {"phone": ["Too many applications today."]}, code="too_many_applications",
@@ -167,14 +168,15 @@ def _file(data: dict, source: Source, created_by: str, client: str = "", princip
         raise PermissionDenied(N_("You manage another town."), {"area": ["Not in your town."]})
     urgency = Urgency(data.get("urgency") or Urgency.NORMAL)
     submitted = _local_now()
+    phones = registry.sealed_phones({"phone": phone, "contact_phone": rules.normal_phone(data.get("contact_phone", ""))},
+                                    ("phone", "contact_phone"))
     application = Application(
         reference=_unused_reference(), source=source.value, urgency=urgency.value, status=Status.NEW.value,
-        town_id=town.id, community_id=community.id if community else None, name=data["name"].strip(), phone=phone,
+        town_id=town.id, community_id=community.id if community else None, name=data["name"].strip(), **phones,
         address=(data.get("address") or "").strip(), situation=data["situation"].strip(),
         service_types=list(dict.fromkeys(data.get("service_types") or [])),
         help_text=(data.get("help_text") or "").strip(), contact_name=(data.get("contact_name") or "").strip(),
-        contact_phone=rules.normal_phone(data.get("contact_phone", "")), recipient_id=recipient_id,
-        rule_code=rule_code, submitted_at=submitted.astimezone(UTC),
+        recipient_id=recipient_id, rule_code=rule_code, submitted_at=submitted.astimezone(UTC),
         due_at=_deadline(submitted, urgency == Urgency.EMERGENCY, working_calendar(submitted.date())),
         client_hash=rules.client_key(_secret(), "address", client) if client else "", created_by=created_by)
     db.session.add(application)
@@ -183,7 +185,7 @@ def _file(data: dict, source: Source, created_by: str, client: str = "", princip
     record_event(db.session, "application_filed", "applications", application.id, reference=application.reference,
                  source=source.value, urgency=urgency.value, town=town.code, rule=rule_code)
     db.session.commit()
-    return application
+    return present_application(principal, application) if principal is not None else application
 
 
 def _deadline(submitted: datetime, emergency: bool, calendar: rules.WorkingCalendar) -> datetime:
@@ -213,8 +215,8 @@ def check_status(reference: str, phone: str) -> Application:
     same 404 whatever was wrong (a wrong phone number reveals nothing)."""
     found = db.session.scalar(select(Application).options(selectinload(Application.steps))
                               .where(Application.reference == rules.normal_reference(reference)))
-    phone = rules.normal_phone(phone)
-    if found is None or not phone or phone not in (found.phone, found.contact_phone):
+    number = registry.phone_lookup_hash(rules.normal_phone(phone))
+    if found is None or number is None or number not in (found.phone_hash, found.contact_phone_hash):
         raise NotFound(N_("No application with this reference and phone number."))
     return found
 
@@ -226,6 +228,13 @@ def require_manager(principal: Principal) -> None:
     """Applications are handled by managers (a town's, or the district's) and admins."""
     if principal.role not in (Role.MANAGER, Role.ADMIN):
         raise PermissionDenied(N_("Applications are handled by the town and district managers."))
+
+
+def present_application(principal: Principal, application: Application) -> Application:
+    """Attach what this caller may see of the application's phones (in full, or masked for an auditor)."""
+    application.phone_shown = registry.phone_shown(principal, application)
+    application.contact_phone_shown = registry.phone_shown(principal, application, "contact_phone")
+    return application
 
 
 def applications_visible(principal: Principal):
@@ -264,11 +273,13 @@ def list_applications(principal: Principal, *, town: str | None = None, status: 
     if q:
         like = f"%{q.strip()}%"
         stmt = stmt.where(or_(Application.name.like(like), Application.reference.like(like.upper()),
-                              Application.phone.like(like)))
+                              *registry.phone_matches(principal, q, Application.phone_hash,
+                                                      Application.contact_phone_hash)))
     waiting = Application.status.in_(OPEN_STATUSES)
     stmt = stmt.order_by(waiting.desc(), (Application.urgency == Urgency.EMERGENCY).desc(), Application.due_at,
                          Application.id.desc())
-    return paginate(db.session, stmt, page, page_size)
+    items, total = paginate(db.session, stmt, page, page_size)
+    return [present_application(principal, a) for a in items], total
 
 
 def get_application(principal: Principal, application_id: int, *, for_update: bool = False) -> Application:
@@ -278,7 +289,7 @@ def get_application(principal: Principal, application_id: int, *, for_update: bo
     found = db.session.scalar(stmt.with_for_update() if for_update else stmt)
     if found is None:
         raise NotFound(N_("No such application."))
-    return found
+    return present_application(principal, found)
 
 
 def _open_for(principal: Principal, application_id: int) -> Application:
@@ -341,10 +352,11 @@ def _existing_recipient(application: Application, id_number: str | None) -> Reci
             Recipient.id_number_hash == registry.id_number_lookup_hash(id_number)))
         if found is not None:
             return found
-    if application.phone:
+    if application.phone_hash:
         same = db.session.scalars(select(Recipient).where(
             Recipient.name == application.name,
-            or_(Recipient.phone == application.phone, Recipient.family_carer_phone == application.phone))).all()
+            or_(Recipient.phone_hash == application.phone_hash,
+                Recipient.family_carer_phone_hash == application.phone_hash))).all()
         if len(same) == 1:
             return same[0]
     return None
@@ -352,8 +364,9 @@ def _existing_recipient(application: Application, id_number: str | None) -> Reci
 
 def _recipient_data(application: Application, given: dict) -> dict:
     """The recipient's fields: what the manager gave, the application's details where they did not."""
-    data = {"name": application.name, "phone": application.phone, "address": application.address,
-            "family_carer_name": application.contact_name, "family_carer_phone": application.contact_phone}
+    data = {"name": application.name, "phone": registry.phone_in_clear(application), "address": application.address,
+            "family_carer_name": application.contact_name,
+            "family_carer_phone": registry.phone_in_clear(application, "contact_phone")}
     data.update({k: v for k, v in given.items() if v not in (None, "")})
     area_code = data.get("area") or (application.community or application.town).code
     data["area"] = area_code
@@ -622,12 +635,13 @@ def run_discovery(today: date | None = None) -> list[Application]:
         recipient = db.session.get(Recipient, recipient_id)
         rule = rules.RULE_BY_CODE[code]
         area = db.session.get(Area, recipient.area_id)
+        carer_phone = registry.phone_in_clear(recipient, "family_carer_phone")
         filed.append(_file({
-            "name": recipient.name, "phone": recipient.phone or recipient.family_carer_phone or "",
+            "name": recipient.name, "phone": registry.phone_in_clear(recipient) or carer_phone,
             "area": area.code, "address": recipient.address,
             "situation": f"{rule.name_zh}（{why}）: {rules.describe(code, enabled[code], 'zh')}",
             "help_text": rule.name_en, "contact_name": recipient.family_carer_name,
-            "contact_phone": recipient.family_carer_phone, "urgency": Urgency.NORMAL.value,
+            "contact_phone": carer_phone, "urgency": Urgency.NORMAL.value,
         }, Source.DISCOVERY, created_by="system", recipient_id=recipient_id, rule_code=code))
         open_items.add((code, recipient_id))
     return filed

@@ -343,7 +343,8 @@ class _BulkWriter:
         """Workers (starting at a station or at home) and their qualifications."""
         stations = _ids(Station, Station.code)
         _insert(Worker.__table__, [
-            {**{k: v for k, v in w.items() if k not in ("organisation", "start_station", "qualifications")},
+            {**services.sealed_phones({k: v for k, v in w.items()
+                                       if k not in ("organisation", "start_station", "qualifications")}, ("phone",)),
              "organisation_id": self.organisations[w["organisation"]],
              "start_station_id": stations[w["start_station"]] if w["start_station"] else None,
              "active": True, **self.stamps} for w in workers])
@@ -356,14 +357,16 @@ class _BulkWriter:
             for w in workers for q in w["qualifications"]])
 
     def recipients_and_needs(self, recipients: list[dict], needs: list[dict]) -> None:
-        """Recipients (ID numbers encrypted, hashed, masked; gender and birth date from them), then their needs."""
+        """Recipients (ID numbers and phones encrypted, hashed, masked; gender and birth date from the ID numbers),
+        then their needs."""
         classes = _ids(AssistanceClass, AssistanceClass.code)
         rows = []
         for r in recipients:
             number = r["id_number"]
             area_id, town_id = self.areas[r["area"]]
             rows.append({
-                **{k: v for k, v in r.items() if k not in ("id_number", "assistance_class", "area")},
+                **services.sealed_phones({k: v for k, v in r.items() if k not in ("id_number", "assistance_class", "area")},
+                                         ("phone", "family_carer_phone")),
                 "id_number_encrypted": crypto.encrypt(self.key, number),
                 "id_number_hash": crypto.lookup_hash(self.key, number), "id_number_masked": mask_id_number(number),
                 "gender": id_number_gender(number), "birth_date": id_number_birth_date(number),

@@ -432,7 +432,7 @@ def worker_form(qualifications, worker=None, **kwargs) -> WorkerForm:
             "employee_no": worker.employee_no,
             "name": worker.name,
             "gender": worker.gender,
-            "phone": worker.phone,
+            "phone": worker.phone_shown,
             "start_station_id": worker.start_station_id,
             "start_lat": worker.start_lat,
             "start_lon": worker.start_lon,

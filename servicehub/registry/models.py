@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from servicehub.audit_policy import Audited
 from servicehub.database import TimestampMixin, enum_check
 from servicehub.extensions import db
-from servicehub.registry.identifiers import mask_phone
+from servicehub.registry import phones
 
 
 class AreaLevel(enum.StrEnum):
@@ -256,7 +256,7 @@ class Worker(Audited, TimestampMixin, db.Model):
     """A caregiver or professional of one organisation, with qualifications, availability and limits."""
 
     __tablename__ = "workers"
-    __audit_mask__ = {"phone": mask_phone}
+    __audit_mask__ = phones.audit_mask("phone")
     __table_args__ = (
         enum_check("gender", Gender),
         enum_check("travel_mode", TravelMode),
@@ -270,7 +270,10 @@ class Worker(Audited, TimestampMixin, db.Model):
     employee_no: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(50))
     gender: Mapped[str] = mapped_column(String(8))
-    phone: Mapped[str] = mapped_column(String(20), default="")
+    # The mobile, encrypted; found by its keyed hash; masked for those who must not see it (registry.phones).
+    phone_encrypted: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_masked: Mapped[str] = mapped_column(String(20), default="", server_default="")
     # Where the working day starts and ends: the worker's home or a station.
     start_station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id"), index=True)
     start_lat: Mapped[float] = mapped_column(Float)
@@ -327,7 +330,7 @@ class Recipient(Audited, TimestampMixin, db.Model):
     """A person in hardship receiving services (救助对象).
 
     The resident ID number is sensitive: it is stored encrypted, found by a keyed hash, and shown
-    masked (`id_number_masked`) to everyone who does not need it.
+    masked (`id_number_masked`) to everyone who does not need it. So are the phones (`registry.phones`).
     """
 
     __tablename__ = "recipients"
@@ -335,8 +338,7 @@ class Recipient(Audited, TimestampMixin, db.Model):
         "id_number_encrypted": None,
         "id_number_hash": None,
         "birth_date": None,  # beside the masked number it would rebuild the full one
-        "phone": mask_phone,
-        "family_carer_phone": mask_phone,
+        **phones.audit_mask("phone", "family_carer_phone"),
     }
     __table_args__ = (
         enum_check("gender", Gender),
@@ -364,9 +366,13 @@ class Recipient(Audited, TimestampMixin, db.Model):
     address: Mapped[str] = mapped_column(String(200))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
-    phone: Mapped[str] = mapped_column(String(20), default="")
+    phone_encrypted: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone_masked: Mapped[str] = mapped_column(String(20), default="", server_default="")
     family_carer_name: Mapped[str] = mapped_column(String(50), default="")
-    family_carer_phone: Mapped[str] = mapped_column(String(20), default="")
+    family_carer_phone_encrypted: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    family_carer_phone_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    family_carer_phone_masked: Mapped[str] = mapped_column(String(20), default="", server_default="")
     carer_gender: Mapped[str] = mapped_column(String(8), default=CarerGender.ANY.value)
     language: Mapped[str] = mapped_column(String(20), default="")
     notes: Mapped[str] = mapped_column(Text, default="")

@@ -362,7 +362,7 @@ class WorkerSchema(ma.Schema):
     employee_no = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
     gender = fields.String(dump_only=True, metadata={"enum": values(Gender)})
-    phone = fields.String(dump_only=True)
+    phone = fields.String(attribute="phone_shown", dump_only=True, metadata={"description": "Masked for auditors"})
     start_station_id = fields.Integer(dump_only=True, allow_none=True)
     start_lat = fields.Float(dump_only=True)
     start_lon = fields.Float(dump_only=True)

@@ -20,14 +20,13 @@ from servicehub.catalog.models import AssistanceClass, Qualification, ServiceCat
 from servicehub.database import paginate
 from servicehub.errors import N_, Conflict, NotFound, ValidationFailed
 from servicehub.extensions import db
-from servicehub.registry import rules, scope
+from servicehub.registry import phones, rules, scope
 from servicehub.registry.identifiers import (
     age_in_years,
     credit_code_problem,
     id_number_birth_date,
     id_number_gender,
     mask_id_number,
-    mask_phone,
 )
 from servicehub.registry.models import (
     Area,
@@ -61,6 +60,46 @@ def district_box() -> rules.BoundingBox:
 
 def _data_key() -> bytes:
     return current_app.config["SERVICEHUB_DATA_KEY"]
+
+
+# --- phones: encrypted at rest, found by a keyed hash (registry.phones) -----------------------------------------
+
+
+def phone_lookup_hash(value: str | None) -> str | None:
+    """The keyed hash a phone number is found by (None for no number)."""
+    return phones.lookup_hash(_data_key(), value)
+
+
+def phone_in_clear(row, name: str = "phone") -> str:
+    """The phone `name` of a recipient, worker or application in clear ('' when there is none)."""
+    return phones.reveal(_data_key(), row, name)
+
+
+def may_see_phones(principal: Principal) -> bool:
+    """Phones in full: everyone who works with the people; an auditor checks records and sees them masked."""
+    return principal.role != Role.AUDITOR
+
+
+def phone_shown(principal: Principal, row, name: str = "phone") -> str:
+    """The phone `name` of `row` as this caller may see it: in full or masked."""
+    return phone_in_clear(row, name) if may_see_phones(principal) else getattr(row, f"{name}_masked")
+
+
+def phone_matches(principal: Principal, text: str, *hash_columns) -> list:
+    """Conditions finding `text` as a phone number in these hash columns; none for a caller who sees phones
+    masked (a search would tell them whose a number is) or text that is no number."""
+    number = phone_lookup_hash(text) if may_see_phones(principal) else None
+    return [column == number for column in hash_columns] if number else []
+
+
+def sealed_phones(values: dict, names: tuple[str, ...], current=None) -> dict:
+    """`values` with each phone of `names` it holds replaced by its columns (encrypted, hash, masked); a phone
+    that `current` already holds is left as it is (a new ciphertext would log a change that is none)."""
+    sealed = {k: v for k, v in values.items() if k not in names}
+    for name in names:
+        if name in values and (current is None or phone_in_clear(current, name) != (values[name] or "").strip()):
+            sealed.update(phones.seal(_data_key(), name, values[name]))
+    return sealed
 
 
 def _fail_if(errors: rules.Errors, message: str) -> None:
@@ -541,8 +580,9 @@ def list_workers(principal: Principal, *, organisation_id=None, qualification=No
     if active is not None:
         stmt = stmt.where(Worker.active.is_(active))
     if q:
-        stmt = stmt.where(or_(_like(Worker.name, q), Worker.employee_no == q))
-    return _list(Worker, stmt, sort, {"name": Worker.name, "employee_no": Worker.employee_no}, page, page_size)
+        stmt = stmt.where(or_(_like(Worker.name, q), Worker.employee_no == q, *phone_matches(principal, q, Worker.phone_hash)))
+    items, total = _list(Worker, stmt, sort, {"name": Worker.name, "employee_no": Worker.employee_no}, page, page_size)
+    return [present_worker(principal, w) for w in items], total
 
 
 def get_worker(principal: Principal, worker_id: int) -> Worker:
@@ -550,11 +590,17 @@ def get_worker(principal: Principal, worker_id: int) -> Worker:
     row = db.session.scalars(_worker_query().where(Worker.id == worker_id, scope.workers_visible(principal))).one_or_none()
     if row is None:
         raise NotFound(N_("No worker with id %(id)s.", id=worker_id))
-    return row
+    return present_worker(principal, row)
+
+
+def present_worker(principal: Principal, worker: Worker) -> Worker:
+    """Attach what this caller may see of the worker's phone (in full or masked)."""
+    worker.phone_shown = phone_shown(principal, worker)
+    return worker
 
 
 def _worker_values(data: dict, current: Worker | None) -> dict:
-    values = {k: v for k, v in data.items() if k != "qualifications"}
+    values = sealed_phones({k: v for k, v in data.items() if k != "qualifications"}, ("phone",), current)
     errors = rules.merge(
         rules.phone_problems("phone", data.get("phone"), mobile_only=True),
         rules.availability_problems(data.get("availability") or {}),
@@ -606,7 +652,7 @@ def add_worker(principal: Principal, data: dict) -> Worker:
 
 def create_worker(principal: Principal, data: dict) -> Worker:
     """Add a worker to an organisation (a provider: to its own)."""
-    return _committed(add_worker(principal, data))
+    return present_worker(principal, _committed(add_worker(principal, data)))
 
 
 def _refuse_taken_employee_no(organisation_id: int, employee_no: str, except_id: int | None = None) -> None:
@@ -626,7 +672,7 @@ def update_worker(principal: Principal, worker_id: int, changes: dict) -> Worker
     for name, value in _worker_values(changes, worker).items():
         setattr(worker, name, value)
     db.session.commit()
-    return worker
+    return present_worker(principal, worker)
 
 
 # --- recipients -----------------------------------------------------------------------------
@@ -650,11 +696,8 @@ def present_recipient(principal: Principal, recipient: Recipient) -> Recipient:
         # of numbers the check digit tells apart. Whoever sees it masked sees the age instead.
         recipient.birth_date_shown = None
     recipient.age = age_in_years(recipient.birth_date, district_today())
-    hide_phones = principal.role == Role.AUDITOR
-    recipient.phone_shown = mask_phone(recipient.phone) if hide_phones else recipient.phone
-    recipient.family_carer_phone_shown = (
-        mask_phone(recipient.family_carer_phone) if hide_phones else recipient.family_carer_phone
-    )
+    recipient.phone_shown = phone_shown(principal, recipient)
+    recipient.family_carer_phone_shown = phone_shown(principal, recipient, "family_carer_phone")
     return recipient
 
 
@@ -683,7 +726,8 @@ def list_recipients(principal: Principal, *, town=None, area=None, assistance_cl
         allowed = scope.sees_every_id_number(principal)
         stmt = stmt.where(Recipient.id_number_hash == id_number_lookup_hash(id_number) if allowed else false())
     if q:
-        stmt = stmt.where(or_(_like(Recipient.name, q), _like(Recipient.address, q)))
+        stmt = stmt.where(or_(_like(Recipient.name, q), _like(Recipient.address, q),
+                              *phone_matches(principal, q, Recipient.phone_hash, Recipient.family_carer_phone_hash)))
     if sort.lstrip("-") == "birth_date" and not scope.sees_every_id_number(principal):
         # the order would tell birth dates apart within a year of age
         raise ValidationFailed(N_("Only roles that see full ID numbers sort recipients by birth date."),
@@ -727,7 +771,8 @@ def _assistance_class(code: str) -> AssistanceClass:
 
 def _recipient_values(principal: Principal, data: dict, current: Recipient | None) -> dict:
     """Validate a recipient's fields and resolve codes; returns column values to set."""
-    values = {k: v for k, v in data.items() if k not in ("id_number", "assistance_class", "area", "gender")}
+    values = sealed_phones({k: v for k, v in data.items() if k not in ("id_number", "assistance_class", "area", "gender")},
+                           ("phone", "family_carer_phone"), current)
     errors = rules.merge(
         rules.phone_problems("phone", data.get("phone")),
         rules.phone_problems("family_carer_phone", data.get("family_carer_phone")),

@@ -808,7 +808,8 @@ def roster(principal: Principal, service_date: date, worker_id: int | None = Non
         select(Visit).options(
             load_only(*(getattr(Visit, name) for name in ROSTER_VISIT_COLUMNS)),
             joinedload(Visit.recipient, innerjoin=True).load_only(Recipient.name, Recipient.address, Recipient.lat,
-                                                                  Recipient.lon, Recipient.phone),
+                                                                  Recipient.lon, Recipient.phone_encrypted,
+                                                                  Recipient.phone_masked),
             joinedload(Visit.service_type, innerjoin=True).load_only(ServiceType.code, ServiceType.name_zh,
                                                                      ServiceType.name_en),
             joinedload(Visit.series, innerjoin=True).load_only(VisitSeries.carers))
@@ -909,11 +910,10 @@ def run_plan(principal: Principal, run_id: int) -> list[dict]:
 
 def present_roster(principal: Principal, worker: Worker, service_date: date, visits: list[Visit]) -> dict:
     """The roster as the API shows it: phone numbers in full only to the organisation serving the recipient."""
-    from servicehub.registry.identifiers import mask_phone
+    from servicehub.registry.services import phone_in_clear
 
     for visit in visits:
-        phone = visit.recipient.phone
-        visit.phone_shown = phone if principal.is_provider else (mask_phone(phone) if phone else "")
+        visit.phone_shown = phone_in_clear(visit.recipient) if principal.is_provider else visit.recipient.phone_masked
     return {"date": service_date, "worker": worker, "visits": visits,
             "travel_min": sum(v.travel_min or 0 for v in visits)}
 

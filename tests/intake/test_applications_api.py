@@ -4,13 +4,14 @@ approved at once with documents to follow, bad input, the flood limit, escalatio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from servicehub.database import utcnow
 from servicehub.extensions import db
 from servicehub.intake import services
 from servicehub.intake.models import Application, ApplicationStep
 from servicehub.matching.models import Referral
+from servicehub.registry import services as registry
 from servicehub.registry.models import Need
 from tests.registry import factories as f
 
@@ -40,7 +41,7 @@ def test_a_public_application_gets_a_reference_and_an_hour_to_first_contact(app,
     assert filed["reference"].startswith("SQ-") and len(filed["reference"]) == 12
     with app.app_context():
         application = db.session.scalar(select(Application).where(Application.reference == filed["reference"]))
-        assert application.phone == "13800138000" and application.source == "public"
+        assert registry.phone_in_clear(application) == "13800138000" and application.source == "public"
         assert application.town.code == f.DAGANG
         assert application.due_at - application.submitted_at == timedelta(hours=1)
         assert [s.kind for s in application.steps] == ["submitted"]
@@ -87,6 +88,39 @@ def test_a_flood_from_one_address_is_slowed_down(app, client, demo):
     assert codes[:5] == [201] * 5 and codes[5:] == [429, 429]
     response = client.post("/api/v1/public/applications", json={**form(phone="13800138009"), **answer(client)})
     assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+
+
+def test_one_phone_however_written_applies_three_times_a_day(client, demo):
+    codes = [client.post("/api/v1/public/applications", json={**form(phone=phone), **answer(client)}).status_code
+             for phone in ("138 0013 8000", "+86 13800138000", "138-0013-8000")]
+    assert codes == [201] * 3
+    again = client.post("/api/v1/public/applications", json={**form(phone="13800138000"), **answer(client)})
+    assert again.status_code == 429 and "phone" in again.get_json()["errors"]
+
+
+def test_phones_are_encrypted_at_rest_and_the_status_check_finds_them_by_their_hash(app, client, filed):
+    with app.app_context():
+        row = dict(db.session.execute(text("SELECT * FROM applications WHERE reference = :reference"),
+                                      {"reference": filed["reference"]}).mappings().one())
+    assert "13800138000" not in str(row.values()) and "13900139000" not in str(row.values())
+    assert "phone" not in row and "contact_phone" not in row
+    assert (row["phone_masked"], row["contact_phone_masked"]) == ("138****8000", "139****9000")
+    for phone in ("+86 138-0013-8000", "13900139000"):  # the applicant's, however written, or the contact's
+        checked = client.post("/api/v1/public/applications/status", json={"reference": filed["reference"], "phone": phone})
+        assert checked.status_code == 200, phone
+
+
+def test_application_phones_in_full_for_managers_masked_for_auditors_found_by_managers(client, auth_headers, filed):
+    def queue(who, **query):
+        return client.get("/api/v1/applications", query_string=query, headers=auth_headers(who)).get_json()
+
+    assert [(a["phone"], a["contact_phone"]) for a in queue("manager")] == [("13800138000", "13900139000")]
+    assert [(a["phone"], a["contact_phone"]) for a in queue("auditor")] == [("138****8000", "139****9000")]
+    one = queue("manager")[0]["id"]
+    assert client.get(f"/api/v1/applications/{one}", headers=auth_headers("auditor")).get_json()["phone"] == "138****8000"
+    assert [a["reference"] for a in queue("manager", q="138 0013 8000")] == [filed["reference"]]
+    assert [a["reference"] for a in queue("manager", q="13900139000")] == [filed["reference"]]  # the contact's
+    assert queue("auditor", q="13800138000") == []
 
 
 def test_the_town_queue_is_the_towns_and_the_district_sees_all(client, auth_headers, filed):

@@ -133,10 +133,12 @@ def test_each_rule_files_an_item_for_exactly_the_people_at_risk(app, people):
     assert "7 missed of 7" in by_name["一周全未"].situation and "最近7天" in by_name["一周全未"].situation
     assert f"valid until {today + timedelta(days=30)}" in by_name["三十天到期"].situation
     assert f"valid until {today - timedelta(days=5)}" in by_name["已过期"].situation
+    with app.app_context():
+        assert {registry.phone_in_clear(a) for a in by_name.values()} == {"13800138000"}
     for application in by_name.values():
         assert application.source == "discovery" and application.status == "new" and application.urgency == "normal"
         assert application.created_by == "system" and [s.kind for s in application.steps] == ["submitted"]
-        assert application.name in by_name and application.phone == "13800138000"
+        assert application.name in by_name and application.phone_masked == "138****8000"
         assert application.help_text and application.reference.startswith("SQ-")
         assert application.due_at > application.submitted_at + timedelta(days=2)  # three working days
 

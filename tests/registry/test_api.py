@@ -1,7 +1,7 @@
 """The registry API: every validation rule answers 422 naming the field; scoping and masking hold."""
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from servicehub.extensions import db
 from servicehub.registry.identifiers import id_number_check_digit
@@ -320,6 +320,72 @@ def test_id_numbers_are_encrypted_at_rest_and_masked_in_the_audit_log(client, ap
                          headers=auth_headers("auditor")).get_json()
     assert entries and RECIPIENT["id_number"] not in str(entries)
     assert "13912345678" not in str(entries)
+
+
+def _raw_row(table: str, row_id: int) -> dict:
+    """A row as the database holds it (no model, no decryption)."""
+    return dict(db.session.execute(text(f"SELECT * FROM {table} WHERE id = :id"), {"id": row_id}).mappings().one())
+
+
+def test_phones_are_encrypted_at_rest_and_in_the_audit_log_only_masked(client, app, world, auth_headers):
+    with app.app_context():
+        recipient = _raw_row("recipients", world["recipient"]["id"])
+        worker = _raw_row("workers", world["worker"]["id"])
+    held = " ".join(str(v) for v in (*recipient.values(), *worker.values()))
+    for digits in ("13912345678", "88886666", "13812345678"):
+        assert digits not in held
+    assert "phone" not in recipient and "family_carer_phone" not in recipient and "phone" not in worker
+    assert recipient["phone_encrypted"].startswith("v1:") and len(recipient["phone_hash"]) == 64
+    assert (recipient["phone_masked"], recipient["family_carer_phone_masked"]) == ("139****5678", "051****6666")
+    assert worker["phone_masked"] == "138****5678"
+    entries = client.get("/api/v1/audit-log", query_string={"entity_type": "workers"},
+                         headers=auth_headers("auditor")).get_json()
+    assert entries and "13812345678" not in str(entries) and "138****5678" in str(entries)
+
+
+def test_phones_are_found_by_their_keyed_hash_however_written(client, world, auth_headers):
+    m, rid, other = world["manager"], world["recipient"]["id"], world["other_town"]["id"]  # the same phones
+
+    def found(path, q, headers=m):
+        return sorted(r["id"] for r in client.get(f"/api/v1/{path}", query_string={"q": q}, headers=headers).get_json())
+
+    assert found("recipients", "139 1234 5678") == [rid, other]
+    assert found("recipients", "+86 13912345678") == [rid, other]
+    assert found("recipients", "051188886666") == [rid, other]  # the family carer's landline, without the dash
+    assert found("recipients", "13912345670") == []
+    assert found("recipients", "13912345678", auth_headers("manager.dagang")) == [rid]  # their town only
+    assert found("workers", "138-1234-5678") == [world["worker"]["id"]]
+    # who sees phones masked cannot learn whose a number is by searching for it
+    assert found("recipients", "13912345678", auth_headers("auditor")) == []
+    # a new number is found, the old one no longer
+    assert client.patch(f"/api/v1/recipients/{rid}", json={"phone": "13700001111"}, headers=m).status_code == 200
+    assert (found("recipients", "13700001111"), found("recipients", "13912345678")) == ([rid], [other])
+
+
+def test_an_unchanged_phone_is_not_logged_as_changed(client, world, auth_headers):
+    m, wid = world["manager"], world["worker"]["id"]
+    assert client.patch(f"/api/v1/workers/{wid}", json={"phone": WORKER["phone"], "name": "张敏敏"},
+                        headers=m).status_code == 200
+    last = client.get("/api/v1/audit-log", query_string={"entity_type": "workers"},
+                      headers=auth_headers("auditor")).get_json()[0]
+    assert "name" in str(last["changes"]) and "phone" not in str(last["changes"])
+
+
+def test_phones_in_full_to_those_who_call_masked_for_the_auditor(client, world, auth_headers):
+    rid, wid = world["recipient"]["id"], world["worker"]["id"]
+
+    def phones(path, who):
+        body = client.get(f"/api/v1/{path}", headers=auth_headers(who)).get_json()
+        return body["phone"], body.get("family_carer_phone")
+
+    assert phones(f"recipients/{rid}", "manager") == ("13912345678", "0511-88886666")
+    assert phones(f"recipients/{rid}", "manager.dagang") == ("13912345678", "0511-88886666")
+    assert phones(f"recipients/{rid}", "auditor") == ("139****5678", "051****6666")
+    assert phones(f"workers/{wid}", "manager")[0] == "13812345678"
+    assert phones(f"workers/{wid}", "provider")[0] == "13812345678"  # the worker's own organisation
+    assert phones(f"workers/{wid}", "auditor")[0] == "138****5678"
+    listed = client.get("/api/v1/workers", headers=auth_headers("auditor")).get_json()
+    assert {w["phone"] for w in listed if w["id"] == wid} == {"138****5678"}
 
 
 # --- changes and deactivation (never deletion) -----------------------------------------------

@@ -185,6 +185,16 @@ def test_masked_id_number_and_phone_for_the_auditor(app, registry):
     assert all("*" in number for number in shown_id_numbers(client, "/recipients"))
 
 
+def test_a_workers_phone_in_full_to_its_organisation_and_managers_masked_for_the_auditor(app, registry):
+    with app.app_context():
+        worker_id = make.worker(registry.own, name="钱芳", phone="13955556666").id
+    for username in ("provider", "manager"):
+        assert "13955556666" in signed_in(app, username).get(f"/workers/{worker_id}").get_data(as_text=True), username
+    assert 'value="13955556666"' in signed_in(app, "provider").get(f"/workers/{worker_id}/edit").get_data(as_text=True)
+    html = signed_in(app, "auditor").get(f"/workers/{worker_id}").get_data(as_text=True)
+    assert "139****6666" in html and "13955556666" not in html
+
+
 def test_a_town_manager_sees_only_the_recipients_of_the_town(app, registry):
     client = signed_in(app, "manager.dagang")
     html = client.get("/recipients").get_data(as_text=True)
