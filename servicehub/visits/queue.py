@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from servicehub.auth.permissions import Principal, Role
+from servicehub.auth.policy import Resource
 from servicehub.database import paginate, utcnow
 from servicehub.errors import N_, Conflict, NotFound, PermissionDenied, ValidationFailed
 from servicehub.extensions import db
+from servicehub.registry.scope import visible
 from servicehub.scheduling.models import Visit
 from servicehub.timeutil import month_days
 from servicehub.visits import services
@@ -47,13 +49,7 @@ RESOLVABLE = (ExceptionStatus.OPEN, ExceptionStatus.RESOLVED, ExceptionStatus.RE
 def exceptions_visible(principal: Principal):
     """Exceptions the caller may see: a provider its own organisation's, a town manager the town's recipients',
     the district's managers, admins and auditors all of them."""
-    if principal.is_provider:
-        return EvvException.organisation_id == principal.organisation_id
-    if principal.role == Role.MANAGER and principal.town_id is not None:
-        return EvvException.town_id == principal.town_id
-    if principal.role in (Role.MANAGER, Role.ADMIN, Role.AUDITOR):
-        return EvvException.id.is_not(None)
-    return EvvException.id.is_(None)
+    return visible(principal, Resource.EXCEPTIONS, town=EvvException.town_id, organisation=EvvException.organisation_id)
 
 
 def _filtered(principal: Principal, *, status: str = "undecided", code: str | None = None,

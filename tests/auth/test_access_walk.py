@@ -1,6 +1,7 @@
 """Issue 19: every operation of the OpenAPI document, called by every kind of caller with the ids of ANOTHER
 organisation, town or caregiver than its own, is refused (403/404, or answers a list with nothing of the other
-party in it); writes are refused and change nothing. What "another" reaches is the access table
+party in it); writes are refused and change nothing. Pages too, for the callers confined to a town, an
+organisation or a worker. What "another" reaches is the access table
 (`servicehub.auth.policy`): an operation whose resource the caller reads (or writes) district-wide is only
 checked not to fail. The violations are reported as one list.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -415,4 +417,48 @@ def test_every_operation_for_every_role_with_another_partys_ids(app, client, wor
                 changed = sorted(name for name in before if before[name] != after[name])
                 if changed:
                     violations.append(f"{caller}: refused writes changed {changed}")
+    assert not violations, f"{len(violations)} violations:\n" + "\n".join(violations)
+
+
+# --- pages ---------------------------------------------------------------------------------------------------
+
+# The resource a page with an id in its path shows (the longest matching prefix); pages without one show lists,
+# which are checked for the other party's names only.
+PAGE_RESOURCES = {"/recipients/": Resource.RECIPIENTS, "/recipients/<int:recipient_id>/cards": Resource.CARDS,
+                  "/needs/": Resource.NEEDS, "/organisations/": Resource.ORGANISATIONS, "/contracts/": Resource.CONTRACTS,
+                  "/workers/": Resource.WORKERS, "/referrals/": Resource.REFERRALS, "/exceptions/": Resource.EXCEPTIONS,
+                  "/reports/frozen/": Resource.FROZEN_REPORTS, "/intake/": Resource.APPLICATIONS}
+SCOPED = ("manager.dagang", "provider", "caregiver")
+
+
+def test_every_page_for_the_scoped_callers_with_another_partys_ids(app, client, world):
+    """Every page (GET) as the town manager, the provider and the caregiver, with another party's ids in its
+    path and its query (organisation, worker, town): a page of another party's row outside the caller's reach
+    is refused, and no page shows another party's names."""
+    pages = [rule for rule in app.url_map.iter_rules()
+             if "GET" in rule.methods and not rule.rule.startswith(("/api/", "/static")) and "name" not in rule.arguments]
+    violations = []
+    with app.app_context():
+        users = {u.username: u for u in db.session.scalars(select(User).where(User.username.in_(SCOPED)))}
+        principals = {n: Principal(u.id, n, Role(u.role), u.organisation_id, u.town_id, u.worker_id)
+                      for n, u in users.items()}
+    for username in SCOPED:
+        ids = world.ids[username]
+        query = {"organisation_id": ids["organisation"], "worker_id": ids["worker"], "town_id": ids["town_id"],
+                 "town": ids["town_code"], "recipient_id": ids["recipient"], "date": district_today().isoformat()}
+        for rule in pages:
+            url = rule.rule
+            for name in rule.arguments:
+                url = re.sub(r"<(?:[^:<>]+:)?" + name + ">", str(ids[PARAM_KINDS[name]]), url)
+            response = client.get(url, query_string=query, headers=world.tokens[username])
+            where = f"{CALLERS[username]} page {url} -> {response.status_code}"
+            text = response.get_data(as_text=True)
+            if response.status_code >= 500:
+                violations.append(f"{where}: server error")
+            elif response.status_code < 300 and (found := [n for n in world.names[username] if n in text]):
+                violations.append(f"{where}: shows {found}")
+            elif response.status_code < 300 and rule.arguments and rule.rule != "/lang/<code>":
+                resource = PAGE_RESOURCES[max((p for p in PAGE_RESOURCES if rule.rule.startswith(p)), key=len)]
+                if scope_of(principals[username], resource) is not Scope.ALL:
+                    violations.append(f"{where}: another party's {resource} was shown")
     assert not violations, f"{len(violations)} violations:\n" + "\n".join(violations)
