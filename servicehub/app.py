@@ -144,15 +144,20 @@ class IdConverter(IntegerConverter):
 
 
 class DateConverter(BaseConverter):
-    """`<date:…>` in a route: a calendar day written YYYY-MM-DD; a day that does not exist matches no route (404)."""
+    """`<date:…>` in a route: a calendar day written YYYY-MM-DD; a day that does not exist matches no route (404),
+    nor do 0001-01-01 and 9999-12-31, whose local midnights are out of a datetime's range in UTC (a 500 setting
+    0001-01-01 as a holiday)."""
 
     regex = r"\d{4}-\d{2}-\d{2}"
 
     def to_python(self, value: str) -> date:
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             raise ValidationError() from None
+        if day in (date.min, date.max):
+            raise ValidationError()
+        return day
 
     def to_url(self, value) -> str:
         return value.isoformat() if isinstance(value, date) else str(value)

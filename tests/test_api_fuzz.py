@@ -150,3 +150,13 @@ def test_text_no_database_stores_is_refused_before_any_endpoint(client, demo):
     too_far = client.get("/api/v1/catalog/categories", query_string={"page": 10**15})
     assert too_far.status_code == 422 and "page" in too_far.get_json()["errors"]
     assert client.get("/api/v1/reports/frozen/3409691783259").status_code == 404
+
+
+def test_days_whose_midnight_utc_cannot_hold_match_no_route(client, auth_headers):
+    admin = auth_headers("admin")
+    for day in ("0001-01-01", "9999-12-31"):  # 0001-01-01 as a holiday was a 500 (found by the 50-example run)
+        response = client.put(f"/api/v1/calendar/{day}", json={"kind": "holiday", "name": "x"}, headers=admin)
+        assert response.status_code == 404
+    for day in ("0001-01-02", "9999-12-30"):
+        response = client.put(f"/api/v1/calendar/{day}", json={"kind": "holiday", "name": "x"}, headers=admin)
+        assert response.status_code < 500, response.get_json()
