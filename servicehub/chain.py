@@ -50,6 +50,8 @@ class BrokenLink:
     sequence: int
     record_id: int | None
     problem: str
+    code: str = ""  # missing, out_of_order or changed
+    found: int | None = None  # for a missing record: the sequence found in its place
 
 
 def first_broken_link(key: int | None, rows: Iterable[Mapping], names: Iterable[str]) -> BrokenLink | None:
@@ -60,10 +62,11 @@ def first_broken_link(key: int | None, rows: Iterable[Mapping], names: Iterable[
     for row in rows:
         sequence, row_id = row["sequence"], row.get("id")
         if sequence != expected:
-            return BrokenLink(key, expected, row_id, f"record {expected} is missing (found {sequence} next)")
+            return BrokenLink(key, expected, row_id, f"record {expected} is missing (found {sequence} next)",
+                              "missing", sequence)
         if row["prev_hash"] != previous:
-            return BrokenLink(key, sequence, row_id, "does not follow the record before it")
+            return BrokenLink(key, sequence, row_id, "does not follow the record before it", "out_of_order")
         if link_hash(row, names, previous) != row["hash"]:
-            return BrokenLink(key, sequence, row_id, "its content was changed after it was written")
+            return BrokenLink(key, sequence, row_id, "its content was changed after it was written", "changed")
         previous, expected = row["hash"], expected + 1
     return None

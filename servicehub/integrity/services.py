@@ -22,6 +22,7 @@ from servicehub.errors import N_, NotFound, ValidationFailed
 from servicehub.evaluation.models import FrozenReport
 from servicehub.extensions import db
 from servicehub.integrity import checkpoints
+from servicehub.integrity.checkpoints import Problem
 from servicehub.scheduling.models import Visit
 from servicehub.visits import ledger
 from servicehub.visits.deliveries import FIGURES, derived_deliveries
@@ -146,7 +147,7 @@ def checkpoint_file(name: str) -> Path:
 class Verification:
     """What a verify run found: one line per problem (none: everything holds) and what it looked at."""
 
-    problems: list[str] = field(default_factory=list)
+    problems: list[checkpoints.Problem] = field(default_factory=list)
     chains: list[dict] = field(default_factory=list)
     audit_records: int = 0
     checkpoints: list[str] = field(default_factory=list)
@@ -166,8 +167,10 @@ def _load_checkpoints(directory: Path, public, found: Verification) -> list[dict
         try:
             payloads.append(checkpoints.open_signed(path.read_text(encoding="utf-8"), public, path.name))
             found.checkpoints.append(path.name)
-        except (checkpoints.CheckpointError, UnicodeDecodeError) as exc:
-            found.problems.append(str(exc))
+        except checkpoints.CheckpointError as exc:
+            found.problems.append(exc.problem)
+        except UnicodeDecodeError:
+            found.problems.append(Problem(N_("%(file)s: not a checkpoint file"), {"file": path.name}))
     return payloads
 
 
@@ -178,8 +181,7 @@ def _verify_chains(needed: dict[int, set[int]], found: Verification) -> dict[int
         found.chains.append({"organisation_id": org, "records": result["records"], "broken": broken})
         if broken:
             found.flagged.add(f"organisation:{org}")
-            found.problems.append(f"organisation {org}'s service records: broken at record #{broken.sequence} "
-                                  f"(id {broken.record_id}): {broken.problem}")
+            found.problems.append(checkpoints.broken_chain(checkpoints.organisation_chain(org), broken))
         chains[org] = checkpoints.ChainNow(result["records"], result["hashes"])
     return chains
 
@@ -188,8 +190,8 @@ def _verify_audit_log(needed: set[int], found: Verification) -> checkpoints.Chai
     columns = [AuditLog.__table__.c[name] for name in (*AUDIT_HASHED_FIELDS, "id", "prev_hash", "hash")]
     unchained = db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.sequence.is_(None)))
     if unchained:
-        found.problems.append(f"the audit log: {unchained} rows have no place in its chain (written behind the "
-                              f"application's back)")
+        found.problems.append(Problem(N_("the audit log: %(count)s rows have no place in its chain (written "
+                                         "behind the application's back)"), {"count": unchained}))
     hashes, count = {}, 0
 
     def rows(result):
@@ -205,8 +207,7 @@ def _verify_audit_log(needed: set[int], found: Verification) -> checkpoints.Chai
                             .execution_options(yield_per=5000)).mappings() as result:
         broken = first_broken_audit_link(rows(result))
     if broken:
-        found.problems.append(f"the audit log: broken at entry #{broken.sequence} (id {broken.record_id}): "
-                              f"{broken.problem}")
+        found.problems.append(checkpoints.broken_chain(checkpoints.AUDIT_LOG, broken, unit="entry"))
         count = db.session.scalar(select(func.max(AuditLog.sequence))) or 0
         hashes.update(db.session.execute(select(AuditLog.sequence, AuditLog.hash)
                                          .where(AuditLog.sequence.in_(needed))).all())
@@ -240,19 +241,23 @@ def _verify_visits(found: Verification) -> None:
             status = ledger.status_from_ledger(kinds.get(visit_id, ()))
             differences = []
             if status is not None and row.status != status:
-                differences.append(f"status is {row.status}, the ledger says {status}")
+                differences.append(Problem(N_("status is %(kept)s, the ledger says %(derived)s"),
+                                           {"kept": row.status, "derived": status}))
             elif status is None and row.status in ledger.LEDGER_STATUSES:
-                differences.append(f"status is {row.status}, the ledger holds no entry for it")
-            differences += [f"delivery_{name} is {getattr(row, f'delivery_{name}')!r}, the ledger says "
-                            f"{figures[name]!r}" for name in FIGURES
-                            if not _same(getattr(row, f"delivery_{name}"), figures[name])]
+                differences.append(Problem(N_("status is %(kept)s, the ledger holds no entry for it"),
+                                           {"kept": row.status}))
+            differences += [Problem(N_("%(column)s is %(kept)s, the ledger says %(derived)s"),
+                                    {"column": f"delivery_{name}", "kept": repr(getattr(row, f"delivery_{name}")),
+                                     "derived": repr(figures[name])})
+                            for name in FIGURES if not _same(getattr(row, f"delivery_{name}"), figures[name])]
             if differences:
                 found.visits_differing += 1
                 if found.visits_differing <= SHOWN_DIFFERENCES:
-                    found.problems.append(f"visit {visit_id}: " + "; ".join(differences))
+                    found.problems.append(Problem(N_("visit %(visit)s: %(differences)s"),
+                                                  {"visit": visit_id, "differences": differences}))
     if found.visits_differing > SHOWN_DIFFERENCES:
-        found.problems.append(f"... and {found.visits_differing - SHOWN_DIFFERENCES} more visits whose rows differ "
-                              f"from the ledger")
+        found.problems.append(Problem(N_("... and %(count)s more visits whose rows differ from the ledger"),
+                                      {"count": found.visits_differing - SHOWN_DIFFERENCES}))
 
 
 def verify(directory: Path | None = None, public=None, *, audited: bool = True) -> Verification:
@@ -272,7 +277,7 @@ def verify(directory: Path | None = None, public=None, *, audited: bool = True) 
     reports = {rid: facts["hash"] for rid, facts in _report_hashes().items()}
     for name, payload in zip(found.checkpoints, payloads, strict=True):
         for subject, problem in checkpoints.problems_against(payload, chains, audit_log, reports):
-            found.problems.append(f"{name}: {problem}")
+            found.problems.append(Problem(N_("%(file)s: %(problem)s"), {"file": name, "problem": problem}))
             found.flagged.add(subject)
     _verify_visits(found)
     db.session.rollback()

@@ -20,8 +20,10 @@ def _page(verification=None, status: int = 200):
         key = services.public_key_info()
     except ValidationFailed as exc:
         key_problem = exc.message
+    problems = [problem.render(_) for problem in verification.problems] if verification else []
     return render_template("integrity/index.html", key=key, key_problem=key_problem,
-                           checkpoints=services.list_checkpoints(), verification=verification), status
+                           checkpoints=services.list_checkpoints(), verification=verification,
+                           problems=problems), status
 
 
 @blp.get("/integrity")
