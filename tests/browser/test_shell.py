@@ -9,13 +9,13 @@ from tests.browser.conftest import sign_in
 REGISTRY_NAV = ["organisations", "workers"]
 EXPECTED_NAV = {
     "admin": ["dashboard", "recipients", "intake", "matching", "schedule", "alerts", "exceptions", "reports", "performance", *REGISTRY_NAV, "imports", "catalog", "users",
-              "audit"],
+              "audit", "integrity"],
     "manager": ["dashboard", "recipients", "intake", "matching", "schedule", "alerts", "exceptions", "reports", "performance", *REGISTRY_NAV, "imports", "catalog"],
     "manager.dagang": ["dashboard", "recipients", "intake", "matching", "schedule", "alerts", "exceptions", "reports", "performance",
                        *REGISTRY_NAV, "imports", "catalog"],
     "provider": ["dashboard", "recipients", "referrals", "schedule", "alerts", "exceptions", "reports", "scorecard", *REGISTRY_NAV, "imports", "catalog"],
     "caregiver": ["dashboard", "route", "catalog"],
-    "auditor": ["dashboard", "recipients", "intake", "schedule", "alerts", "exceptions", "reports", *REGISTRY_NAV, "catalog", "audit"],
+    "auditor": ["dashboard", "recipients", "intake", "schedule", "alerts", "exceptions", "reports", *REGISTRY_NAV, "catalog", "audit", "integrity"],
 }
 
 
