@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from wtforms.fields import SelectChoice
 
+from servicehub.auth import policy
 from servicehub.auth.access import current_principal, requires, safe_next_url
 from servicehub.auth.permissions import Permission
 from servicehub.catalog import services as catalog
@@ -394,7 +395,10 @@ def _frozen_list(freeze_form: forms.FreezeForm | None = None, status: int = 200)
     filters.contract_id.choices = _choices(contracts, _("All contracts"), lambda c: c.id, _contract_name)
     filters.validate()
     contract_id = None if filters.contract_id.errors else filters.contract_id.data
-    can_freeze = principal.can(Permission.REPORTS_FREEZE)
+    # A town manager holds the permission but reaches no frozen report (a contract's month spans every town).
+    can_freeze = principal.can(Permission.REPORTS_FREEZE) and policy.scope_of(
+        principal, policy.Resource.FROZEN_REPORTS, policy.Action.WRITE) != policy.Scope.NONE
+    reaches_frozen = policy.scope_of(principal, policy.Resource.FROZEN_REPORTS) != policy.Scope.NONE
     if can_freeze and freeze_form is None:
         freeze_form = _freeze_form(principal, formdata=None, month=services.previous_month(district_today()))
     return render_template(
@@ -402,6 +406,7 @@ def _frozen_list(freeze_form: forms.FreezeForm | None = None, status: int = 200)
         frozen=services.list_frozen(principal, contract_id=contract_id),
         filters=filters,
         freeze_form=freeze_form if can_freeze else None,
+        reaches_frozen=reaches_frozen,
     ), status
 
 

@@ -37,6 +37,11 @@ def test_a_town_manager_freezes_no_month(app, client, history):
     assert response.status_code == 403
     with app.app_context():
         assert db.session.scalar(select(func.count(FrozenReport.id))) == 0
+    # The page offers the town manager no form to freeze with, and says where its town's figures are.
+    page = client.get("/reports/frozen", headers=history["manager.dagang"]).get_data(as_text=True)
+    assert 'data-testid="town-frozen-note"' in page and 'data-testid="freeze-form"' not in page
+    page = client.get("/reports/frozen", headers=history["manager"]).get_data(as_text=True)
+    assert 'data-testid="town-frozen-note"' not in page and 'data-testid="freeze-form"' in page
 
 
 def test_a_town_managers_kpi_records_are_the_towns(app, client, history):
