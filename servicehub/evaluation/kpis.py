@@ -342,10 +342,15 @@ def contribution(fact: VisitFact) -> dict:
     }
 
 
-def _hours(fact: VisitFact) -> float:
+def service_seconds(fact: VisitFact) -> float:
+    """Seconds from a visit's check-in to its check-out (0 without both)."""
     if fact.started_at is None or fact.ended_at is None:
         return 0.0
-    return max(0.0, (fact.ended_at - fact.started_at).total_seconds() / 3600)
+    return max(0.0, (fact.ended_at - fact.started_at).total_seconds())
+
+
+def _hours(fact: VisitFact) -> float:
+    return service_seconds(fact) / 3600
 
 
 def _value_fen(fact: VisitFact) -> int:
