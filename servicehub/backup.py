@@ -80,6 +80,9 @@ def make_backup(directory: Path | None = None, keep: int | None = None) -> dict:
     path = directory / f"servicehub-{stamp}{SUFFIX[engine]}"
     counts, revision = row_counts(), _revision()
     db.session.commit()  # end the read transaction before the copy
+    # Made 0600 before a byte is written (pg_dump and SQLite write into it and keep its mode): the personal data of
+    # vulnerable people is never readable by other accounts, not even while the copy runs.
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     if engine == "postgresql":
         _run(["pg_dump", "--format=custom", "--no-owner", "--no-privileges", f"--file={path}", _libpq_url()])
     else:
@@ -94,7 +97,6 @@ def make_backup(directory: Path | None = None, keep: int | None = None) -> dict:
                 "sha256": _sha256(path), "bytes": path.stat().st_size,
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
     path.with_name(path.name + ".json").write_text(json.dumps(manifest, indent=2))
-    os.chmod(path, 0o600)  # the personal data of vulnerable people
     manifest["removed"] = prune(directory, keep) if keep else []
     return manifest
 

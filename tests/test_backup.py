@@ -2,6 +2,7 @@
 and its append-only trigger), a damaged backup is refused before anything is replaced, old backups are
 pruned, and the commands say what they did."""
 
+import os
 import uuid
 
 import pytest
@@ -27,8 +28,13 @@ def correct_one(history) -> None:  # noqa: F811 - the fixture's value
 
 def test_a_backup_restores_exactly_what_it_held(app, history, tmp_path):  # noqa: F811
     with app.app_context():
-        made = backup.make_backup(tmp_path)
+        umask = os.umask(0o022)  # the usual umask: a file made without care would be readable by everyone
+        try:
+            made = backup.make_backup(tmp_path)
+        finally:
+            os.umask(umask)
         assert made["counts"]["service_records"] > 100 and made["revision"]
+        assert (tmp_path / made["file"]).stat().st_mode & 0o777 == 0o600
         correct_one(history)  # written after the backup: gone after the restore
         after = db.session.scalar(select(func.count(ServiceRecord.id)))
         assert after == made["counts"]["service_records"] + 1
