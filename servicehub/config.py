@@ -55,6 +55,11 @@ def data_key_from_instance(instance_path: str) -> str:
     path = Path(instance_path) / "data_key"
     if path.exists() and path.read_text().strip():
         return path.read_text().strip()
+    return _new_instance_key(path)
+
+
+def _new_instance_key(path: Path) -> str:
+    """A fresh key (base64 of 32 random bytes) written to `path`, readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -63,15 +68,19 @@ def data_key_from_instance(instance_path: str) -> str:
     return key
 
 
-def decode_data_key(value: str) -> bytes:
-    """The 32-byte key from its base64 form; ConfigError if it is not one."""
+def _decode_key(value: str, name: str) -> bytes:
     try:
         key = base64.b64decode(value, validate=True)
     except ValueError as exc:
-        raise ConfigError("SERVICEHUB_DATA_KEY is not base64") from exc
+        raise ConfigError(f"{name} is not base64") from exc
     if len(key) != 32:
-        raise ConfigError("SERVICEHUB_DATA_KEY must be 32 bytes (base64 of 32 random bytes)")
+        raise ConfigError(f"{name} must be 32 bytes (base64 of 32 random bytes)")
     return key
+
+
+def decode_data_key(value: str) -> bytes:
+    """The 32-byte key from its base64 form; ConfigError if it is not one."""
+    return _decode_key(value, "SERVICEHUB_DATA_KEY")
 
 
 def ledger_key_from_instance(instance_path: str) -> str:
@@ -89,23 +98,12 @@ def ledger_key_from_instance(instance_path: str) -> str:
         key = path.read_text().strip()
         decode_ledger_key(key)
         return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = base64.b64encode(secrets.token_bytes(32)).decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
-    return key
+    return _new_instance_key(path)
 
 
 def decode_ledger_key(value: str) -> bytes:
     """The 32-byte Ed25519 seed from its base64 form; ConfigError if it is not one."""
-    try:
-        key = base64.b64decode(value, validate=True)
-    except ValueError as exc:
-        raise ConfigError("SERVICEHUB_LEDGER_KEY is not base64") from exc
-    if len(key) != 32:
-        raise ConfigError("SERVICEHUB_LEDGER_KEY must be 32 bytes (base64 of 32 random bytes)")
-    return key
+    return _decode_key(value, "SERVICEHUB_LEDGER_KEY")
 
 
 def settings_from_env(instance_path: str, environ: dict[str, str] | None = None) -> dict:
