@@ -4,21 +4,12 @@ ledger's back, and the next verify names that visit."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import timedelta
-
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import select
 
-from servicehub.auth.permissions import Principal, Role
-from servicehub.database import clock_at
 from servicehub.extensions import db
-from servicehub.scheduling import services as scheduling
-from servicehub.scheduling.models import Visit
-from servicehub.visits import cards, confirmation, services
 from tests.browser.conftest import ARTIFACTS, live_app, serving, sign_in
-from tests.scheduling.test_pages import serve_district
+from tests.browser.recorded import first_published_visit, record_cleanly
 
 
 @pytest.fixture(scope="module")
@@ -27,25 +18,8 @@ def delivered(tmp_path_factory):
     directory = tmp_path_factory.mktemp("integrity-live")
     app = live_app(directory, SERVICEHUB_RUN_INLINE=True)
     with app.app_context():
-        district = serve_district()
-        run = scheduling.start_run(district.provider, district.own, district.today, time_limit_s=1)
-        scheduling.publish_run(district.provider, run.id)
-        visit = db.session.scalars(select(Visit).where(Visit.service_date == district.today,
-                                                       Visit.status == "published", Visit.worker_id.is_not(None))
-                                   .order_by(Visit.planned_start, Visit.id)).first()
-        _, _, secret = cards.new_card(visit.recipient, services.SYSTEM)
-        db.session.commit()
-        caregiver = Principal(user_id=None, username=visit.worker.name, role=Role.CAREGIVER,
-                              organisation_id=visit.organisation_id, worker_id=visit.worker_id)
-        lat, lon = visit.recipient.lat + 0.00018, visit.recipient.lon
-        with clock_at(visit.planned_start):
-            services.check_in(caregiver, visit.id, str(uuid.uuid4()), lat, lon)
-        left = visit.planned_start + timedelta(minutes=visit.duration_min)
-        with clock_at(left):
-            services.check_out(caregiver, visit.id, str(uuid.uuid4()), {
-                "lat": lat, "lon": lon, "tasks": [item["code"] for item in visit.service_type.checklist],
-                "confirmation_method": "code", "confirmation_code": confirmation.phone_code(secret, left),
-                "satisfaction": 5, "notes": ""})
+        visit, secret = first_published_visit()
+        record_cleanly(visit, secret)
         visit_id = visit.id
     with serving(app) as server:
         yield server, visit_id

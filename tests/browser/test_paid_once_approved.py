@@ -5,41 +5,19 @@ queue page, and the settlement page then owes exactly that visit more — no oth
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from servicehub.auth.permissions import Principal, Role
-from servicehub.database import clock_at
 from servicehub.extensions import db
 from servicehub.matching.models import Referral
 from servicehub.registry.models import ContractLine
-from servicehub.scheduling import services as scheduling
-from servicehub.scheduling.models import Visit
-from servicehub.visits import cards, confirmation, services
 from servicehub.visits.models import EvvException
 from tests.browser.conftest import live_app, serving, sign_in
-from tests.scheduling.test_pages import serve_district
+from tests.browser.recorded import first_published_visit, record_cleanly
 
 LATE = timedelta(minutes=25)  # past the 15-minute grace, within the 30-minute tolerance of the end
-
-
-def _late_but_otherwise_clean(visit: Visit, secret: str) -> None:
-    """The visit's own caregiver, 25 minutes late, ~20 m from the door, every task, the recipient's phone code."""
-    caregiver = Principal(user_id=None, username=visit.worker.name, role=Role.CAREGIVER,
-                          organisation_id=visit.organisation_id, worker_id=visit.worker_id)
-    lat, lon = visit.recipient.lat + 0.00018, visit.recipient.lon
-    arrived = visit.planned_start + LATE
-    left = arrived + timedelta(minutes=visit.duration_min)
-    with clock_at(arrived):
-        services.check_in(caregiver, visit.id, str(uuid.uuid4()), lat, lon)
-    with clock_at(left):
-        services.check_out(caregiver, visit.id, str(uuid.uuid4()), {
-            "lat": lat, "lon": lon, "tasks": [item["code"] for item in visit.service_type.checklist],
-            "confirmation_method": "code", "confirmation_code": confirmation.phone_code(secret, left),
-            "satisfaction": 5, "notes": ""})
 
 
 @pytest.fixture(scope="module")
@@ -49,20 +27,13 @@ def late_visit(tmp_path_factory):
     directory = tmp_path_factory.mktemp("paid-live")
     app = live_app(directory, SERVICEHUB_RUN_INLINE=True)
     with app.app_context():
-        district = serve_district()
-        run = scheduling.start_run(district.provider, district.own, district.today, time_limit_s=1)
-        scheduling.publish_run(district.provider, run.id)
-        visit = db.session.scalars(select(Visit).where(Visit.service_date == district.today,
-                                                       Visit.status == "published", Visit.worker_id.is_not(None))
-                                   .order_by(Visit.planned_start, Visit.id)).first()
-        _, _, secret = cards.new_card(visit.recipient, services.SYSTEM)
-        db.session.commit()
-        _late_but_otherwise_clean(visit, secret)
+        visit, secret = first_published_visit()
+        record_cleanly(visit, secret, late=LATE)
         codes = set(db.session.scalars(select(EvvException.code).where(EvvException.visit_id == visit.id)))
         assert codes == {"late_start"}, codes
         referral = db.session.get(Referral, visit.referral_id)
         price = db.session.get(ContractLine, referral.contract_line_id).unit_price_fen
-        facts = {"visit": visit.id, "contract": referral.contract_id, "month": district.today.strftime("%Y-%m"),
+        facts = {"visit": visit.id, "contract": referral.contract_id, "month": visit.service_date.strftime("%Y-%m"),
                  "price_fen": price}
     with serving(app) as server:
         yield server, facts
