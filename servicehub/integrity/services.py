@@ -224,18 +224,21 @@ def _same(kept, derived) -> bool:
 def _verify_visits(found: Verification) -> None:
     """Re-derive from the ledger what reports sum (every visit's delivery columns and status); name every visit
     whose row says otherwise."""
-    kinds = defaultdict(list)
-    for visit_id, kind in db.session.execute(select(ServiceRecord.visit_id, ServiceRecord.kind)
-                                             .where(ServiceRecord.kind.in_(tuple(ledger.STATUS_AFTER)))
-                                             .order_by(ServiceRecord.visit_id, ServiceRecord.sequence)):
-        kinds[visit_id].append(kind)
+    status_kinds = ServiceRecord.kind.in_(tuple(ledger.STATUS_AFTER))
+    recorded = set(db.session.scalars(select(ServiceRecord.visit_id).where(status_kinds).distinct()))
     suspects = set(db.session.scalars(select(Visit.id).where(
         Visit.delivery_record_id.is_not(None) | Visit.status.in_(tuple(ledger.LEDGER_STATUSES)))))
-    visit_ids = sorted(suspects | set(kinds))
+    visit_ids = sorted(suspects | recorded)
     found.visits_checked = len(visit_ids)
     columns = [Visit.id, Visit.status, *(Visit.__table__.c[f"delivery_{name}"] for name in FIGURES)]
-    for derived in derived_deliveries(db.session, visit_ids):
-        kept = {row.id: row for row in db.session.execute(select(*columns).where(Visit.id.in_(list(derived))))}
+    for derived in derived_deliveries(db.session, visit_ids):  # a chunk of visits at a time
+        chunk = list(derived)
+        kept = {row.id: row for row in db.session.execute(select(*columns).where(Visit.id.in_(chunk)))}
+        kinds = defaultdict(list)
+        for visit_id, kind in db.session.execute(select(ServiceRecord.visit_id, ServiceRecord.kind)
+                                                 .where(status_kinds, ServiceRecord.visit_id.in_(chunk))
+                                                 .order_by(ServiceRecord.visit_id, ServiceRecord.sequence)):
+            kinds[visit_id].append(kind)
         for visit_id, figures in derived.items():
             row = kept[visit_id]
             status = ledger.status_from_ledger(kinds.get(visit_id, ()))
