@@ -1,12 +1,19 @@
-"""Scheduling commands: `servicehub schedule generate`, `servicehub demo serve`, `servicehub bench solomon FILE`."""
+"""Scheduling commands: `servicehub schedule generate`, `servicehub demo serve`, `servicehub bench solomon FILE`,
+`servicehub bench day`."""
 
 from __future__ import annotations
 
 import json
+import tempfile
+from datetime import date
+from pathlib import Path
 
 import click
 
 from servicehub.cli import app_command, bench_cli, demo_cli
+from servicehub.registry.demo import DEMO_SEED, STAFFING
+from servicehub.scheduling.bench_day import WEEKDAYS
+from servicehub.scheduling.services import MAX_TIME_LIMIT_S
 
 
 @click.group("schedule")
@@ -24,6 +31,66 @@ def solomon_command(path: str, time_limit: float, vehicles: int | None, processe
     from servicehub.scheduling.benchmark import solve_solomon
 
     click.echo(json.dumps(solve_solomon(path, time_limit, vehicles, processes)))
+
+
+@bench_cli.command("day")
+@click.option("--recipients", type=click.IntRange(1, 1_000_000), default=3_200, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 100_000), default=150, show_default=True)
+@click.option("--organisations", type=click.IntRange(1, 10_000), default=12, show_default=True)
+@click.option("--staffing", type=click.Choice(STAFFING), default="profile", show_default=True,
+              help="Share the workers by the profiles' head counts or by the workload of the needs (as `demo generate`)")
+@click.option("--seed", type=int, default=DEMO_SEED, show_default=True, help="Random seed of the district")
+@click.option("--organisation", type=click.IntRange(min=1), help="Only this organisation (id; default: every one "
+              "with visits that day)")
+@click.option("--weekday", type=click.Choice(WEEKDAYS), default="wed", show_default=True,
+              help="Plan the first such day after the district's today")
+@click.option("--time-limit", type=click.FloatRange(0, MAX_TIME_LIMIT_S, min_open=True),
+              help="Seconds of search per day, cut for small days as a run cuts it (default "
+                   "SERVICEHUB_SCHEDULE_TIME_LIMIT)")
+@click.option("--processes", type=click.IntRange(1, 64), help="Searches side by side per day (default "
+              "SERVICEHUB_SOLVER_PROCESSES)")
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the prepared district in this folder and reuse it the same district day (preparing takes "
+                   "minutes)")
+def bench_day_command(recipients: int, workers: int, organisations: int, staffing: str, seed: int,
+                      organisation: int | None, weekday: str, time_limit: float | None, processes: int | None,
+                      keep: Path | None) -> None:
+    """Plan every organisation's day of a scale district as the service does (load, solve, validate) in a
+    throw-away database; print one JSON line per organisation (bench/README.md)."""
+    from servicehub.extensions import db
+    from servicehub.scheduling import bench_day
+
+    district = bench_day.District(recipients, workers, organisations, staffing, seed, weekday)
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = keep or Path(scratch)
+        database, meta, reused = bench_day.prepared_district(directory, district, _preparing)
+        day = meta["day"]
+        click.echo(f"{'reused' if reused else 'prepared'}: {meta['day_visits']} visits on {day}, "
+                   f"{meta['day_workers']} workers on shift", err=True)
+        days = [c for c in meta["by_organisation"] if c["visits"]]
+        if organisation is not None:
+            days = [c for c in days if c["organisation_id"] == organisation]
+            if not days:
+                known = ", ".join(str(c["organisation_id"]) for c in meta["by_organisation"] if c["visits"])
+                raise click.BadParameter(f"organisation {organisation} has no visits on {day} (those with visits: "
+                                         f"{known or 'none'})", param_hint="'--organisation'")
+        app = bench_day.district_app(database)
+        with app.app_context():
+            limit = time_limit or app.config["SERVICEHUB_SCHEDULE_TIME_LIMIT"]
+            processes = processes or app.config["SERVICEHUB_SOLVER_PROCESSES"] or 1
+            for c in days:
+                result = bench_day.measure_day(c["organisation_id"], date.fromisoformat(day), limit, processes)
+                click.echo(json.dumps({"day": day, **bench_day.day_line(result, c["name"])}, ensure_ascii=False))
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _preparing(database: Path, district) -> dict:
+    """Prepare a district for `bench day`, saying so first (it takes minutes for thousands of recipients)."""
+    from servicehub.scheduling.bench_day import prepare_district
+
+    click.echo(f"preparing {database} ...", err=True)
+    return prepare_district(database, district)
 
 
 @demo_cli.command("serve")
