@@ -20,8 +20,9 @@ demo generator and the real pipeline: solve time, visits placed, travel minutes 
 Preparing a district takes 1-4 minutes a shape (most of it offering the proposals; accepting them is one
 transaction per organisation); with --keep a later invocation the same day reuses it.
 
-Each district is prepared once per shape, in a process of its own (nearly all of the time is
-`serve_demo_district`): a throw-away SQLite database is migrated, gets the catalogue and the demo district's reference parts, the
+Each district is prepared once per shape, in a process of its own, by
+`servicehub.scheduling.bench_day.prepare_district` (what `servicehub bench day` prepares with; nearly all of
+the time is `serve_demo_district`): a throw-away SQLite database is migrated, gets the catalogue and the demo district's reference parts, the
 scale district written by the code of `servicehub demo generate` (`--staffing workload`: the workers shared among the
 organisations by the workload of the needs routed to them, `demo.workload_weights`), and then
 `servicehub.scheduling.demo.serve_demo_district()` (what `servicehub demo serve` runs): matching for every
@@ -35,8 +36,9 @@ database (a throw-away database per case):
 
 - `--case one` (each --time-limit x --processes): `services.load_day` builds the day's solver Problem,
   `solver.solve` with `SolveOptions(time_limit_s=search_seconds(limit), processes=P)` (the service's own
-  per-day limit rule) plans it, `validate.plan_violations` checks the plan. Before that, the first solution
-  alone (`solution_limit=1`) shows what the insertion heuristic places. Then the full run path:
+  per-day limit rule) plans it, `validate.plan_violations` checks the plan (`bench_day.measure_day`, as
+  `servicehub bench day` measures a day). After that, the first solution alone (`solution_limit=1`) shows
+  what the insertion heuristic places. Then the full run path:
   `services.start_run` with SERVICEHUB_RUN_INLINE (generates the day's visits again, loads, solves, stores
   the plan), its phases timed by wrapping the service's helpers from outside.
 - `--case district` (each --time-limit, --processes 1 and/or 2): every organisation's day is loaded and
@@ -59,7 +61,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import os
 import platform
@@ -71,29 +72,20 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import flask_migrate
-import sqlalchemy as sa
 from memory import peak_rss_mb, reset_peak_rss
 from support import Timer, make_app
 
 from servicehub.auth.audit import Actor, acting_as
 from servicehub.auth.permissions import COMMAND_LINE
-from servicehub.config import DEFAULT_TIMEZONE
 from servicehub.extensions import db
-from servicehub.registry import demo, demo_loader
-from servicehub.registry.models import Organisation, Worker
-from servicehub.scheduling import services
-from servicehub.scheduling.models import Visit, VisitStatus
-from servicehub.scheduling.solver import SolveOptions, solve, why_unplaceable
-from servicehub.scheduling.validate import plan_violations
+from servicehub.registry import demo
+from servicehub.scheduling import bench_day, services
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TARGET_ONE = (300, 25)  # visits, workers on shift
 TARGET_SECONDS = {"one": 10, "district": 60}
 
@@ -117,32 +109,7 @@ def machine() -> dict:
             "ortools": ortools.__version__}
 
 
-def district_today() -> date:
-    """Today in the district's default time zone (the app's SERVICEHUB_TIMEZONE default)."""
-    return datetime.now(ZoneInfo(DEFAULT_TIMEZONE)).date()
-
-
 # --- preparing the district ----------------------------------------------------------------------
-
-
-def the_day(today: date, weekday: str) -> date:
-    """The first `weekday` after today."""
-    ahead = (WEEKDAYS.index(weekday) - today.weekday()) % 7 or 7
-    return today + timedelta(days=ahead)
-
-
-def day_counts(day: date) -> list[dict]:
-    """Per organisation: visits of the day (not cancelled) and workers on shift (available that day)."""
-    visits = dict(db.session.execute(
-        sa.select(Visit.organisation_id, sa.func.count()).where(
-            Visit.service_date == day, Visit.status != VisitStatus.CANCELLED).group_by(Visit.organisation_id)).all())
-    on_shift: Counter = Counter()
-    for worker in db.session.scalars(sa.select(Worker).where(Worker.active.is_(True))):
-        if services.worker_intervals(worker, day):
-            on_shift[worker.organisation_id] += 1
-    names = dict(db.session.execute(sa.select(Organisation.id, Organisation.name_en)).all())
-    return [{"organisation_id": org, "name": names[org], "visits": visits.get(org, 0), "workers": on_shift[org]}
-            for org in sorted(set(visits) | set(on_shift))]
 
 
 def pick_one(counts: list[dict]) -> dict:
@@ -152,114 +119,25 @@ def pick_one(counts: list[dict]) -> dict:
                key=lambda c: abs(c["visits"] - visits) / visits + abs(c["workers"] - workers) / workers)
 
 
+def district_of(args, shape: list[int]) -> bench_day.District:
+    """The district of a shape (recipients, workers, organisations) with the run's staffing, seed and weekday."""
+    return bench_day.District(*shape, staffing=args.staffing, seed=args.seed, weekday=args.weekday)
+
+
 def prepare(args, path: Path) -> dict:
-    """Build the district into the SQLite file `path` and serve it (visits over the horizon); its numbers."""
+    """Build the district into the SQLite file `path` and serve it, timing the parts of serving; its numbers."""
     from servicehub.matching import services as matching
     from servicehub.scheduling import demo as scheduling_demo
-    from tests.support import load_demo_district
 
-    recipients, workers, organisations = args.shape
-    shape = demo.Shape(recipients=recipients, workers=workers, organisations=organisations, scale=True,
-                       staffing=args.staffing)
-    app = make_app(f"sqlite:///{path}", str(path.parent))
-    with app.app_context():
-        started = time.perf_counter()
-        flask_migrate.upgrade()
-        load_demo_district()
-        with acting_as(Actor("cli:bench")):
-            written = demo_loader.generate_scale_district(shape, seed=args.seed)
-            generated = time.perf_counter()
-            with Timer((matching, "run_matching"), (matching, "offer_many"), (matching, "act_many"),
-                       (matching, "activate_due_referrals"), (scheduling_demo, "generate_visits")) as timer:
-                accepted, report = scheduling_demo.serve_demo_district()
-            served = time.perf_counter()
-        today = services.district_today()
-        day = the_day(today, args.weekday)
-        counts = day_counts(day)
-        one = pick_one(counts)
-        db.session.remove()
-        db.engine.dispose()
-    return {
-        "shape": {"recipients": recipients, "workers": workers, "organisations": organisations, "seed": args.seed,
-                  "staffing": args.staffing},
-        "written": written, "accepted": accepted,
-        "visits_generated": report.created, "horizon": [report.date_from.isoformat(), report.date_to.isoformat()],
-        "prepared_on": today.isoformat(), "day": day.isoformat(), "weekday": args.weekday,
-        "seconds": {"generate": round(generated - started, 1), "serve": round(served - generated, 1),
-                    "serve_parts": timer.rounded()},
-        "day_visits": sum(c["visits"] for c in counts), "day_workers": sum(c["workers"] for c in counts),
-        "organisations_with_visits": sum(1 for c in counts if c["visits"]),
-        "organisations_with_workers": sum(1 for c in counts if c["workers"]),
-        "by_organisation": counts, "one": one,
-    }
+    timer = Timer((matching, "run_matching"), (matching, "offer_many"), (matching, "act_many"),
+                  (matching, "activate_due_referrals"), (scheduling_demo, "generate_visits"))
+    meta = bench_day.prepare_district(path, district_of(args, args.shape), around_serve=timer)
+    meta["seconds"]["serve_parts"] = timer.rounded()
+    meta["one"] = pick_one(meta["by_organisation"])
+    return meta
 
 
 # --- one organisation's day ------------------------------------------------------------------------
-
-
-def problem_numbers(problem) -> dict:
-    """Visits, workers, what could be placed at all, and an upper bound on what any plan places."""
-    reasons = {v.id: why_unplaceable(problem, v) for v in problem.visits}
-    feasible = [v for v in problem.visits if reasons[v.id] is None]
-    caps = [w.max_visits if w.max_visits is not None else math.inf for w in problem.workers]
-    minutes = 0
-    for w in problem.workers:
-        span = w.shift[1] - w.shift[0]
-        span = min(span, w.max_work) if w.max_work is not None else span
-        minutes += max(0, span - sum(b.duration for b in w.breaks))
-    fit, used = 0, 0
-    for duration in sorted(v.duration for v in feasible):
-        if used + duration > minutes:
-            break
-        used, fit = used + duration, fit + 1
-    boxes = sum(w.capacity for w in problem.workers if w.capacity is not None) if any(
-        w.capacity is not None for w in problem.workers) else math.inf
-    meals = sum(1 for v in feasible if v.demand)
-    bound = min(len(feasible), sum(caps), fit, len(feasible) - meals + min(meals, boxes))
-    return {
-        "visits": len(problem.visits), "workers": len(problem.workers),
-        "feasible": len(feasible),
-        "infeasible": dict(Counter(r for r in reasons.values() if r is not None)),
-        "pairs": len({v.pair for v in problem.visits if v.pair}), "meals": sum(1 for v in problem.visits if v.demand),
-        "visit_minutes": sum(v.duration for v in problem.visits), "working_minutes": minutes,
-        "bound": int(bound), "bound_parts": {"visit_caps": sum(caps) if math.isfinite(sum(caps)) else None,
-                                             "minutes": fit, "meal_boxes": boxes if math.isfinite(boxes) else None},
-    }
-
-
-def plan_numbers(problem, plan, seconds: float) -> dict:
-    """What a plan placed, its travel, why the rest is out, and whether it keeps every hard rule."""
-    placed = len(problem.visits) - len(plan.unplaced)
-    violations = plan_violations(problem, plan)
-    return {"seconds": round(seconds, 2), "placed": placed, "travel": plan.travel,
-            "travel_per_visit": round(plan.travel / placed, 1) if placed else None,
-            "workers_used": sum(1 for r in plan.routes.values() if r.stops),
-            "unplaced": dict(Counter(plan.unplaced.values())), "status": plan.status,
-            "violations": len(violations), "violation_examples": violations[:3]}
-
-
-def solve_day(organisation_id: int, day: date, limit: float, processes: int, first: bool = False) -> dict:
-    """Load one organisation's day, (its first solution,) plan it, check the plan: plain numbers."""
-    started = time.perf_counter()
-    loaded = services.load_day(organisation_id, day)
-    loaded_at = time.perf_counter()
-    problem = loaded.problem
-    result = {"organisation_id": organisation_id, "load_s": round(loaded_at - started, 2),
-              **problem_numbers(problem)}
-    types = {v.id: f"{v.service_type.code} {v.duration_min} min" for v in loaded.visits}
-    effective = services.search_seconds(limit, problem)
-    result["limit_s"] = round(effective, 2)
-    if first:
-        started = time.perf_counter()
-        plan = solve(problem, SolveOptions(time_limit_s=effective, solution_limit=1))
-        result["first_solution"] = plan_numbers(problem, plan, time.perf_counter() - started)
-    started = time.perf_counter()
-    plan = solve(problem, SolveOptions(time_limit_s=effective, processes=processes))
-    result["plan"] = plan_numbers(problem, plan, time.perf_counter() - started)
-    # Per service type (and duration): visits of the day, and how many the plan left out.
-    left_out = Counter(types[visit_id] for visit_id in plan.unplaced)
-    result["by_type"] = {t: [n, left_out[t]] for t, n in sorted(Counter(types[v.id] for v in problem.visits).items())}
-    return result
 
 
 def full_run(organisation_id: int, day: date, limit: float) -> dict:
@@ -279,14 +157,14 @@ def full_run(organisation_id: int, day: date, limit: float) -> dict:
 
 def case_one(args, meta: dict, url: str, directory: str) -> None:
     """One organisation's day at each (limit, processes) asked for this process: one JSON line each."""
-    day, organisation_id = date.fromisoformat(meta["day"]), args.organisation or meta["one"]["organisation_id"]
+    day, organisation_id = date.fromisoformat(meta["day"]), args.organisation or pick_one(meta["by_organisation"])["organisation_id"]
     name = next(c["name"] for c in meta["by_organisation"] if c["organisation_id"] == organisation_id)
     limit, processes = args.time_limit[0], args.processes[0]
     load = os.getloadavg()[0]  # how busy the machine was as the case started (1 minute)
     app = make_app(url, directory, SERVICEHUB_RUN_INLINE=True, SERVICEHUB_SOLVER_PROCESSES=processes)
     with app.app_context():
         rss_before = peak_rss_mb() if reset_peak_rss() else None
-        result = solve_day(organisation_id, day, limit, processes, first=True)
+        result = bench_day.measure_day(organisation_id, day, limit, processes, first=True)
         result["peak_rss_mb"] = round(peak_rss_mb())
         result["rss_before_mb"] = None if rss_before is None else round(rss_before)
         reset_peak_rss()
@@ -313,7 +191,7 @@ def _worker_start(url: str, directory: str) -> None:
 
 
 def _worker_solve(organisation_id: int, day: str, limit: float) -> dict:
-    result = solve_day(organisation_id, date.fromisoformat(day), limit, 1)
+    result = bench_day.measure_day(organisation_id, date.fromisoformat(day), limit)
     db.session.remove()
     return {**result, "pid": os.getpid(), "process_peak_mb": round(peak_rss_mb())}
 
@@ -410,18 +288,14 @@ def child(args, stage: str, extra: list[str]) -> list[dict]:
 
 
 def prepared(args, shape: list[int], directory: Path) -> tuple[Path, dict]:
-    """The database prepared for a shape: reused from `directory` if it was built for it on the same day."""
-    recipients, workers, organisations = shape
-    name = f"district_{recipients}_{workers}_{organisations}_{args.staffing}_{args.seed}_{args.weekday}"
-    database, meta_path = directory / f"{name}.db", directory / f"{name}.json"
-    if database.exists() and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if meta["prepared_on"] == district_today().isoformat():
-            print(json.dumps({"prepared": {**meta, "reused": str(database)}}, ensure_ascii=False), flush=True)
-            return database, meta
-    database.unlink(missing_ok=True)
-    meta = child(args, "prepare", ["--database", str(database), "--shape", *map(str, shape)])[0]["prepared"]
-    meta_path.write_text(json.dumps(meta, ensure_ascii=False))
+    """The database prepared for a shape (in a process of its own): reused from `directory` if it was built for
+    it on the same day."""
+    def in_child(database: Path, district: bench_day.District) -> dict:
+        return child(args, "prepare", ["--database", str(database), "--shape", *map(str, shape)])[0]["prepared"]
+
+    database, meta, reused = bench_day.prepared_district(directory, district_of(args, shape), in_child)
+    if reused:
+        print(json.dumps({"prepared": {**meta, "reused": str(database)}}, ensure_ascii=False), flush=True)
     return database, meta
 
 
@@ -472,7 +346,7 @@ def main() -> None:
                              "(as the demo) or by the workload of the needs routed to them")
     parser.add_argument("--organisation", type=int, help="case one: this organisation (id) instead of the one "
                         "nearest 300 visits and 25 workers")
-    parser.add_argument("--weekday", choices=WEEKDAYS[:5], default="wed", help="plan the first such day after today")
+    parser.add_argument("--weekday", choices=bench_day.WEEKDAYS, default="wed", help="plan the first such day after today")
     parser.add_argument("--keep", type=Path, help="keep the prepared databases in this folder (reused the same day)")
     parser.add_argument("--markdown", action="store_true", help="also print the results as table rows")
     parser.add_argument("--stage", choices=("prepare", "one", "district"), help=argparse.SUPPRESS)
