@@ -9,7 +9,7 @@ import hashlib
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -66,11 +66,14 @@ class UTCDateTime(TypeDecorator):
 # A moment every `utcnow()` in this context returns instead of the wall clock: the demo's simulated morning
 # records each visit at the time it happened, and tests pin the hour a rule depends on.
 _FIXED_NOW: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("servicehub_fixed_now", default=None)
+# How far the whole process's clock runs ahead of (or behind) the wall clock: set by `clock_running_from`, read by
+# every thread (a test's live server answers in threads of its own, a run solves in one), zero outside tests.
+_OFFSET = [timedelta(0)]
 
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC (the moment set by `clock_at`, inside one)."""
-    return _FIXED_NOW.get() or datetime.now(UTC)
+    return _FIXED_NOW.get() or datetime.now(UTC) + _OFFSET[0]
 
 
 @contextlib.contextmanager
@@ -83,6 +86,20 @@ def clock_at(moment: datetime):
         yield moment
     finally:
         _FIXED_NOW.reset(token)
+
+
+@contextlib.contextmanager
+def clock_running_from(moment: datetime):
+    """Make the process's clock (every thread's `utcnow()`) read `moment` now and run on from there inside the
+    block; a `clock_at` still wins in its own context."""
+    if moment.tzinfo is None:
+        raise ValueError("clock_running_from takes an aware datetime")
+    before = _OFFSET[0]
+    _OFFSET[0] = moment - datetime.now(UTC)
+    try:
+        yield moment
+    finally:
+        _OFFSET[0] = before
 
 
 class TimestampMixin:

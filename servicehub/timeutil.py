@@ -17,9 +17,15 @@ def district_tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["SERVICEHUB_TIMEZONE"])
 
 
+def district_now() -> datetime:
+    """The district's current time (aware, in its zone): the one clock every rule about "now" reads (see
+    `servicehub.database.utcnow` for how tests and the demo set it)."""
+    return utcnow().astimezone(district_tz())
+
+
 def district_today() -> date:
     """Today's date in the district."""
-    return utcnow().astimezone(district_tz()).date()
+    return district_now().date()
 
 
 def local_midnight(day: date) -> datetime:

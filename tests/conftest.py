@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
 import flask_migrate
 import pytest
 
 from servicehub import create_app
+from servicehub.config import DEFAULT_TIMEZONE
+from servicehub.database import clock_running_from
 from servicehub.extensions import db
 from tests.support import fresh_database, wipe_data
 
@@ -27,6 +33,40 @@ def pytest_configure(config):
                 catalog = read_po(src)
             with mo.open("wb") as dst:
                 write_mo(dst, catalog)
+
+
+# The suite's clock reads this district time of the real district date when the session starts, and runs on: a test
+# that plans today plans a whole day (nothing is past at 06:00), whenever the suite runs.
+SUITE_START = time(6, 0)
+
+
+def district_moment(at: time, day: date | None = None) -> datetime:
+    """`at` on `day` (default: the real district date) in the district's zone."""
+    zone = ZoneInfo(DEFAULT_TIMEZONE)
+    return datetime.combine(day or datetime.now(zone).date(), at, tzinfo=zone)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_clock():
+    """Every thread's clock (the live servers' and the runs' too) starts at 06:00 district time today."""
+    with clock_running_from(district_moment(SUITE_START)):
+        yield
+
+
+@pytest.fixture
+def set_clock():
+    """set_clock(time(15, 0)): the process's clock (every thread's) reads that district time of the suite's day
+    and runs on from there, until the test ends."""
+    from servicehub.database import utcnow
+
+    day = utcnow().astimezone(ZoneInfo(DEFAULT_TIMEZONE)).date()
+    stack = contextlib.ExitStack()
+
+    def _set(at: time) -> datetime:
+        return stack.enter_context(clock_running_from(district_moment(at, day)))
+
+    with stack:
+        yield _set
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

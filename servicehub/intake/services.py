@@ -38,7 +38,7 @@ from servicehub.registry import services as registry
 from servicehub.registry.identifiers import age_in_years
 from servicehub.registry.models import Area, AreaLevel, NeedSource, Priority, Recipient, RecipientStatus
 from servicehub.scheduling.models import Visit, VisitStatus
-from servicehub.timeutil import district_today, district_tz
+from servicehub.timeutil import district_now, district_today, district_tz
 from servicehub.visits.models import AlertKind
 from servicehub.visits.services import raise_alert
 
@@ -59,7 +59,7 @@ def _secret() -> bytes:
 
 
 def _local_now() -> datetime:
-    return datetime.now(district_tz())
+    return district_now()
 
 
 # --- filing ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ lay out what the services return: deadlines in the district's time, time left, t
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -22,6 +22,7 @@ from wtforms.fields import SelectChoice
 from servicehub.auth.access import client_ip, current_principal, public, requires
 from servicehub.auth.permissions import ANONYMOUS, Permission
 from servicehub.catalog import services as catalog
+from servicehub.database import utcnow
 from servicehub.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from servicehub.i18n import current_language, localized
 from servicehub.intake import forms, services
@@ -86,8 +87,8 @@ def duration_words(seconds: float) -> str:
 def deadline(application, now: datetime | None = None) -> dict:
     """The first-contact deadline of an application as the queue shows it: when, the time left or overdue
     (while nobody has been in touch), or when the first contact was."""
-    now = now or datetime.now(UTC)
-    shown = {"due": local_moment(application.due_at), "overdue": application.is_overdue(now or datetime.now(UTC)), "left": "",
+    now = now or utcnow()
+    shown = {"due": local_moment(application.due_at), "overdue": application.is_overdue(now or utcnow()), "left": "",
              "contacted": local_moment(application.first_contact_at) if application.first_contact_at else ""}
     if application.first_contact_at is None and application.status == "new":
         span = (application.due_at - now).total_seconds()
@@ -250,7 +251,7 @@ def queue():
     page = form.value("page") or 1
     items, total = services.list_applications(principal, **form.filters(), page=page, page_size=PAGE_SIZE)
     return render_template("intake/queue.html", form=form, applications=items, total=total, page=page,
-                           last_page=last_page(total, PAGE_SIZE), now=datetime.now(UTC))
+                           last_page=last_page(total, PAGE_SIZE), now=utcnow())
 
 
 @blp.route("/intake/new", methods=["GET", "POST"])
@@ -313,7 +314,7 @@ def _application_page(application_id: int, failed: dict | None = None, status: i
     return render_template(
         "intake/application.html", application=application, forms=page_forms, failed=failed,
         categories=categories, service_names=service_names(categories), today=district_today(),
-        now=datetime.now(UTC),
+        now=utcnow(),
         matching_url=url_for("matching_pages.queue", run=run_id) if run_id else None,
     ), status
 

@@ -1,12 +1,13 @@
 """Shared scheduling fixtures: the demo provider with three carers and five daily needs, visits generated."""
 
-from datetime import datetime, timedelta
 from datetime import time as clock
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from servicehub.auth.permissions import COMMAND_LINE, Principal, Role
+from servicehub.database import utcnow
 from servicehub.matching import services as matching
 from servicehub.registry.demo_loader import link_demo_caregiver
 from servicehub.scheduling import services
@@ -61,7 +62,7 @@ def served(inline, demo, auth_headers):
 
 
 def district_today():
-    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date()  # the suite's clock (tests/conftest.py)
 
 
 def tomorrow():
