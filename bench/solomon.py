@@ -3,6 +3,7 @@ time limit, with the gap to the best known distance (DIMACS convention: Euclidea
 to one decimal, total distance the objective).
 
     .venv/bin/python bench/solomon.py --time-limit 30 [--instances C101,R101] [--data ../shared/bench-data/solomon]
+    .venv/bin/python bench/solomon.py --time-limit 60 --data ../shared/bench-data/homberger
 
 Prints one JSON line per instance and solver, then a Markdown table for bench/README.md.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import statistics
 import sys
 import time
@@ -26,9 +28,18 @@ DEFAULT_DATA = ROOT.parent / "shared" / "bench-data" / "solomon"
 
 
 def best_known(data: Path) -> dict[str, float]:
-    """Best known distances, DIMACS distance-only convention."""
-    with (data / "bks.csv").open() as fh:
-        return {r["instance"]: float(r["distance"]) for r in csv.DictReader(fh) if r["convention"] == "dimacs_distance_only"}
+    """Best known distances, DIMACS distance-only convention: the set's bks.csv, or the table of its README.md
+    (`| instance | distance |` rows, as the Gehring–Homberger set has)."""
+    if (data / "bks.csv").exists():
+        with (data / "bks.csv").open() as fh:
+            return {r["instance"]: float(r["distance"]) for r in csv.DictReader(fh)
+                    if r["convention"] == "dimacs_distance_only"}
+    found = {}
+    for line in (data / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and re.fullmatch(r"[\d.]+", cells[1]):
+            found[cells[0]] = float(cells[1])
+    return found
 
 
 def solve_pyvrp(vrp_path: Path, time_limit_s: float, seed: int = 1) -> dict:
@@ -46,14 +57,14 @@ def solve_pyvrp(vrp_path: Path, time_limit_s: float, seed: int = 1) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-limit", type=float, default=30.0)
-    parser.add_argument("--instances", default="C101,C201,R101,R201,RC101,RC201")
+    parser.add_argument("--instances", help="comma-separated (default: every instance of the set's best-known list)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--processes", type=int, default=2, help="ServiceHub: independent searches in parallel")
     parser.add_argument("--skip-pyvrp", action="store_true")
     args = parser.parse_args()
     bks = best_known(args.data)
     rows = []
-    for name in args.instances.split(","):
+    for name in args.instances.split(",") if args.instances else sorted(bks):
         ours = solve_solomon(str(args.data / f"{name}.txt"), args.time_limit, processes=args.processes)
         ours.pop("routes")
         print(json.dumps({"solver": "servicehub", **ours}), flush=True)

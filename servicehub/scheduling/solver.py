@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from servicehub.scheduling import hgs
 from servicehub.scheduling.problem import (
     CAPACITY,
     NO_QUALIFIED_WORKER,
@@ -39,6 +40,12 @@ from servicehub.scheduling.problem import (
     Worker,
 )
 
+# The first plan from PyVRP on the relaxed day (`hgs.py`), then OR-Tools' search from it: the default.
+PYVRP = "pyvrp"
+# The share of the time limit PyVRP gets for the first plan; OR-Tools polishes the plan in the rest.
+PYVRP_SHARE = 0.6
+# With a fixed search budget (`solution_limit`), PyVRP's budget is a fixed number of iterations too.
+PYVRP_ITERATIONS = 500
 FIRST_SOLUTIONS = {
     "parallel_cheapest_insertion": routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION,
     "local_cheapest_insertion": routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION,
@@ -62,12 +69,14 @@ class SolveOptions:
 
     time_limit_s: float = 10.0
     solution_limit: int | None = None  # a fixed search budget: the same problem gives the same plan
-    first_solution: str = "parallel_cheapest_insertion"
+    first_solution: str = PYVRP  # or one of OR-Tools' FIRST_SOLUTIONS
     processes: int = 1  # > 1: independent searches in parallel processes, the best plan wins
     initial_routes: dict | None = None  # worker id -> visit ids: a warm start (yesterday, a manual plan)
     # Search in a child process even with one search: OR-Tools holds the GIL while it searches, so a
     # search in a thread of a web or scheduler process would stop its other threads for the whole limit.
     isolated: bool = False
+    optional_visit_operators: bool = True  # see OPTIONAL_VISIT_OPERATORS
+    seed: int = 1  # PyVRP's
     log: bool = False
 
 
@@ -140,6 +149,7 @@ class _Model:
     time: pywrapcp.RoutingDimension
     breaks: dict[int, list] = field(default_factory=dict)  # vehicle -> interval vars
     unplaced: dict[int | str, str] = field(default_factory=dict)
+    allowed: dict[int | str, list[int]] = field(default_factory=dict)  # visit id -> vehicles that may take it
 
 
 def _build(problem: Problem) -> _Model:
@@ -256,6 +266,7 @@ def _add_visits(model: _Model, first_visit_node: int) -> None:
         cumul = time_dim.CumulVar(index)
         cumul.SetRange(visit.window[0], visit.window[1])
         allowed = [v for v in suitable_workers(problem, visit) if reachable(problem, problem.workers[v], visit)]
+        model.allowed[visit.id] = allowed
         if visit.fixed_worker is not None:
             routing.VehicleVar(index).SetValues(allowed)  # done or under way: always on the route
             if visit.fixed_start is not None:
@@ -317,14 +328,30 @@ def _add_breaks(model: _Model) -> None:
         model.breaks[v] = intervals
 
 
+# Operators for optional visits, off by default in OR-Tools 9.15: they add visits a full day left out (measured
+# in bench/README.md, "Scheduling: the first plan").
+OPTIONAL_VISIT_OPERATORS = (
+    "use_exchange_and_make_active", "use_relocate_and_make_active", "use_extended_swap_active",
+    "use_global_cheapest_insertion_close_nodes_lns", "use_local_cheapest_insertion_close_nodes_lns",
+)
+
+
 def _parameters(options: SolveOptions) -> pywrapcp.DefaultRoutingSearchParameters:
     params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = FIRST_SOLUTIONS[options.first_solution]
+    insertion = options.first_solution if options.first_solution in FIRST_SOLUTIONS else "parallel_cheapest_insertion"
+    params.first_solution_strategy = FIRST_SOLUTIONS[insertion]
+    # Candidate lists: insertion scans each visit's nearest places only, not every route position (its first
+    # plan of a 1,000-visit day went from 23 s to 3.8 s).
+    params.global_cheapest_insertion_first_solution_parameters.neighbors_ratio = 0.05
+    params.global_cheapest_insertion_first_solution_parameters.min_neighbors = 50
+    if options.optional_visit_operators:
+        for name in OPTIONAL_VISIT_OPERATORS:
+            setattr(params.local_search_operators, name, 3)  # BOOL_TRUE
     # Guided local search. (Iterated local search with SISR ruin is in the 9.15 parameters, but
     # setting it through pywrapcp changed nothing on the Solomon instances: the search stopped at the
     # first local optimum. Measured in bench/README.md.)
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    params.time_limit.FromMilliseconds(int(options.time_limit_s * 1000))
+    params.time_limit.FromMilliseconds(max(1, int(options.time_limit_s * 1000)))
     if options.solution_limit:
         params.solution_limit = options.solution_limit
     params.log_search = options.log
@@ -386,13 +413,34 @@ def _why_left_out(problem: Problem, visit: Visit, loads: dict) -> str:
 def _initial_assignment(model: _Model, initial_routes: dict | None):
     if not initial_routes:
         return None
-    index_of = _index_of(model)
-    routes = []
-    for worker in model.problem.workers:
-        visits = initial_routes.get(worker.id, [])
-        routes.append([index_of[v] for v in visits if v in index_of])
+    routes = _route_indexes(model, initial_routes)
     model.routing.CloseModelWithParameters(pywrapcp.DefaultRoutingSearchParameters())
     return model.routing.ReadAssignmentFromRoutes(routes, True)
+
+
+def _route_indexes(model: _Model, routes: dict) -> list[list[int]]:
+    """Worker id -> visit ids, as OR-Tools' routes: one list of routing indexes per vehicle."""
+    index_of = _index_of(model)
+    return [[index_of[v] for v in routes.get(worker.id, []) if v in index_of] for worker in model.problem.workers]
+
+
+def _first_plan_assignment(model: _Model, routes: dict):
+    """The relaxed first plan as an OR-Tools assignment: all of it, or, if OR-Tools refuses it (a route the
+    repair let through that breaks a rule of the full model), the routes it accepts one by one."""
+    indexes = _route_indexes(model, routes)
+    assignment = model.routing.ReadAssignmentFromRoutes(indexes, True)
+    if assignment is not None:
+        return assignment
+    empty = [[] for _ in indexes]
+    kept = [route if model.routing.ReadAssignmentFromRoutes(empty[:v] + [route] + empty[v + 1:], True) is not None
+            else [] for v, route in enumerate(indexes)]
+    return model.routing.ReadAssignmentFromRoutes(kept, True)
+
+
+def _pyvrp_routes(problem: Problem, model: _Model, options: SolveOptions, deadline: float) -> dict:
+    """The first plan of the day's relaxed problem from PyVRP (see hgs.py), repaired for the breaks."""
+    return hgs.relaxed_routes(problem, model.visits, model.allowed, deadline, seed=options.seed,
+                              iterations=PYVRP_ITERATIONS if options.solution_limit else None)
 
 
 def rush_visits(problem: Problem) -> list[Visit]:
@@ -439,29 +487,39 @@ def _index_of(model: _Model) -> dict[int | str, int]:
 def _lock_rush(model: _Model, routes: dict) -> bool:
     """Start each worker's route with its rush visits, in the rush plan's order (OR-Tools locks, which hold through
     the search: the rest of the day is planned after them); False if OR-Tools refuses the chains."""
-    index_of = _index_of(model)
-    chains = [[index_of[v] for v in routes.get(worker.id, []) if v in index_of] for worker in model.problem.workers]
-    return model.routing.ApplyLocksToAllVehicles(chains, False)
+    return model.routing.ApplyLocksToAllVehicles(_route_indexes(model, routes), False)
 
 
 def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
     started = time.perf_counter()
     if not problem.workers:
         return Plan(unplaced={v.id: NO_QUALIFIED_WORKER for v in problem.visits}, status="NO_WORKERS")
-    rush = _rush_routes(problem, options)
-    left = options.time_limit_s - (time.perf_counter() - started)
+    pinned = any(v.fixed_worker is not None for v in problem.visits)
+    use_pyvrp = options.first_solution == PYVRP and not options.initial_routes and not pinned
+    rush = None if use_pyvrp else _rush_routes(problem, options)
     model = _build(problem)
-    params = _parameters(replace(options, time_limit_s=max(left, 0.001)))
     initial = None
-    if options.initial_routes:
+    if use_pyvrp and model.visits:
+        routes = _pyvrp_routes(problem, model, options, started + options.time_limit_s * PYVRP_SHARE)
+        left = options.time_limit_s - (time.perf_counter() - started)
+        # OR-Tools reads the plan under its own time limit: never leave it less than a tenth of the whole
+        params = _parameters(replace(options, time_limit_s=max(left, 0.1 * options.time_limit_s)))
         model.routing.CloseModelWithParameters(params)
-        initial = _initial_assignment(model, options.initial_routes)
-    elif rush:
-        model.routing.CloseModelWithParameters(params)
-        if not _lock_rush(model, rush):
-            model = _build(problem)
+        initial = _first_plan_assignment(model, routes)
+    else:
+        left = options.time_limit_s - (time.perf_counter() - started)
+        params = _parameters(replace(options, time_limit_s=max(left, 0.001)))
+        if options.initial_routes:
+            model.routing.CloseModelWithParameters(params)
+            initial = _initial_assignment(model, options.initial_routes)
+        elif rush:
+            model.routing.CloseModelWithParameters(params)
+            if not _lock_rush(model, rush):
+                model = _build(problem)
     if initial is not None:
         solution = model.routing.SolveFromAssignmentWithParameters(initial, params)
+        if solution is None:  # no time left to improve it: the first plan is the plan
+            solution = initial
     else:
         solution = model.routing.SolveWithParameters(params)
     status = model.routing.status()
@@ -481,12 +539,14 @@ def _placed_any(plan: Plan) -> bool:
 
 
 def _variants(options: SolveOptions) -> list[SolveOptions]:
+    """The independent searches of a solve: PyVRP first plans from different seeds, or OR-Tools' searches from
+    different insertion heuristics."""
+    one = replace(options, processes=1, isolated=False)
+    if options.first_solution == PYVRP:
+        return [replace(one, seed=options.seed + k) for k in range(options.processes)]
     alternatives = ["local_cheapest_insertion", "parallel_cheapest_insertion", "savings"]
     others = [s for s in alternatives if s != options.first_solution]
-    return [replace(options, processes=1, isolated=False)] + [
-        replace(options, processes=1, isolated=False, first_solution=others[k % len(others)])
-        for k in range(options.processes - 1)
-    ]
+    return [one] + [replace(one, first_solution=others[k % len(others)]) for k in range(options.processes - 1)]
 
 
 def solve(problem: Problem, options: SolveOptions = SolveOptions()) -> Plan:

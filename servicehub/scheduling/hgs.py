@@ -1,0 +1,296 @@
+"""A fast, strong first plan: PyVRP's iterated local search on the day's relaxed problem. Pure module.
+
+OR-Tools keeps the whole model (breaks, double-up visits, continuity, balance) and polishes the plan; what
+it lacks is a quick way to a good first plan of a large day with tight windows (its insertion heuristics grow
+about n³ and breaks slow them further). PyVRP is fast and strong on the routing core, so it solves the day
+without what it cannot express, and `repair_route` then makes each route fit its worker's breaks before
+OR-Tools reads the routes as its first plan (measured in bench/README.md, "Scheduling: the first plan").
+
+The relaxation: visits that may go to some workers only (qualifications, gender, a lock) become a routing
+profile per class of workers, in which the visits they may not take cost far more than their prize; double-up
+visits and breaks are left out (OR-Tools inserts the former and `repair_route` fits the latter); continuity
+and balance are left to OR-Tools. Capacity and the most visits a day are load dimensions.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from servicehub.scheduling.problem import Break, Problem, Visit, Worker
+
+try:  # imported with the solver, so that a run's time limit is not spent importing it (about 0.8 s)
+    import numpy as np
+    import pyvrp
+    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+except ImportError as missing:  # pragma: no cover - a broken installation
+    pyvrp = None
+    _MISSING = missing
+
+# A leg to or from a visit the worker may not take: dearer than any prize, and too long for any window.
+FORBIDDEN = 10_000_000
+UNBOUNDED = 2**40
+
+
+class SolverMissing(RuntimeError):
+    """The first-plan solver is not installed: the run fails with this reason rather than plan worse silently."""
+
+
+@dataclass(frozen=True)
+class _Vehicles:
+    """Workers who look the same to PyVRP: one vehicle type."""
+
+    key: tuple
+    workers: list[int]  # indexes into problem.workers
+
+
+def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, deadline: float,
+                   seed: int = 1, iterations: int | None = None) -> dict:
+    """Worker id -> visit ids in route order: PyVRP's plan of `visits` (each to one of the workers `allowed`
+    lists by index) without breaks, double-ups or soft goals, searched until `deadline` (time.perf_counter());
+    each route repaired to fit its breaks, then the double-up visits put in."""
+    if pyvrp is None:  # a runtime dependency: a missing one is a failed run, not a worse plan
+        raise SolverMissing(f"PyVRP is not installed ({_MISSING}); the first plan cannot be made.")
+
+    halves: dict[str, list[Visit]] = {}
+    for v in visits:
+        if v.pair is not None:
+            halves.setdefault(v.pair, []).append(v)
+    pairs = [(a, b) for a, b in (h for h in halves.values() if len(h) == 2)]
+    visits = [v for v in visits if v.pair is None and allowed.get(v.id)]
+    workers = problem.workers
+    if not workers or not (visits or pairs):
+        return {}
+    if not visits:
+        routes = {w: [] for w in range(len(workers))}
+        insert_pairs(problem, routes, pairs, allowed)
+        return {workers[w].id: [v.id for v in stops] for w, stops in routes.items() if stops}
+    # Places: the workers' start and end places, then one place per visit (a profile forbids a visit by its place).
+    depot_locations = sorted({w.start_location for w in workers} | {w.end_location for w in workers})
+    depot_of = {loc: k for k, loc in enumerate(depot_locations)}
+    place_locations = depot_locations + [v.location for v in visits]
+
+    # One profile per travel matrix and set of visits a worker may not take.
+    visit_index = {v.id: k for k, v in enumerate(visits)}
+    forbidden_by_worker = []
+    for w in range(len(workers)):
+        forbidden_by_worker.append(frozenset(k for k, v in enumerate(visits) if w not in allowed[v.id]))
+    profile_keys: dict[tuple, int] = {}
+    worker_profile = []
+    for w, worker in enumerate(workers):
+        key = (worker.profile, forbidden_by_worker[w])
+        worker_profile.append(profile_keys.setdefault(key, len(profile_keys)))
+    locations = np.asarray(place_locations)
+    distances, durations = [], []
+    for (profile, forbidden), _ in sorted(profile_keys.items(), key=lambda item: item[1]):
+        travel = np.asarray(problem.travel[profile], dtype=np.int64)[np.ix_(locations, locations)]
+        cost_source = problem.cost if problem.cost is not None else problem.travel[profile]
+        cost = np.asarray(cost_source, dtype=np.int64)[np.ix_(locations, locations)]
+        if forbidden:
+            nodes = [len(depot_locations) + k for k in forbidden]
+            for matrix in (travel, cost):
+                matrix[nodes, :] = FORBIDDEN
+                matrix[:, nodes] = FORBIDDEN
+                matrix[nodes, nodes] = 0
+        durations.append(travel)
+        distances.append(cost)
+
+    dims_demand = any(v.demand for v in visits)
+    dims_count = any(w.max_visits is not None for w in workers)
+    clients = []
+    for v in visits:
+        load = ([v.demand] if dims_demand else []) + ([1] if dims_count else [])
+        prize = problem.weights.drop_urgent if v.urgent else problem.weights.drop
+        clients.append(pyvrp.Client(location=len(depot_locations) + visit_index[v.id], delivery=load,
+                                    service_duration=v.duration, tw_early=v.window[0], tw_late=v.window[1],
+                                    prize=prize, required=False, name=str(v.id)))
+    depots = [pyvrp.Depot(location=k) for k in range(len(depot_locations))]
+
+    groups: dict[tuple, _Vehicles] = {}
+    for w, worker in enumerate(workers):
+        key = (worker_profile[w], depot_of[worker.start_location], depot_of[worker.end_location],
+               worker.shift, worker.max_work, worker.capacity, worker.max_visits)
+        groups.setdefault(key, _Vehicles(key, [])).workers.append(w)
+    vehicle_types = []
+    for group in groups.values():
+        worker = workers[group.workers[0]]
+        profile, start, end, shift, max_work, capacity, max_visits = group.key
+        load = (([capacity if capacity is not None else UNBOUNDED] if dims_demand else [])
+                + ([max_visits if max_visits is not None else UNBOUNDED] if dims_count else []))
+        vehicle_types.append(pyvrp.VehicleType(
+            num_available=len(group.workers), capacity=load, start_depot=start, end_depot=end,
+            tw_early=shift[0], tw_late=_relaxed_end(worker), profile=profile,
+            shift_duration=max_work if max_work is not None else UNBOUNDED,
+        ))
+    data = pyvrp.ProblemData(locations=[pyvrp.Location(0, 0) for _ in place_locations], clients=clients,
+                             depots=depots, vehicle_types=vehicle_types, distance_matrices=distances,
+                             duration_matrices=durations)
+    stop = MaxRuntime(max(deadline - time.perf_counter(), 0.01))
+    if iterations is not None:  # a fixed budget: the same problem gives the same plan (unless time runs out first)
+        stop = MultipleCriteria([MaxIterations(iterations), stop])
+    with warnings.catch_warnings():
+        # PyVRP warns when its penalties top out on a day it finds hard to make feasible; the routes are repaired
+        # below whatever it returns, so the warning tells the caller nothing.
+        warnings.simplefilter("ignore", pyvrp.exceptions.PenaltyBoundWarning)
+        result = pyvrp.solve(data, stop=stop, seed=seed, collect_stats=False, display=False)
+    routes: dict[int, list[Visit]] = {w: [] for w in range(len(workers))}
+    free = {k: list(group.workers) for k, group in enumerate(groups.values())}
+    for route in result.best.routes():
+        w = free[route.vehicle_type()].pop(0)
+        stops = [visits[activity.idx] for activity in route.schedule() if activity.type == pyvrp.ActivityType.CLIENT]
+        routes[w] = repair_route(problem, workers[w], stops)
+    insert_pairs(problem, routes, pairs, allowed)
+    return {workers[w].id: [v.id for v in stops] for w, stops in routes.items() if stops}
+
+
+def _relaxed_end(worker: Worker) -> int:
+    """The end of the shift PyVRP plans to: the breaks' minutes kept free, so that the routes need little
+    repair (the breaks still have to find a place: `repair_route`)."""
+    return max(worker.shift[0], worker.shift[1] - sum(b.duration for b in worker.breaks))
+
+
+# --- double-up visits --------------------------------------------------------------------------
+
+# Start times tried for a double-up visit, spread over its window.
+PAIR_START_CANDIDATES = 8
+
+
+def insert_pairs(problem: Problem, routes: dict[int, list[Visit]], pairs: Sequence[tuple[Visit, Visit]],
+                 allowed: dict) -> None:
+    """Put each double-up visit (urgent first) on two workers' routes at one start time, where it adds the
+    least travel and both routes still fit; a pair that fits nowhere is left for OR-Tools' search."""
+    for a, b in sorted(pairs, key=lambda pair: not pair[0].urgent):
+        best = None
+        for start in _start_candidates(a.window):
+            fixed_a, fixed_b = replace(a, window=(start, start)), replace(b, window=(start, start))
+            options_a = _cheapest_insertions(problem, routes, fixed_a, allowed.get(a.id, []))
+            options_b = _cheapest_insertions(problem, routes, fixed_b, allowed.get(b.id, []))
+            for cost_a, w_a, pos_a in options_a[:3]:
+                for cost_b, w_b, pos_b in options_b[:3]:
+                    if w_a != w_b and (best is None or cost_a + cost_b < best[0]):
+                        best = (cost_a + cost_b, (w_a, pos_a), (w_b, pos_b))
+        if best is not None:
+            (w_a, pos_a), (w_b, pos_b) = best[1], best[2]
+            routes[w_a].insert(pos_a, a)
+            routes[w_b].insert(pos_b, b)
+
+
+def _start_candidates(window: tuple[int, int]) -> list[int]:
+    early, late = window
+    if late <= early:
+        return [early]
+    return sorted({early + (late - early) * k // (PAIR_START_CANDIDATES - 1) for k in range(PAIR_START_CANDIDATES)})
+
+
+def _cheapest_insertions(problem: Problem, routes: dict[int, list[Visit]], visit: Visit,
+                         workers: Sequence[int]) -> list[tuple[int, int, int]]:
+    """(added travel, worker index, position) of the cheapest place in each allowed worker's route that still
+    fits, cheapest first."""
+    found = []
+    for w in workers:
+        worker, route = problem.workers[w], routes[w]
+        places = [worker.start_location] + [v.location for v in route] + [worker.end_location]
+        best = None
+        for pos in range(len(route) + 1):
+            before, after = places[pos], places[pos + 1]
+            added = (problem.travel_time(worker, before, visit.location)
+                     + problem.travel_time(worker, visit.location, after)
+                     - problem.travel_time(worker, before, after))
+            if (best is None or added < best[0]) and route_fits(problem, worker, route[:pos] + [visit] + route[pos:]):
+                best = (added, w, pos)
+        if best is not None:
+            found.append(best)
+    return sorted(found)
+
+
+# --- fitting a route to its breaks -------------------------------------------------------------
+
+
+def route_fits(problem: Problem, worker: Worker, visits: Sequence[Visit]) -> bool:
+    """Whether the worker can do these visits in this order inside their windows and the shift, taking every
+    break inside its window and outside the visits (travel may be split by a break), within the longest day."""
+    return _earliest_return(problem, worker, visits) is not None
+
+
+def _earliest_return(problem: Problem, worker: Worker, visits: Sequence[Visit]) -> int | None:
+    """The earliest time the worker can be back, or None if the route cannot be done.
+
+    Forward over the route, keeping per number of breaks taken (in their order) the earliest time the worker
+    is free: an earlier time is never worse, so the table is exact. A break goes into the gap before a visit
+    or after the last one: it starts once the previous visit ends and its window opens, and the next visit
+    starts no sooner than the break's end and the travel with the break."""
+    breaks = sorted(worker.breaks, key=lambda b: (b.earliest, b.latest))
+    n_breaks = len(breaks)
+    # free[j]: earliest end of the last visit with j breaks taken (None: impossible)
+    free: list[int | None] = [worker.shift[0]] + [None] * n_breaks
+    here = worker.start_location
+    first_start = None
+    for visit in visits:
+        travel = problem.travel_time(worker, here, visit.location)
+        nxt: list[int | None] = [None] * (n_breaks + 1)
+        for j, ready in enumerate(free):
+            if ready is None:
+                continue
+            for k, arrive in _through_gap(breaks, j, ready, travel):
+                start = max(arrive, visit.window[0])
+                if start > visit.window[1]:
+                    continue
+                end = start + visit.duration
+                if nxt[k] is None or end < nxt[k]:
+                    nxt[k] = end
+        if all(t is None for t in nxt):
+            return None
+        if first_start is None:
+            first_start = min(t - visit.duration for t in nxt if t is not None)
+        free, here = nxt, visit.location
+    back = problem.travel_time(worker, here, worker.end_location)
+    best = None
+    for j, ready in enumerate(free):
+        if ready is None:
+            continue
+        for k, arrive in _through_gap(breaks, j, ready, back):
+            # breaks still pending after the return can be taken off the route, if their windows allow
+            if all(b.latest >= arrive for b in breaks[k:]) and arrive <= worker.shift[1]:
+                best = arrive if best is None else min(best, arrive)
+    if best is None:
+        return None
+    if worker.max_work is not None and visits:
+        go = problem.travel_time(worker, worker.start_location, visits[0].location)
+        if best - (first_start - go) > worker.max_work:
+            return None
+    return best
+
+
+def _through_gap(breaks: Sequence[Break], taken: int, ready: int, travel: int):
+    """(breaks taken after the gap, earliest arrival) for each number of further breaks taken in this gap."""
+    yield taken, ready + travel
+    clock, rest = ready, 0
+    for k in range(taken, len(breaks)):
+        brk = breaks[k]
+        start = max(clock, brk.earliest)
+        if start > brk.latest:
+            return
+        clock, rest = start + brk.duration, rest + brk.duration
+        yield k + 1, max(ready + travel + rest, clock)
+
+
+def repair_route(problem: Problem, worker: Worker, visits: Sequence[Visit]) -> list[Visit]:
+    """The route with as few visits taken out as this greedy finds so that it fits the worker's breaks: each
+    round takes out the visit whose removal leaves a route that fits (the least urgent and shortest first), or
+    else the first visit that cannot be reached in time."""
+    route = list(visits)
+    while route and not route_fits(problem, worker, route):
+        order = sorted(range(len(route)), key=lambda i: (route[i].urgent, route[i].duration))
+        fixed = next((i for i in order if route_fits(problem, worker, route[:i] + route[i + 1:])), None)
+        route.pop(fixed if fixed is not None else _first_late(problem, worker, route))
+    return route
+
+
+def _first_late(problem: Problem, worker: Worker, visits: list[Visit]) -> int:
+    """The index of the first visit the route cannot reach in time (the last one if it is the way home)."""
+    for k in range(1, len(visits) + 1):
+        if not route_fits(problem, worker, visits[:k]):
+            return k - 1
+    return len(visits) - 1
