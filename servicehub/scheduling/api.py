@@ -170,6 +170,18 @@ class WorkerAbsences(MethodView):
         return {"absence_id": absence.id, "worker_id": worker_id, "date": absence.absence_date, "run": run}
 
 
+@blp.route("/organisations/<int:organisation_id>/replan-from-now")
+class ReplanFromNow(MethodView):
+    @requires(Permission.SCHEDULE_MANAGE)
+    @blp.arguments(s.ReplanFromNowSchema)
+    @blp.response(202, s.RunSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, data, organisation_id):
+        """Re-plan the organisation's today from now (done and started visits stay); poll the run, then publish."""
+        return services.replan_from_now(current_principal(), organisation_id, data["time_limit_s"])
+
+
 @blp.route("/organisations/<int:organisation_id>/schedule-settings")
 class Settings(MethodView):
     @requires(Permission.SCHEDULE_READ)

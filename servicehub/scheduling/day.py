@@ -47,6 +47,7 @@ class DayWorker:
     max_minutes: int | None = None  # working minutes, breaks not counted
     max_visits: int | None = None
     on_duty: bool = True  # False: dropped out (sick); keeps only the visits fixed on it
+    start_point: Point | None = None  # where the day's route starts, if not `point` (planned from now: where they are)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,58 @@ def worker_shift(intervals: tuple[tuple[int, int], ...], lunch: tuple[int, int, 
     return shift, tuple(sorted(breaks, key=lambda b: b.earliest))
 
 
+@dataclass(frozen=True)
+class Done:
+    """A visit of the day done or under way: it is not planned again, and its worker goes on from its place."""
+
+    visit_id: int
+    worker_id: int
+    point: Point  # the recipient's place
+    free_at: int  # the minute of its check-out, or the expected end of a visit under way
+    minutes: int  # the working minutes it took, or takes
+
+
+@dataclass(frozen=True)
+class WorkerStart:
+    """Where and from which minute a worker's route starts when the day is planned from now."""
+
+    point: Point | None  # None: from their own start place
+    ready: int
+    visits: int = 0  # visits done or under way today: they count towards the day's limits
+    minutes: int = 0
+
+
+@dataclass(frozen=True)
+class FromNow:
+    """What planning a day from a minute makes of it."""
+
+    passed: frozenset[int]  # open visits whose latest start is already past: left out (WINDOW_PASSED)
+    windows: dict[int, tuple[int, int]]  # the other open visits' windows, cut to start no earlier than then
+    starts: dict[int, WorkerStart]  # worker id -> where and when they start (workers with nothing done: home, then)
+    default: WorkerStart  # the start of a worker not in `starts`
+
+
+def from_now(now: int, windows: dict[int, tuple[int, int]], done: list[Done] = ()) -> FromNow:
+    """Plan from minute `now`: open visits (id -> earliest, latest start) that can no longer start are out, the
+    others start at `now` at the earliest; done and under-way visits are not planned again, and each worker
+    starts where the last of them ends (its place, when it is over), never before `now`."""
+    passed = frozenset(v for v, (_, latest) in windows.items() if latest < now)
+    cut = {v: (max(earliest, now), latest) for v, (earliest, latest) in windows.items() if v not in passed}
+    last: dict[int, Done] = {}
+    counts: dict[int, tuple[int, int]] = {}
+    for item in sorted(done, key=lambda d: (d.free_at, d.visit_id)):
+        last[item.worker_id] = item
+        visits, worked = counts.get(item.worker_id, (0, 0))
+        counts[item.worker_id] = (visits + 1, worked + item.minutes)
+    starts = {w: WorkerStart(d.point, max(now, d.free_at), *counts[w]) for w, d in last.items()}
+    return FromNow(passed, cut, starts, WorkerStart(None, now))
+
+
+def intervals_from(intervals: tuple[tuple[int, int], ...], ready: int) -> tuple[tuple[int, int], ...]:
+    """Available intervals cut to begin at `ready` (those over by then dropped)."""
+    return tuple((max(a, ready), b) for a, b in intervals if b > max(a, ready))
+
+
 def build_problem(visits: list[DayVisit], workers: list[DayWorker], travel: TravelTimeSource,
                   settings: DaySettings = DaySettings()) -> Problem:
     """The solver's problem for one day: one vehicle per worker-shift, places shared by their coordinates."""
@@ -88,9 +141,10 @@ def build_problem(visits: list[DayVisit], workers: list[DayWorker], travel: Trav
             continue
         shift, breaks = worker_shift(w.intervals, settings.lunch)
         resting = sum(b.duration for b in breaks)
-        at = place(w.point)
+        home = place(w.point)
         solver_workers.append(Worker(
-            id=w.id, start_location=at, end_location=at, shift=shift,
+            id=w.id, start_location=home if w.start_point is None else place(w.start_point), end_location=home,
+            shift=shift,
             skills=w.skills | ({ON_DUTY} if w.on_duty else frozenset()), gender=w.gender, profile=w.mode,
             max_work=None if w.max_minutes is None else w.max_minutes + resting, max_visits=w.max_visits,
             capacity=settings.meal_box if any(v.meals for v in visits) else None, breaks=breaks,

@@ -137,3 +137,4 @@ WINDOW_OUTSIDE_SHIFTS = "window_outside_shifts"  # no suitable worker can reach 
 CAPACITY = "capacity"  # its demand exceeds every suitable worker's capacity
 NO_ROOM = "no_room"  # suitable workers exist but their days are full
 PAIR_INCOMPLETE = "pair_incomplete"  # a double-up visit needs two suitable workers at once
+WINDOW_PASSED = "window_passed"  # planned from now: its latest start is already past

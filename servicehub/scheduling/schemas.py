@@ -106,6 +106,13 @@ class RunCreateSchema(ma.Schema):
                                 metadata={"description": "Search time per day (default 8 s)"})
 
 
+class ReplanFromNowSchema(ma.Schema):
+    """Re-plan an organisation's today from now."""
+
+    time_limit_s = fields.Float(load_default=None, allow_none=True, validate=TIME_LIMIT,
+                                metadata={"description": "Search time (default 8 s)"})
+
+
 class RunListArgs(LanguageArgsSchema):
     organisation_id = fields.Integer(validate=ID)
     date = fields.Date(attribute="service_date")

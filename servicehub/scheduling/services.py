@@ -10,9 +10,10 @@ drops out mid-day gets the rest of the day re-planned with done and past visits 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
@@ -45,10 +46,10 @@ from servicehub.scheduling.models import (
     VisitStatus,
     WorkerAbsence,
 )
-from servicehub.scheduling.problem import Weights
+from servicehub.scheduling.problem import WINDOW_PASSED, Weights
 from servicehub.scheduling.solver import SolveOptions, solve
 from servicehub.scheduling.travel import HaversineTravel
-from servicehub.timeutil import district_today, district_tz, local_midnight
+from servicehub.timeutil import district_now, district_today, local_midnight
 
 log = logging.getLogger(__name__)
 
@@ -432,31 +433,76 @@ class LoadedDay:
     problem: object  # servicehub.scheduling.problem.Problem
     initial_routes: dict | None = None
     before: dict | None = None  # re-plans: the roster as it was
+    left_out: dict | None = None  # visit id -> why it is not in the problem at all (its window passed)
+
+
+def planning_minute(day: date) -> int | None:
+    """The first whole minute of `day` not yet begun, if the day has begun (a plan of it starts there); None for a
+    day to come."""
+    seconds = (district_now() - local_midnight(day)).total_seconds()
+    return math.ceil(seconds / 60) if seconds > 0 else None
+
+
+def _done_today(visits: list[Visit], day: date) -> list[day_problem.Done]:
+    """Today's visits done or under way, with the minute their worker is free of them: the check-out's (the
+    delivery in force), or the check-in's plus the visit's length while it is under way (else as planned)."""
+    from servicehub.visits.models import RecordKind, ServiceRecord
+
+    settled = [v for v in visits if v.worker_id is not None
+               and v.status in (VisitStatus.IN_PROGRESS, VisitStatus.COMPLETED)]
+    ended: dict[int, datetime] = {}
+    if settled:
+        rows = db.session.execute(
+            select(ServiceRecord.visit_id, ServiceRecord.id, ServiceRecord.kind, ServiceRecord.started_at,
+                   ServiceRecord.ended_at)
+            .where(ServiceRecord.visit_id.in_([v.id for v in settled]),
+                   ServiceRecord.kind.in_([RecordKind.CHECK_IN, RecordKind.DELIVERY, RecordKind.CORRECTION]))
+            .order_by(ServiceRecord.id)).all()
+        by_id = {v.id: v for v in settled}
+        for visit_id, record_id, kind, started_at, ended_at in rows:
+            if kind == RecordKind.CHECK_IN and started_at is not None:
+                ended.setdefault(visit_id, started_at + timedelta(minutes=by_id[visit_id].duration_min))
+            elif record_id == by_id[visit_id].delivery_record_id and ended_at is not None:
+                ended[visit_id] = ended_at
+    done = []
+    for visit in settled:
+        free = ended.get(visit.id, visit.planned_end)
+        free_at = minutes_of(free, day) if free is not None else 0
+        done.append(day_problem.Done(visit_id=visit.id, worker_id=visit.worker_id,
+                                     point=(visit.recipient.lat, visit.recipient.lon), free_at=free_at,
+                                     minutes=visit.duration_min))
+    return done
 
 
 def load_day(organisation_id: int, day: date, *, replan_from: int | None = None,
-             absent_worker_id: int | None = None) -> LoadedDay:
+             absent_worker_id: int | None = None, from_now: bool = True) -> LoadedDay:
     """Build the solver problem of an organisation's day from its visits and workers.
 
-    A re-plan (`replan_from` minutes) keeps settled visits and those that started before that minute where
-    they are, keeps the absent worker to what is fixed on them, and prices every move away from a visit's
-    current worker so that as few visits as possible move.
+    A day that has begun is planned from now (`from_now`, see `day.from_now`): open visits whose window has
+    passed are left out, done and under-way visits are not planned again and each worker starts where they are.
+    A re-plan (`replan_from` minutes) keeps visits planned to start between now and that minute (settled ones, on
+    a day to come) where they are, keeps the absent worker to what is fixed on them, and prices every move away
+    from a visit's current worker so that as few visits as possible move.
     """
     visits = _day_visits(organisation_id, day)
     workers = _day_workers(organisation_id, day)
     out = _absences([w.id for w in workers], day)
     usual = usual_workers(sorted({v.recipient_id for v in visits}), organisation_id, day)
+    now = planning_minute(day) if from_now else None
     replanning = replan_from is not None
-    day_visits, before = [], {}
+    done = _done_today(visits, day) if now is not None else []
+    done_ids = {d.visit_id for d in done}
+    day_visits, before, windows = [], {}, {}
     for visit in visits:
-        if visit.status == VisitStatus.MISSED:
+        if visit.status == VisitStatus.MISSED or visit.id in done_ids:
             continue
         start = minutes_of(visit.planned_start, day)
         placed = visit.worker_id is not None and start is not None
         if replanning:
             before[visit.id] = ({"worker_id": visit.worker_id, "start": start} if placed
                                 else {"unplaced": visit.unplaced_reason or "unplaced"})
-        fixed = visit.status in SETTLED or (replanning and placed and start < replan_from)
+        fixed = visit.status in SETTLED or (replanning and placed and start < replan_from
+                                            and (now is None or start >= now))
         qualification = visit.service_type.required_qualification
         recipient = visit.recipient
         gender = recipient.required_carer_gender
@@ -467,6 +513,8 @@ def load_day(organisation_id: int, day: date, *, replan_from: int | None = None,
             window = (window[0], window[0])
         if replanning and not fixed:
             window = (max(window[0], replan_from), window[1])
+        if not fixed:
+            windows[visit.id] = window
         locked_worker = visit.worker_id if visit.locked and placed else None
         preferred = usual.get(visit.recipient_id, ())
         if replanning and placed and not fixed:
@@ -478,6 +526,12 @@ def load_day(organisation_id: int, day: date, *, replan_from: int | None = None,
             pair=visit.pair_key, fixed_worker=visit.worker_id if fixed and placed else None,
             fixed_start=start if fixed and placed else None, locked_worker=locked_worker,
         ))
+    left_out, cut = {}, None
+    if now is not None:
+        cut = day_problem.from_now(now, windows, done)
+        left_out = {visit_id: WINDOW_PASSED for visit_id in cut.passed}
+        day_visits = [replace(v, window=cut.windows[v.id]) if v.id in cut.windows else v
+                      for v in day_visits if v.id not in cut.passed]
     day_workers = []
     for worker in workers:
         # The worker who dropped out keeps what is fixed on them and takes nothing new; someone known to be
@@ -486,12 +540,16 @@ def load_day(organisation_id: int, day: date, *, replan_from: int | None = None,
         if dropped and not any(v.fixed_worker == worker.id for v in day_visits):
             continue
         intervals = worker_intervals(worker, day, None if dropped else out.get(worker.id))
+        begin = cut.starts.get(worker.id, cut.default) if cut else day_problem.WorkerStart(None, 0)
+        intervals = day_problem.intervals_from(intervals, begin.ready)
         if not intervals:
             continue
         day_workers.append(day_problem.DayWorker(
             id=worker.id, point=(worker.start_lat, worker.start_lon), mode=worker.travel_mode, intervals=intervals,
-            skills=_qualifications(worker, day), gender=worker.gender, max_minutes=worker.max_minutes_per_day,
-            max_visits=worker.max_visits_per_day, on_duty=not dropped,
+            skills=_qualifications(worker, day), gender=worker.gender,
+            max_minutes=_less(worker.max_minutes_per_day, begin.minutes),
+            max_visits=_less(worker.max_visits_per_day, begin.visits), on_duty=not dropped,
+            start_point=begin.point,
         ))
     weights = Weights(continuity=REPLAN_STAY_WEIGHT) if replanning else Weights()
     problem = day_problem.build_problem(day_visits, day_workers, travel_source(), day_settings(weights))
@@ -499,11 +557,18 @@ def load_day(organisation_id: int, day: date, *, replan_from: int | None = None,
     if replanning:
         initial = defaultdict(list)
         kept = {w.id for w in day_workers if w.on_duty}
-        for visit in sorted((v for v in visits if v.worker_id in kept and v.sequence is not None),
-                            key=lambda v: v.sequence):
+        planned = {v.id for v in day_visits}
+        for visit in sorted((v for v in visits if v.worker_id in kept and v.sequence is not None
+                             and v.id in planned), key=lambda v: v.sequence):
             initial[visit.worker_id].append(visit.id)
         initial = dict(initial)
-    return LoadedDay(day, visits, workers, problem, initial_routes=initial, before=before or None)
+    return LoadedDay(day, visits, workers, problem, initial_routes=initial, before=before or None,
+                     left_out=left_out)
+
+
+def _less(limit: int | None, used: int) -> int | None:
+    """What is left of a daily limit (None: no limit) after `used`."""
+    return None if limit is None else max(0, limit - used)
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -537,7 +602,8 @@ def _new_run(principal: Principal, organisation_id: int, date_from: date, date_t
     db.session.add(run)
     db.session.flush()
     record_event(db.session, "schedule_run_requested", "schedule_runs", run.id, organisation_id=organisation_id,
-                 date_from=date_from, date_to=date_to, kind=run.kind)
+                 date_from=date_from, date_to=date_to, kind=run.kind, absent_worker_id=run.absent_worker_id,
+                 replan_from_min=run.replan_from_min)
     db.session.commit()
     return run
 
@@ -604,7 +670,8 @@ def execute_run(run_id: int) -> None:
             if plan.status.startswith("FAILED") and loaded.problem.visits:
                 raise NoPlanInTime(f"No plan was found for {day} within {limit:g} s of search "
                                    f"({len(loaded.problem.visits)} visits); run it again with more time.")
-            found = day_problem.assignments(plan)
+            found = {**day_problem.assignments(plan),
+                     **{visit_id: {"unplaced": reason} for visit_id, reason in (loaded.left_out or {}).items()}}
             plans[day.isoformat()] = {
                 "visits": {str(visit_id): value for visit_id, value in found.items()},
                 "breaks": {str(w): b for w, b in day_problem.route_breaks(plan).items()},
@@ -613,9 +680,10 @@ def execute_run(run_id: int) -> None:
             }
             if loaded.before is not None:
                 all_changes += [{**c, "date": day.isoformat()} for c in day_problem.changes(loaded.before, found)]
-            totals["visits"] += len(loaded.problem.visits)
+            left_out = len(loaded.left_out or ())
+            totals["visits"] += len(loaded.problem.visits) + left_out
             totals["placed"] += len(loaded.problem.visits) - len(plan.unplaced)
-            totals["unplaced"] += len(plan.unplaced)
+            totals["unplaced"] += len(plan.unplaced) + left_out
             totals["travel"] += plan.travel
             totals["objective"] += plan.objective or 0
             run.progress = (k + 1) / len(days)
@@ -719,6 +787,7 @@ def publish_run(principal: Principal, run_id: int) -> list[RosterVersion]:
             db.session.rollback()
             raise Conflict(N_("The roster of %(day)s changed after this run read it; run again.", day=day_key),
                            {"date": [day_key]}, code="stale_run")
+        _refuse_past_starts(run.organisation_id, day, day_plan)
         versions.append(_apply_day(principal, run, day, day_plan))
     run.status, run.published_at = RunStatus.PUBLISHED.value, utcnow()
     record_event(db.session, "roster_published", "schedule_runs", run.id, organisation_id=run.organisation_id,
@@ -730,6 +799,28 @@ def publish_run(principal: Principal, run_id: int) -> list[RosterVersion]:
         raise Conflict(N_("Another roster of these days was published at the same moment; run again."),
                        {"date": [run.date_from.isoformat()]}, code="stale_run") from exc
     return versions
+
+
+def _refuse_past_starts(organisation_id: int, day: date, day_plan: dict) -> None:
+    """Conflict `start_past` (nothing written) if the plan would publish a visit of a day that has begun at a
+    start already past: the roster must be re-planned from now first."""
+    now = planning_minute(day)
+    if now is None:
+        return
+    starts = {int(visit_id): where["start"] for visit_id, where in day_plan["visits"].items() if "start" in where}
+    past = [visit_id for visit_id, start in starts.items() if start < now]
+    if past:
+        open_ids = set(db.session.scalars(select(Visit.id).where(
+            Visit.id.in_(past), Visit.organisation_id == organisation_id,
+            Visit.status.in_([VisitStatus.PLANNED, VisitStatus.PUBLISHED]))))
+        past = sorted(visit_id for visit_id in past if visit_id in open_ids)
+    if past:
+        db.session.rollback()
+        first = min(starts[visit_id] for visit_id in past)
+        raise Conflict(N_("The plan of %(day)s starts visits in the past (%(count)d, the first at %(time)s); "
+                          "re-plan the day from now and publish that plan.", count=len(past), day=day.isoformat(),
+                          time=f"{first // 60:02d}:{first % 60:02d}"),
+                       {"visits": [str(visit_id) for visit_id in past]}, code="start_past")
 
 
 def _apply_day(principal: Principal, run: ScheduleRun, day: date, day_plan: dict) -> RosterVersion:
@@ -835,7 +926,8 @@ def move_visit(principal: Principal, visit_id: int, worker_id: int, start: time 
         raise ValidationFailed(N_("The worker is not an active worker of this visit's organisation."),
                                {"worker_id": ["Not an active worker of this organisation."]}, code="worker")
     day = visit.service_date
-    loaded = load_day(visit.organisation_id, day)
+    # The whole day as it stands (done visits too: they are on the routes the move is checked against).
+    loaded = load_day(visit.organisation_id, day, from_now=False)
     problem = loaded.problem
     route = [v.id for v in sorted((v for v in loaded.visits if v.worker_id == worker_id and v.id != visit.id
                                    and v.sequence is not None and v.status != VisitStatus.CANCELLED),
@@ -890,9 +982,19 @@ def report_absence(principal: Principal, worker_id: int, absence_date: date, fro
     return absence, run
 
 
+def replan_from_now(principal: Principal, organisation_id: int, time_limit_s: float | None = None) -> ScheduleRun:
+    """Re-plan an organisation's today from now (traffic, a late start): done and started visits stay as they are,
+    the rest is planned again from where each worker is; a run to publish."""
+    _require_organisation(principal, organisation_id, Resource.SCHEDULE_RUNS, Action.WRITE)
+    today = district_today()
+    run = _new_run(principal, organisation_id, today, today, time_limit_s, kind=RunKind.REPLAN.value,
+                   replan_from_min=now_minutes())
+    return dispatch(run)
+
+
 def now_minutes() -> int:
     """The district's current minute of the day."""
-    now = datetime.now(district_tz())
+    now = district_now()
     return now.hour * 60 + now.minute
 
 

@@ -5,9 +5,13 @@ from servicehub.scheduling.day import (
     DaySettings,
     DayVisit,
     DayWorker,
+    Done,
+    WorkerStart,
     assignments,
     build_problem,
     changes,
+    from_now,
+    intervals_from,
     worker_shift,
 )
 from servicehub.scheduling.problem import Break, Plan, Route, Stop
@@ -59,3 +63,41 @@ def test_assignments_and_changes_read_a_plan_back():
               4: {"unplaced": "no_room"}}
     kinds = {c["visit_id"]: c["change"] for c in changes(before, {**found, 4: found[1] | {"start": 800}})}
     assert kinds == {2: "reassigned", 3: "unplaced", 4: "placed"}
+
+
+# --- planning from now (a day that has begun) -------------------------------------------------------------
+
+
+def test_a_visit_whose_latest_start_has_passed_is_left_out_and_an_open_window_starts_now():
+    cut = from_now(900, {1: (540, 600), 2: (540, 960), 3: (960, 1020), 4: (840, 900)})
+    assert cut.passed == {1}
+    assert cut.windows == {2: (900, 960), 3: (960, 1020), 4: (900, 900)}  # latest start at now: still in
+
+
+def test_a_worker_with_nothing_done_starts_from_their_own_place_at_now():
+    cut = from_now(900, {}, [])
+    assert cut.starts == {} and cut.default == WorkerStart(None, 900)
+
+
+def test_a_worker_starts_where_their_last_visit_ends_never_before_now():
+    x, y = (32.21, 119.69), (32.22, 119.70)
+    done = [Done(11, 7, x, free_at=840, minutes=60), Done(12, 7, y, free_at=600, minutes=45),
+            Done(13, 8, y, free_at=930, minutes=50)]  # 13: under way, ends after now
+    cut = from_now(900, {}, done)
+    assert cut.starts[7] == WorkerStart(x, 900, visits=2, minutes=105)  # checked out at 14:00 at X: from X, at 15:00
+    assert cut.starts[8] == WorkerStart(y, 930, visits=1, minutes=50)  # still at Y until 15:30
+
+
+def test_intervals_are_cut_to_begin_when_the_worker_is_ready():
+    assert intervals_from(((480, 720), (810, 1050)), 900) == ((900, 1050),)
+    assert intervals_from(((480, 720), (810, 1050)), 600) == ((600, 720), (810, 1050))
+    assert intervals_from(((480, 720),), 720) == ()
+
+
+def test_a_worker_who_starts_where_they_are_still_ends_at_home():
+    home, there = (32.2, 119.68), (32.21, 119.69)
+    visits = [DayVisit(1, (32.22, 119.70), (900, 960), 30)]
+    workers = [DayWorker(7, home, "walk", ((900, 1050),), start_point=there), DayWorker(8, home, "walk", ((900, 1050),))]
+    problem = build_problem(visits, workers, HaversineTravel())
+    moved, stayed = problem.workers
+    assert moved.start_location != moved.end_location == stayed.start_location == stayed.end_location
