@@ -47,6 +47,7 @@ LABELS = define_labels(
             "window_outside_shifts": _l("No suitable worker can reach it inside its time window"),
             "capacity": _l("More meals than any suitable worker's box holds"),
             "no_room": _l("The suitable workers' days are full"),
+            "window_passed": _l("Its time window has passed"),
             "pair_incomplete": _l("A double-up visit needs two suitable workers at the same time"),
             "removed": _l("Left out of the re-plan"),
             "unplaced": _l("Not placed"),
@@ -131,6 +132,12 @@ class RunForm(StepForm):
     time_limit_s = IntegerField(
         _l("Search time (seconds)"), validators=[Optional(), NumberRange(min=1, max=int(MAX_TIME_LIMIT_S))]
     )
+
+
+class ReplanNowForm(StepForm):
+    """Re-plan an organisation's today from now (traffic, a late start)."""
+
+    organisation_id = IntegerField(validators=[InputRequired(), NumberRange(min=1)])
 
 
 class AbsenceForm(StepForm):

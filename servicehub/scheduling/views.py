@@ -22,7 +22,14 @@ from wtforms.fields import SelectChoice
 
 from servicehub.auth.access import current_principal, requires, safe_next_url
 from servicehub.auth.permissions import Permission, Role
-from servicehub.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from servicehub.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+    page_message,
+)
 from servicehub.i18n import current_language, localized
 from servicehub.registry import services as registry
 from servicehub.registry.forms import organisation_choices
@@ -171,6 +178,8 @@ def refusal_message(exc: DomainError) -> str:
         return _("Not moved — %(rule)s (%(detail)s).", rule=label("move_rule", exc.code), detail=exc.message)
     if exc.code == "already_published":
         return _("This plan is already published.")
+    if exc.code == "start_past":
+        return page_message(exc.message)
     if exc.code == "stale_run":
         return _("The roster of this day changed after the plan was made: plan the day again.")
     status = (exc.errors.get("status") or [None])[0]
@@ -311,6 +320,27 @@ def publish(run_id: int):
                 visits=version.visits, unplaced=version.unplaced), "success")
     first = versions[0]
     return redirect(day_url(first.organisation_id, first.service_date), code=303)
+
+
+@blp.post("/schedule/replan-now")
+@requires(Permission.SCHEDULE_MANAGE)
+def replan_now():
+    """Re-plan the organisation's today from now (done and started visits stay); the page shows the plan."""
+    form = forms.ReplanNowForm()
+    if not form.validate_on_submit():
+        _flash_form_errors(form)
+        return _back(url_for("scheduling_pages.day"))
+    try:
+        run = services.replan_from_now(current_principal(), form.organisation_id.data)
+    except REFUSALS as exc:
+        flash(refusal_message(exc), "error")
+        return _back(url_for("scheduling_pages.day"))
+    if run.status == "failed":
+        flash(_("The plan could not be made: %(error)s", error=run.error), "error")
+    else:
+        flash(_("Today has been re-planned from %(time)s. Check the changes, then publish.",
+                time=f"{run.replan_from_min // 60:02d}:{run.replan_from_min % 60:02d}"), "success")
+    return redirect(day_url(run.organisation_id, run.date_from, run.id), code=303)
 
 
 @blp.post("/schedule/absence")

@@ -412,3 +412,34 @@ def test_an_absence_re_plans_the_rest_of_the_day_and_shows_the_changes(app, dist
             assert (kind == "unplaced") == ("data-reason" in after)
     timeline = section(html, "timeline")
     assert re.search(rf'data-worker="{worker}">.*?class="tl-out" data-out-from="0"', timeline, re.S)
+
+
+def test_today_is_re_planned_from_now_with_one_button_and_a_past_start_is_not_published(app, district):
+    from servicehub.database import clock_at
+
+    with app.app_context():
+        early = services.start_run(district.provider, district.own, district.today, time_limit_s=0.5)  # at 06:00
+        three = services.at_minutes(district.today, 15 * 60)
+    client = signed_in(app, "provider")
+    page = f"/schedule?date={district.today.isoformat()}"
+    assert 'data-testid="replan-now"' not in client.get(f"/schedule?date={district.tomorrow.isoformat()}").get_data(
+        as_text=True)  # a day to come is planned, not re-planned from now
+    assert 'data-testid="replan-now"' in client.get(page).get_data(as_text=True)
+    with clock_at(three):
+        refused = flashes(client, post(client, f"/schedule/runs/{early.id}/publish", next=page))
+        (message,) = messages(refused, "error")
+        assert "08:" in message or "09:" in message  # the plan's first start, long past at 15:00
+        response = post(client, "/schedule/replan-now", organisation_id=district.own, next=page)
+        assert re.fullmatch(rf"/schedule\?date={district.today.isoformat()}&run=\d+", response.headers["Location"])
+        html = flashes(client, response)
+    assert messages(html, "success") and 'data-source="preview"' in html and 'data-testid="publish"' in html
+    left_out = re.findall(r'<tr data-visit="\d+" data-reason="(\w+)">(.*?)</tr>', section(html, "unplaced"), re.S)
+    assert left_out and {reason for reason, _cells in left_out} == {"window_passed"}  # the morning is over
+    assert all(zh(app, "unplaced", "window_passed") in cells for _reason, cells in left_out)
+    run_id = int(response.headers["Location"].rsplit("=", 1)[1])
+    with clock_at(three):
+        published = flashes(client, post(client, f"/schedule/runs/{run_id}/publish", next=page))
+    assert messages(published, "success") and not messages(published, "error")
+    client.get("/lang/en")
+    english = client.get(page).get_data(as_text=True)
+    assert "Re-plan from now" in english
