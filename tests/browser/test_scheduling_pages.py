@@ -253,3 +253,30 @@ def test_a_caregiver_checks_in_and_out_of_the_first_stop_on_a_phone(phone, serve
             (sorted(tasks), "code", 5, "一切正常")
         assert delivery.distance_m < 1 and delivery.recipient_id == recipient[0]
         assert all(chain["ok"] for chain in records.verify_ledgers())
+
+
+@pytest.mark.browser
+def test_a_provider_admin_re_plans_today_from_now_with_the_button(page, served, set_clock):
+    """At 15:00 (the process's clock: the server's threads and the run's read it) the morning is over: the
+    re-plan leaves its visits out as passed and plans nothing before 15:00; nothing is published by it."""
+    from datetime import time
+
+    server, district = served
+    today = district.today.isoformat()
+    set_clock(time(15, 0))
+    sign_in(page, server, "provider")
+    page.wait_for_url(f"{server.url}/")
+    page.goto(f"{server.url}/schedule?date={today}")
+    page.click("[data-testid=replan-now-form] button[data-testid=replan-now]")
+    page.wait_for_url(re.compile(rf"/schedule\?date={today}&run=\d+"))
+    page.wait_for_selector("[data-testid=run-result][data-status=solved]", timeout=60_000)
+    assert page.locator("[data-source=preview]").is_visible() and page.locator("[data-testid=publish]").is_visible()
+    reasons = page.locator("[data-testid=unplaced] tr[data-reason]")
+    assert reasons.count() >= 1
+    assert {reasons.nth(k).get_attribute("data-reason") for k in range(reasons.count())} == {"window_passed"}
+    run_id = int(page.url.rsplit("=", 1)[1])
+    with server.app.app_context():
+        run = services.get_run(district.provider, run_id)
+        assert run.kind == "replan" and run.absent_worker_id is None and 900 <= run.replan_from_min <= 905
+        starts = [where["start"] for where in run.plan[today]["visits"].values() if "start" in where]
+        assert all(start >= 900 for start in starts)
