@@ -33,7 +33,7 @@ from servicehub.registry import demo
 from servicehub.scheduling import services
 from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.scheduling.problem import Problem
-from servicehub.scheduling.solver import SolveOptions, solve, why_unplaceable
+from servicehub.scheduling.solver import SolveOptions, relaxed_plan, solve, why_unplaceable
 from servicehub.scheduling.validate import plan_violations
 
 WEEKDAYS = services.WEEKDAYS[:5]  # the days a benchmark may plan (the generator's needs are on weekdays)
@@ -238,6 +238,22 @@ def measure_day(organisation_id: int, day: date, limit: float, processes: int = 
     for extra in extras:
         result["extras"].update(extra(problem, effective))
     return result
+
+
+def pyvrp_anchor(problem: Problem, limit: float) -> dict:
+    """The anchor's numbers for a day: what PyVRP alone places on the relaxed day in the same time (breaks repaired
+    afterwards, as `solver.relaxed_plan` does), its urgent visits and travel."""
+    routes = relaxed_plan(problem, limit)
+    visits = {v.id: v for v in problem.visits}
+    workers = {w.id: w for w in problem.workers}
+    travel = 0
+    for worker_id, ids in routes.items():
+        worker = workers[worker_id]
+        places = [worker.start_location] + [visits[i].location for i in ids] + [worker.end_location]
+        travel += sum(problem.travel_time(worker, a, b) for a, b in zip(places, places[1:], strict=False))
+    placed = [visits[i] for ids in routes.values() for i in ids]
+    return {"anchor_placed": len(placed), "anchor_urgent_placed": sum(1 for v in placed if v.urgent),
+            "anchor_travel_min": travel}
 
 
 def day_line(result: dict, name: str) -> dict:

@@ -52,9 +52,11 @@ def solomon_command(path: str, time_limit: float, vehicles: int | None, processe
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path),
               help="Keep the prepared district in this folder and reuse it the same district day (preparing takes "
                    "minutes)")
+@click.option("--anchor", is_flag=True, help="Also PyVRP alone on the relaxed day for the same time (breaks "
+              "repaired): anchor_placed, anchor_urgent_placed, anchor_travel_min")
 def bench_day_command(recipients: int, workers: int, organisations: int, staffing: str, seed: int,
                       organisation: int | None, weekday: str, time_limit: float | None, processes: int | None,
-                      keep: Path | None) -> None:
+                      keep: Path | None, anchor: bool) -> None:
     """Plan every organisation's day of a scale district as the service does (load, solve, validate) in a
     throw-away database; print one JSON line per organisation (bench/README.md)."""
     from servicehub.extensions import db
@@ -79,7 +81,8 @@ def bench_day_command(recipients: int, workers: int, organisations: int, staffin
             limit = time_limit or app.config["SERVICEHUB_SCHEDULE_TIME_LIMIT"]
             processes = processes or app.config["SERVICEHUB_SOLVER_PROCESSES"] or 1
             for c in days:
-                result = bench_day.measure_day(c["organisation_id"], date.fromisoformat(day), limit, processes)
+                result = bench_day.measure_day(c["organisation_id"], date.fromisoformat(day), limit, processes,
+                                               extras=[bench_day.pyvrp_anchor] if anchor else [])
                 click.echo(json.dumps({"day": day, **bench_day.day_line(result, c["name"])}, ensure_ascii=False))
             db.session.remove()
             db.engine.dispose()

@@ -32,6 +32,7 @@ except ImportError as missing:  # pragma: no cover - a broken installation
 # A leg to or from a visit the worker may not take: dearer than any prize, and too long for any window.
 FORBIDDEN = 10_000_000
 UNBOUNDED = 2**40
+PRIZE_LEGS = 30
 
 
 class SolverMissing(RuntimeError):
@@ -74,20 +75,26 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
 
     # One profile per travel matrix and set of visits a worker may not take.
     visit_index = {v.id: k for k, v in enumerate(visits)}
-    forbidden_by_worker = []
-    for w in range(len(workers)):
-        forbidden_by_worker.append(frozenset(k for k, v in enumerate(visits) if w not in allowed[v.id]))
+    allowed_sets = [set(allowed[v.id]) for v in visits]
+    forbidden_by_worker = [frozenset(k for k, able in enumerate(allowed_sets) if w not in able)
+                           for w in range(len(workers))]
     profile_keys: dict[tuple, int] = {}
     worker_profile = []
     for w, worker in enumerate(workers):
         key = (worker.profile, forbidden_by_worker[w])
         worker_profile.append(profile_keys.setdefault(key, len(profile_keys)))
     locations = np.asarray(place_locations)
+    arrays: dict[int, np.ndarray] = {}  # one conversion per matrix (a 1,000-place one takes a tenth of a second)
+
+    def among_places(matrix) -> np.ndarray:
+        if id(matrix) not in arrays:
+            arrays[id(matrix)] = np.asarray(matrix, dtype=np.int64)[np.ix_(locations, locations)]
+        return arrays[id(matrix)].copy()
+
     distances, durations = [], []
     for (profile, forbidden), _ in sorted(profile_keys.items(), key=lambda item: item[1]):
-        travel = np.asarray(problem.travel[profile], dtype=np.int64)[np.ix_(locations, locations)]
-        cost_source = problem.cost if problem.cost is not None else problem.travel[profile]
-        cost = np.asarray(cost_source, dtype=np.int64)[np.ix_(locations, locations)]
+        travel = among_places(problem.travel[profile])
+        cost = among_places(problem.cost if problem.cost is not None else problem.travel[profile])
         if forbidden:
             nodes = [len(depot_locations) + k for k in forbidden]
             for matrix in (travel, cost):
@@ -97,12 +104,18 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
         durations.append(travel)
         distances.append(cost)
 
+    # Prizes just above what any visit can cost to add (a detour, or a route of its own, is at most two of the
+    # longest legs): the drop penalties of the full model (100,000) dwarf the day's distances, and PyVRP's penalty
+    # scaling then takes many seconds to find its way to full routes (423 of 440 visits for 6 s on a meal day).
+    longest = max(int(m[m < FORBIDDEN].max()) for m in distances) if distances else 1
+    normal_prize = PRIZE_LEGS * max(longest, 1)
+    urgent_prize = 4 * PRIZE_LEGS * max(longest, 1)
     dims_demand = any(v.demand for v in visits)
     dims_count = any(w.max_visits is not None for w in workers)
     clients = []
     for v in visits:
         load = ([v.demand] if dims_demand else []) + ([1] if dims_count else [])
-        prize = problem.weights.drop_urgent if v.urgent else problem.weights.drop
+        prize = urgent_prize if v.urgent else normal_prize
         clients.append(pyvrp.Client(location=len(depot_locations) + visit_index[v.id], delivery=load,
                                     service_duration=v.duration, tw_early=v.window[0], tw_late=v.window[1],
                                     prize=prize, required=False, name=str(v.id)))
@@ -210,7 +223,12 @@ def _cheapest_insertions(problem: Problem, routes: dict[int, list[Visit]], visit
 
 def route_fits(problem: Problem, worker: Worker, visits: Sequence[Visit]) -> bool:
     """Whether the worker can do these visits in this order inside their windows and the shift, taking every
-    break inside its window and outside the visits (travel may be split by a break), within the longest day."""
+    break inside its window and outside the visits (travel may be split by a break), within the longest day, the
+    most visits a day and what the worker carries (PyVRP's best plan may break the last two: it is repaired)."""
+    if worker.max_visits is not None and len(visits) > worker.max_visits:
+        return False
+    if worker.capacity is not None and sum(v.demand for v in visits) > worker.capacity:
+        return False
     return _earliest_return(problem, worker, visits) is not None
 
 

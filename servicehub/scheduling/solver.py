@@ -42,8 +42,11 @@ from servicehub.scheduling.problem import (
 
 # The first plan from PyVRP on the relaxed day (`hgs.py`), then OR-Tools' search from it: the default.
 PYVRP = "pyvrp"
-# The share of the time limit PyVRP gets for the first plan; OR-Tools polishes the plan in the rest.
+# The share of the time limit PyVRP gets for the first plan; OR-Tools polishes the plan in the rest. Where the
+# relaxation leaves nothing out (no breaks, double-ups, usual workers or balance: plain routing, as the VRPTW
+# benchmarks are) OR-Tools has little to add and PyVRP gets nearly all of it.
 PYVRP_SHARE = 0.6
+PYVRP_SHARE_EXACT = 0.9
 # With a fixed search budget (`solution_limit`), PyVRP's budget is a fixed number of iterations too.
 PYVRP_ITERATIONS = 500
 FIRST_SOLUTIONS = {
@@ -118,20 +121,43 @@ def reachable(problem: Problem, worker: Worker, visit: Visit) -> bool:
     return False
 
 
-def why_unplaceable(problem: Problem, visit: Visit) -> str | None:
-    """A reason no plan could ever hold this visit, or None if some worker could take it."""
+class _Reachability:
+    """`reachable`, remembered by what it reads of the worker and the visit: workers who share start and end
+    places, shift, breaks and limits share the answer (a 1,000-visit day asked it 200,000 times)."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        self.memo: dict[tuple, bool] = {}
+
+    def __call__(self, w: int, visit: Visit) -> bool:
+        worker = self.problem.workers[w]
+        key = (worker.start_location, worker.end_location, worker.shift, worker.breaks, worker.max_work,
+               worker.capacity, worker.profile, visit.location, visit.duration, visit.window, visit.demand)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = reachable(self.problem, worker, visit)
+        return found
+
+
+def _assess(problem: Problem, visit: Visit, reach: _Reachability) -> tuple[str | None, list[int]]:
+    """(a reason no plan could hold the visit or None, the indexes of the workers who could take it)."""
     candidates = suitable_workers(problem, visit)
     if not candidates:
-        return NO_QUALIFIED_WORKER
-    workers = [problem.workers[v] for v in candidates]
-    if all(w.capacity is not None and visit.demand > w.capacity for w in workers):
-        return CAPACITY
-    able = [w for w in workers if reachable(problem, w, visit)]
+        return NO_QUALIFIED_WORKER, []
+    if all(problem.workers[v].capacity is not None and visit.demand > problem.workers[v].capacity
+           for v in candidates):
+        return CAPACITY, []
+    able = [v for v in candidates if reach(v, visit)]
     if not able:
-        return WINDOW_OUTSIDE_SHIFTS
+        return WINDOW_OUTSIDE_SHIFTS, []
     if visit.pair is not None and len(able) < 2:
-        return PAIR_INCOMPLETE
-    return None
+        return PAIR_INCOMPLETE, able
+    return None, able
+
+
+def why_unplaceable(problem: Problem, visit: Visit) -> str | None:
+    """A reason no plan could ever hold this visit, or None if some worker could take it."""
+    return _assess(problem, visit, _Reachability(problem))[0]
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -155,8 +181,10 @@ class _Model:
 def _build(problem: Problem) -> _Model:
     unplaced = {}
     modelled = []
+    reach = _Reachability(problem)
+    allowed = {}
     for visit in problem.visits:
-        reason = why_unplaceable(problem, visit)
+        reason, allowed[visit.id] = _assess(problem, visit, reach)
         if reason is None:
             modelled.append(visit)
         else:
@@ -204,7 +232,7 @@ def _build(problem: Problem) -> _Model:
     )
     time_dim = routing.GetDimensionOrDie("Time")
     model = _Model(problem, modelled, depot_nodes, node_location, node_duration, manager, routing, time_dim,
-                   unplaced=unplaced)
+                   unplaced=unplaced, allowed={v.id: allowed[v.id] for v in modelled})
     _add_shifts(model)
     _add_visits(model, first_visit_node)
     _add_counts_and_loads(model, first_visit_node)
@@ -265,8 +293,7 @@ def _add_visits(model: _Model, first_visit_node: int) -> None:
         index_of[visit.id] = index
         cumul = time_dim.CumulVar(index)
         cumul.SetRange(visit.window[0], visit.window[1])
-        allowed = [v for v in suitable_workers(problem, visit) if reachable(problem, problem.workers[v], visit)]
-        model.allowed[visit.id] = allowed
+        allowed = model.allowed[visit.id]
         if visit.fixed_worker is not None:
             routing.VehicleVar(index).SetValues(allowed)  # done or under way: always on the route
             if visit.fixed_start is not None:
@@ -424,17 +451,27 @@ def _route_indexes(model: _Model, routes: dict) -> list[list[int]]:
     return [[index_of[v] for v in routes.get(worker.id, []) if v in index_of] for worker in model.problem.workers]
 
 
-def _first_plan_assignment(model: _Model, routes: dict):
+def _first_plan_assignment(model: _Model, routes: dict, deadline: float):
     """The relaxed first plan as an OR-Tools assignment: all of it, or, if OR-Tools refuses it (a route the
-    repair let through that breaks a rule of the full model), the routes it accepts one by one."""
+    repair let through that breaks a rule of the full model), the routes it accepts one by one until `deadline`."""
     indexes = _route_indexes(model, routes)
     assignment = model.routing.ReadAssignmentFromRoutes(indexes, True)
     if assignment is not None:
         return assignment
     empty = [[] for _ in indexes]
-    kept = [route if model.routing.ReadAssignmentFromRoutes(empty[:v] + [route] + empty[v + 1:], True) is not None
-            else [] for v, route in enumerate(indexes)]
+    kept = []
+    for v, route in enumerate(indexes):
+        alone = empty[:v] + [route] + empty[v + 1:]
+        fits = route and time.perf_counter() < deadline and model.routing.ReadAssignmentFromRoutes(alone, True)
+        kept.append(route if fits else [])
     return model.routing.ReadAssignmentFromRoutes(kept, True)
+
+
+def _pyvrp_share(problem: Problem) -> float:
+    """The share of the time limit for PyVRP's first plan (see PYVRP_SHARE)."""
+    relaxed = (problem.balance or any(w.breaks for w in problem.workers)
+               or any(v.pair or v.preferred_workers for v in problem.visits))
+    return PYVRP_SHARE if relaxed else PYVRP_SHARE_EXACT
 
 
 def _pyvrp_routes(problem: Problem, model: _Model, options: SolveOptions, deadline: float) -> dict:
@@ -500,12 +537,15 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
     model = _build(problem)
     initial = None
     if use_pyvrp and model.visits:
-        routes = _pyvrp_routes(problem, model, options, started + options.time_limit_s * PYVRP_SHARE)
+        routes = _pyvrp_routes(problem, model, options, started + options.time_limit_s * _pyvrp_share(problem))
+        # Reading the plan runs under the closing parameters' time limit and may take seconds on a large day with
+        # breaks: it gets the whole limit, and the search (its own parameters) what is left after it.
+        model.routing.CloseModelWithParameters(_parameters(options))
+        initial = _first_plan_assignment(model, routes, started + options.time_limit_s)
         left = options.time_limit_s - (time.perf_counter() - started)
-        # OR-Tools reads the plan under its own time limit: never leave it less than a tenth of the whole
-        params = _parameters(replace(options, time_limit_s=max(left, 0.1 * options.time_limit_s)))
-        model.routing.CloseModelWithParameters(params)
-        initial = _first_plan_assignment(model, routes)
+        params = _parameters(replace(options, time_limit_s=max(left, 0.001)))
+        if initial is not None and left <= 0.05:
+            params = None  # no time to improve it: the first plan is the plan
     else:
         left = options.time_limit_s - (time.perf_counter() - started)
         params = _parameters(replace(options, time_limit_s=max(left, 0.001)))
@@ -517,7 +557,7 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
             if not _lock_rush(model, rush):
                 model = _build(problem)
     if initial is not None:
-        solution = model.routing.SolveFromAssignmentWithParameters(initial, params)
+        solution = initial if params is None else model.routing.SolveFromAssignmentWithParameters(initial, params)
         if solution is None:  # no time left to improve it: the first plan is the plan
             solution = initial
     else:
@@ -530,6 +570,13 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
         plan.status = "SOLVED" if _placed_any(plan) or all(v.pair for v in model.visits) else NO_FIRST_PLAN
     plan.seconds = round(time.perf_counter() - started, 3)
     return plan
+
+
+def relaxed_plan(problem: Problem, time_limit_s: float, seed: int = 1) -> dict:
+    """Worker id -> visit ids: PyVRP's plan alone of the day's relaxed problem, breaks repaired and double-ups put
+    in, searched for the whole limit (the benchmarks' anchor: what the best open solver places on the same day)."""
+    model = _build(problem)
+    return hgs.relaxed_routes(problem, model.visits, model.allowed, time.perf_counter() + time_limit_s, seed=seed)
 
 
 def _placed_any(plan: Plan) -> bool:
