@@ -176,7 +176,11 @@ def live_demo_day(seed: int = DEFAULT_SEED, time_limit_s: float = SOLVER_SECONDS
             if called_off:
                 report.caught_up[day]["called_off"] = called_off
     with _timed(report, "plans"):
-        publish_days([today, today + timedelta(days=1)], time_limit_s, report)
+        # Today's roster as it was published first thing (the morning lived below follows it): a plan made now
+        # would leave the morning out as past.
+        first_thing = local_midnight(today) + timedelta(hours=PLAN_AT.hour, minutes=PLAN_AT.minute)
+        with clock_at(min(now, first_thing)):
+            publish_days([today, today + timedelta(days=1)], time_limit_s, report)
     report.caregiver = link_demo_caregiver(today)
     with _timed(report, "morning"):
         report.lived_before = _lived_until(today)
