@@ -33,7 +33,7 @@ from servicehub.registry import demo
 from servicehub.scheduling import services
 from servicehub.scheduling.models import Visit, VisitStatus
 from servicehub.scheduling.problem import Problem
-from servicehub.scheduling.solver import SolveOptions, relaxed_plan, solve, why_unplaceable
+from servicehub.scheduling.solver import PYVRP, SolveOptions, relaxed_plan, solve, why_unplaceable
 from servicehub.scheduling.validate import plan_violations
 
 WEEKDAYS = services.WEEKDAYS[:5]  # the days a benchmark may plan (the generator's needs are on weekdays)
@@ -209,7 +209,7 @@ def plan_numbers(problem: Problem, plan, seconds: float, violations: list[str] |
 
 
 def measure_day(organisation_id: int, day: date, limit: float, processes: int = 1, *, first: bool = False,
-                extras: Sequence[DayExtra] = ()) -> dict:
+                extras: Sequence[DayExtra] = (), first_solution: str = PYVRP) -> dict:
     """Plan one organisation's day as a run does (load, solve at the service's cut of `limit`, validate) and
     return plain numbers: `seconds` is the wall time of those three steps. `first`: also the first solution
     alone; `extras`: numbers of their own for the day's problem (DayExtra)."""
@@ -218,7 +218,7 @@ def measure_day(organisation_id: int, day: date, limit: float, processes: int = 
     loaded_at = time.perf_counter()
     problem = loaded.problem
     effective = services.search_seconds(limit, problem)
-    plan = solve(problem, SolveOptions(time_limit_s=effective, processes=processes))
+    plan = solve(problem, SolveOptions(time_limit_s=effective, processes=processes, first_solution=first_solution))
     solved_at = time.perf_counter()
     violations = plan_violations(problem, plan)
     validated_at = time.perf_counter()

@@ -14,6 +14,7 @@ from servicehub.cli import app_command, bench_cli, demo_cli
 from servicehub.registry.demo import DEMO_SEED, STAFFING
 from servicehub.scheduling.bench_day import WEEKDAYS
 from servicehub.scheduling.services import MAX_TIME_LIMIT_S
+from servicehub.scheduling.solver import FIRST_SOLUTIONS, PYVRP
 
 
 @click.group("schedule")
@@ -54,9 +55,11 @@ def solomon_command(path: str, time_limit: float, vehicles: int | None, processe
                    "minutes)")
 @click.option("--anchor", is_flag=True, help="Also PyVRP alone on the relaxed day for the same time (breaks "
               "repaired): anchor_placed, anchor_urgent_placed, anchor_travel_min")
+@click.option("--first-solution", type=click.Choice([PYVRP, *FIRST_SOLUTIONS]), default=PYVRP, show_default=True,
+              help="How the first plan is made: PyVRP on the relaxed day, or one of OR-Tools' insertion heuristics")
 def bench_day_command(recipients: int, workers: int, organisations: int, staffing: str, seed: int,
                       organisation: int | None, weekday: str, time_limit: float | None, processes: int | None,
-                      keep: Path | None, anchor: bool) -> None:
+                      keep: Path | None, anchor: bool, first_solution: str) -> None:
     """Plan every organisation's day of a scale district as the service does (load, solve, validate) in a
     throw-away database; print one JSON line per organisation (bench/README.md)."""
     from servicehub.extensions import db
@@ -82,7 +85,8 @@ def bench_day_command(recipients: int, workers: int, organisations: int, staffin
             processes = processes or app.config["SERVICEHUB_SOLVER_PROCESSES"] or 1
             for c in days:
                 result = bench_day.measure_day(c["organisation_id"], date.fromisoformat(day), limit, processes,
-                                               extras=[bench_day.pyvrp_anchor] if anchor else [])
+                                               extras=[bench_day.pyvrp_anchor] if anchor else [],
+                                               first_solution=first_solution)
                 click.echo(json.dumps({"day": day, **bench_day.day_line(result, c["name"])}, ensure_ascii=False))
             db.session.remove()
             db.engine.dispose()

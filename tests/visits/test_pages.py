@@ -184,16 +184,18 @@ def add_user(app, username, role, **scope):
 
 @pytest.fixture
 def deviations(app, served):
-    """Today's roster published; two visits checked in 40 minutes late about 550 m from the address and out ten
+    """Today's roster published; two visits of two workers checked in 40 minutes late about 550 m from the address and out ten
     minutes later without tasks or confirmation, from the provider admin's office account: six exceptions each
     (late_start, short_visit, far_check_in, no_confirmation, no_tasks, manual_entry)."""
     provider = principal(app, "provider")
     with app.app_context():
         run = scheduling.start_run(COMMAND_LINE, served["org"], district_today(), time_limit_s=0.3)
         scheduling.publish_run(COMMAND_LINE, run.id)
-        visits = db.session.scalars(select(Visit).where(Visit.service_date == district_today(),
-                                                        Visit.status == "published")
-                                    .order_by(Visit.planned_start, Visit.id)).all()[:2]
+        published = db.session.scalars(select(Visit).where(Visit.service_date == district_today(),
+                                                           Visit.status == "published")
+                                       .order_by(Visit.planned_start, Visit.id)).all()
+        # the day's first visit and the first of another worker (whichever route the plan gave them)
+        visits = [published[0], next(v for v in published if v.worker_id != published[0].worker_id)]
         for visit in visits:
             lat, lon, start = visit.recipient.lat, visit.recipient.lon, visit.planned_start
             with clock_at(start + timedelta(minutes=40)):
