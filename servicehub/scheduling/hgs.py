@@ -109,7 +109,11 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
     # scaling then takes many seconds to find its way to full routes (423 of 440 visits for 6 s on a meal day).
     longest = max(int(m[m < FORBIDDEN].max()) for m in distances) if distances else 1
     normal_prize = PRIZE_LEGS * max(longest, 1)
-    urgent_prize = 4 * PRIZE_LEGS * max(longest, 1)
+    # Urgent visits are required: PyVRP's search then keeps them over others, as the full model does (by a drop
+    # penalty ten times larger); were it to miss one for a prize it would rarely find its way back to it (a
+    # 4-hour urgent visit displaces several short ones). Too many to fit make PyVRP's plan infeasible, and the
+    # repair takes out the others first. Their prize still counts where the repair must drop one.
+    urgent_prize = normal_prize * max(1, problem.weights.drop_urgent // max(problem.weights.drop, 1))
     dims_demand = any(v.demand for v in visits)
     dims_count = any(w.max_visits is not None for w in workers)
     clients = []
@@ -118,7 +122,7 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
         prize = urgent_prize if v.urgent else normal_prize
         clients.append(pyvrp.Client(location=len(depot_locations) + visit_index[v.id], delivery=load,
                                     service_duration=v.duration, tw_early=v.window[0], tw_late=v.window[1],
-                                    prize=prize, required=False, name=str(v.id)))
+                                    prize=prize, required=v.urgent, name=str(v.id)))
     depots = [pyvrp.Depot(location=k) for k in range(len(depot_locations))]
 
     groups: dict[tuple, _Vehicles] = {}
