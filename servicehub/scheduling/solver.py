@@ -47,8 +47,10 @@ PYVRP = "pyvrp"
 # benchmarks are) OR-Tools has little to add and PyVRP gets nearly all of it.
 PYVRP_SHARE = 0.6
 PYVRP_SHARE_EXACT = 0.9
-# With a fixed search budget (`solution_limit`), PyVRP's budget is a fixed number of iterations too.
-PYVRP_ITERATIONS = 500
+# With a fixed search budget (`solution_limit`), PyVRP's budget is a fixed number of iterations too: this many
+# per visit, at least 100 and at most 500 (a ten-visit day needs no more).
+PYVRP_ITERATIONS_PER_VISIT = 20
+PYVRP_ITERATIONS = (100, 500)
 FIRST_SOLUTIONS = {
     "parallel_cheapest_insertion": routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION,
     "local_cheapest_insertion": routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION,
@@ -477,7 +479,13 @@ def _pyvrp_share(problem: Problem) -> float:
 def _pyvrp_routes(problem: Problem, model: _Model, options: SolveOptions, deadline: float) -> dict:
     """The first plan of the day's relaxed problem from PyVRP (see hgs.py), repaired for the breaks."""
     return hgs.relaxed_routes(problem, model.visits, model.allowed, deadline, seed=options.seed,
-                              iterations=PYVRP_ITERATIONS if options.solution_limit else None)
+                              iterations=_fixed_iterations(len(model.visits)) if options.solution_limit else None)
+
+
+def _fixed_iterations(visits: int) -> int:
+    """PyVRP's iterations under a fixed search budget (see PYVRP_ITERATIONS)."""
+    low, high = PYVRP_ITERATIONS
+    return max(low, min(high, PYVRP_ITERATIONS_PER_VISIT * visits))
 
 
 def rush_visits(problem: Problem) -> list[Visit]:
