@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from servicehub.scheduling import hgs
@@ -47,6 +48,8 @@ PYVRP = "pyvrp"
 # benchmarks are) OR-Tools has little to add and PyVRP gets nearly all of it.
 PYVRP_SHARE = 0.6
 PYVRP_SHARE_EXACT = 0.9
+# The least time OR-Tools gets to read the first plan (see _solve_once).
+FIRST_PLAN_READ_S = 30.0
 # With a fixed search budget (`solution_limit`), PyVRP's budget is a fixed number of iterations too: this many
 # per visit, at least 100 and at most 500 (a ten-visit day needs no more).
 PYVRP_ITERATIONS_PER_VISIT = 20
@@ -129,15 +132,16 @@ class _Reachability:
 
     def __init__(self, problem: Problem):
         self.problem = problem
+        kinds: dict[tuple, int] = {}
+        self.kind = [kinds.setdefault((w.start_location, w.end_location, w.shift, w.breaks, w.max_work, w.capacity,
+                                       w.profile), len(kinds)) for w in problem.workers]
         self.memo: dict[tuple, bool] = {}
 
     def __call__(self, w: int, visit: Visit) -> bool:
-        worker = self.problem.workers[w]
-        key = (worker.start_location, worker.end_location, worker.shift, worker.breaks, worker.max_work,
-               worker.capacity, worker.profile, visit.location, visit.duration, visit.window, visit.demand)
+        key = (self.kind[w], visit.location, visit.duration, visit.window, visit.demand)
         found = self.memo.get(key)
         if found is None:
-            found = self.memo[key] = reachable(self.problem, worker, visit)
+            found = self.memo[key] = reachable(self.problem, self.problem.workers[w], visit)
         return found
 
 
@@ -214,16 +218,14 @@ def _build(problem: Problem) -> _Model:
     routing = pywrapcp.RoutingModel(manager)
 
     # Transit matrices by node: service of the node left + travel. Indexed by node, registered in C++.
+    by_node = _NodeMatrices(node_location)
     profiles = sorted({w.profile for w in problem.workers})
     time_callbacks = {}
+    leaving = np.asarray(node_duration, dtype=np.int64)[:, None]
     for profile in profiles:
-        travel = problem.travel[profile]
-        matrix = [
-            [node_duration[i] + travel[node_location[i]][node_location[j]] for j in range(n_nodes)]
-            for i in range(n_nodes)
-        ]
-        time_callbacks[profile] = routing.RegisterTransitMatrix(matrix)
-    cost_callbacks = _register_costs(problem, routing, modelled, node_location, first_visit_node)
+        matrix = by_node(problem.travel[profile]) + leaving
+        time_callbacks[profile] = routing.RegisterTransitMatrix(matrix.tolist())
+    cost_callbacks = _register_costs(problem, routing, modelled, by_node, first_visit_node)
     for v, callback in enumerate(cost_callbacks):
         routing.SetArcCostEvaluatorOfVehicle(callback, v)
 
@@ -242,33 +244,38 @@ def _build(problem: Problem) -> _Model:
     return model
 
 
-def _register_costs(problem: Problem, routing, visits: list[Visit], node_location, first_visit_node) -> list[int]:
+class _NodeMatrices:
+    """A matrix between locations as one between the model's nodes (numpy: a 1,000-visit day's matrices took
+    half a second as lists); each source converted once."""
+
+    def __init__(self, node_location: list[int]):
+        self.nodes = np.asarray(node_location)
+        self.converted: dict[int, np.ndarray] = {}
+
+    def __call__(self, source) -> np.ndarray:
+        if id(source) not in self.converted:
+            self.converted[id(source)] = np.asarray(source, dtype=np.int64)[np.ix_(self.nodes, self.nodes)]
+        return self.converted[id(source)]
+
+
+def _register_costs(problem: Problem, routing, visits: list[Visit], by_node: _NodeMatrices,
+                    first_visit_node: int) -> list[int]:
     """One arc-cost evaluator per vehicle: travel (or the problem's cost) plus the continuity penalty."""
-    n_nodes = len(node_location)
-    base_by_profile: dict[str, list[list[int]]] = {}
-    for worker in problem.workers:
-        if worker.profile not in base_by_profile:
-            source = problem.cost if problem.cost is not None else problem.travel[worker.profile]
-            base_by_profile[worker.profile] = [
-                [source[node_location[i]][node_location[j]] for j in range(n_nodes)] for i in range(n_nodes)
-            ]
     preferring = [(first_visit_node + k, visit) for k, visit in enumerate(visits) if visit.preferred_workers]
     shared: dict[str, int] = {}
     callbacks = []
     for worker in problem.workers:
-        base = base_by_profile[worker.profile]
+        base = by_node(problem.cost if problem.cost is not None else problem.travel[worker.profile])
         penalised = [node for node, visit in preferring if worker.id not in visit.preferred_workers]
         if not penalised:
             if worker.profile not in shared:
-                shared[worker.profile] = routing.RegisterTransitMatrix(base)
+                shared[worker.profile] = routing.RegisterTransitMatrix(base.tolist())
             callbacks.append(shared[worker.profile])
             continue
-        matrix = [row[:] for row in base]
-        for node in penalised:
-            for i in range(n_nodes):
-                if i != node:
-                    matrix[i][node] += problem.weights.continuity
-        callbacks.append(routing.RegisterTransitMatrix(matrix))
+        matrix = base.copy()
+        matrix[:, penalised] += problem.weights.continuity
+        matrix[penalised, penalised] -= problem.weights.continuity  # not on the arc from a node to itself
+        callbacks.append(routing.RegisterTransitMatrix(matrix.tolist()))
     return callbacks
 
 
@@ -547,8 +554,10 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
     if use_pyvrp and model.visits:
         routes = _pyvrp_routes(problem, model, options, started + options.time_limit_s * _pyvrp_share(problem))
         # Reading the plan runs under the closing parameters' time limit and may take seconds on a large day with
-        # breaks: it gets the whole limit, and the search (its own parameters) what is left after it.
-        model.routing.CloseModelWithParameters(_parameters(options))
+        # breaks (1.3 s for 1,000 visits on a busy machine): it gets at least FIRST_PLAN_READ_S, since a plan read
+        # late beats none, and the search (its own parameters) what is left of the limit after it.
+        model.routing.CloseModelWithParameters(
+            _parameters(replace(options, time_limit_s=max(options.time_limit_s, FIRST_PLAN_READ_S))))
         initial = _first_plan_assignment(model, routes, started + options.time_limit_s)
         left = options.time_limit_s - (time.perf_counter() - started)
         params = _parameters(replace(options, time_limit_s=max(left, 0.001)))
