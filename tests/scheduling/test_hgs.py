@@ -122,3 +122,12 @@ def test_a_missing_pyvrp_fails_the_solve_with_the_reason(monkeypatch):
     monkeypatch.setattr(hgs, "_MISSING", ImportError("No module named 'pyvrp'"), raising=False)
     with pytest.raises(hgs.SolverMissing, match="PyVRP is not installed"):
         solve(problem([visit("v", 1)], [worker()]), SolveOptions(time_limit_s=1))
+
+
+def test_a_visit_the_repair_takes_out_goes_to_another_route_that_fits():
+    busy, free = worker("A", breaks=(LUNCH,)), worker("B", at=1)
+    noon = visit("noon", 1, window=(680, 680), duration=60)  # covers A's every break start
+    routes = {0: [visit("early", 1, window=(540, 540))], 1: []}
+    p = problem([noon], [busy, free])
+    hgs.reinsert(p, routes, [noon], {"noon": [0, 1]})
+    assert [v.id for v in routes[1]] == ["noon"] and [v.id for v in routes[0]] == ["early"]
