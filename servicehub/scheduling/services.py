@@ -662,8 +662,11 @@ def execute_run(run_id: int) -> None:
             basis = _basis(run.organisation_id, day)  # before reading: a change during the search makes it stale
             loaded = load_day(run.organisation_id, day, replan_from=run.replan_from_min,
                               absent_worker_id=run.absent_worker_id)
-            db.session.commit()  # end the read before the search: a stale SQLite snapshot could not write after
             limit = search_seconds(run.time_limit_s, loaded.problem)
+            # End the read before the search, and read nothing of the run until its next write: a SQLite snapshot
+            # opened before the search (reading run.time_limit_s after the commit did) is stale once anyone writes
+            # during it, and its write is then refused at once ("database is locked"; seen on `make run`).
+            db.session.commit()
             plan = solve(loaded.problem, SolveOptions(
                 time_limit_s=limit, processes=processes, initial_routes=loaded.initial_routes,
                 isolated=not current_app.config["SERVICEHUB_RUN_INLINE"]))

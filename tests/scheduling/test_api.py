@@ -6,6 +6,7 @@ from datetime import time as clock
 
 from sqlalchemy import func, select
 
+from servicehub.auth.audit import record_event
 from servicehub.auth.permissions import COMMAND_LINE
 from servicehub.extensions import db
 from servicehub.registry import services as registry
@@ -125,6 +126,25 @@ def test_a_run_in_the_background_returns_at_once_and_finishes(app, served, clien
         time.sleep(0.2)
         run = client.get(f"/api/v1/schedule-runs/{run['id']}", headers=served["provider"]).get_json()
     assert run["status"] == "solved" and run["progress"] == 1.0 and run["placed"] == 5
+
+
+def test_a_background_run_stores_its_plan_though_someone_writes_during_its_search(app, served, client):
+    # On SQLite a read snapshot opened before the search could not write after anyone else had written during it:
+    # `make run`'s re-plan failed with "database is locked" while the page and the jobs wrote beside it.
+    app.config["SERVICEHUB_RUN_INLINE"] = False
+    run = start(client, served, time_limit_s=3)
+    deadline = time.monotonic() + 60
+    while run["status"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        run = client.get(f"/api/v1/schedule-runs/{run['id']}", headers=served["provider"]).get_json()
+    time.sleep(0.5)  # well into the search
+    with app.app_context():
+        record_event(db.session, "written_during_the_search", "schedule_runs", run["id"])
+        db.session.commit()
+    while run["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run = client.get(f"/api/v1/schedule-runs/{run['id']}", headers=served["provider"]).get_json()
+    assert run["status"] == "solved", run.get("error")
 
 
 def test_publishing_a_run_made_before_the_roster_changed_is_refused_and_changes_nothing(app, served, client):
