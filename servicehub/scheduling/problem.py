@@ -25,8 +25,13 @@ class Visit:
     gender: str | None = None  # the worker's gender the recipient asks for
     urgent: bool = False  # dropped last
     preferred_workers: tuple[int | str, ...] = ()  # continuity: the recipient's usual workers
-    # Two visits with the same pair id are one double-up visit: two workers, at the same time.
+    # Two visits with the same pair id are one double-up visit on two workers: at the same time, or, where the
+    # later half has a `pair_gap` (min, max), that half starts min to max time units after the other starts.
     pair: str | None = None
+    pair_gap: Window | None = None
+    # A soft latest start: starting after it (up to window[1], the hard latest) is allowed at
+    # Weights.tardiness per time unit late, and the day's latest start counts again (Weights.max_tardiness).
+    due: int | None = None
     # A visit already done or under way (re-planning): it stays with this worker at this start.
     fixed_worker: int | str | None = None
     fixed_start: int | None = None
@@ -58,6 +63,10 @@ class Worker:
     max_visits: int | None = None
     capacity: int | None = None
     breaks: tuple[Break, ...] = ()
+    # Places the worker may go back to mid-round to refill what it carries (the kitchen, for a meal round):
+    # the load starts again from nothing there; a refill takes `reload_duration`.
+    reload_locations: tuple[int, ...] = ()
+    reload_duration: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class Weights:
     drop_urgent: int = 1_000_000
     continuity: int = 30  # added when a visit goes to someone other than its usual worker
     balance: int = 1  # per time unit a working day exceeds the fair share
+    tardiness: int = 1  # per time unit a visit starts after its `due`
+    max_tardiness: int = 1  # per time unit of the day's largest tardiness
 
 
 @dataclass(frozen=True)
@@ -99,12 +110,23 @@ class Stop:
     travel_before: int
 
 
+@dataclass(frozen=True)
+class Reload:
+    """A refill on a route: at `location`, after the route's first `after` stops, from `arrival` to `end`."""
+
+    location: int
+    after: int
+    arrival: int
+    end: int
+
+
 @dataclass
 class Route:
-    """A worker's day: ordered stops, when they leave and get back, breaks, travel."""
+    """A worker's day: ordered stops, when they leave and get back, breaks, refills, travel."""
 
     worker_id: int | str
     stops: list[Stop] = field(default_factory=list)
+    reloads: list[Reload] = field(default_factory=list)
     departure: int | None = None
     return_time: int | None = None
     breaks: list[tuple[int, int]] = field(default_factory=list)  # (start, end)
@@ -129,6 +151,13 @@ class Plan:
     def travel(self) -> int:
         """Total travel of all routes."""
         return sum(route.travel for route in self.routes.values())
+
+    def tardiness(self, problem: Problem) -> tuple[int, int]:
+        """(total, largest) time units the planned visits start after their `due`."""
+        due = {v.id: v.due for v in problem.visits if v.due is not None}
+        late = [max(0, stop.start - due[stop.visit_id]) for route in self.routes.values() for stop in route.stops
+                if stop.visit_id in due]
+        return sum(late), max(late, default=0)
 
 
 # Reasons a visit could not be placed.

@@ -35,6 +35,7 @@ from servicehub.scheduling.problem import (
     WINDOW_OUTSIDE_SHIFTS,
     Plan,
     Problem,
+    Reload,
     Route,
     Stop,
     Visit,
@@ -156,14 +157,31 @@ def _assess(problem: Problem, visit: Visit, reach: _Reachability) -> tuple[str |
     able = [v for v in candidates if reach(v, visit)]
     if not able:
         return WINDOW_OUTSIDE_SHIFTS, []
-    if visit.pair is not None and len(able) < 2:
-        return PAIR_INCOMPLETE, able
     return None, able
+
+
+def _incomplete_pairs(problem: Problem, able: dict) -> set[str]:
+    """The double-ups no plan can hold: a half nobody can take, or no two different workers for the halves
+    (`able`: visit id -> the workers who could take it, for the visits some worker could)."""
+    halves: dict[str, list[Visit]] = {}
+    for visit in problem.visits:
+        if visit.pair is not None:
+            halves.setdefault(visit.pair, []).append(visit)
+    return {pair for pair, members in halves.items()
+            if len(members) != 2 or not all(able.get(v.id) for v in members)
+            or len(set(able[members[0].id]) | set(able[members[1].id])) < 2}
 
 
 def why_unplaceable(problem: Problem, visit: Visit) -> str | None:
     """A reason no plan could ever hold this visit, or None if some worker could take it."""
-    return _assess(problem, visit, _Reachability(problem))[0]
+    reach = _Reachability(problem)
+    reason, _ = _assess(problem, visit, reach)
+    if reason is None and visit.pair is not None:
+        halves = [v for v in problem.visits if v.pair == visit.pair]
+        able = {v.id: _assess(problem, v, reach)[1] for v in halves}
+        if visit.pair in _incomplete_pairs(replace(problem, visits=tuple(halves)), able):
+            return PAIR_INCOMPLETE
+    return reason
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -180,6 +198,8 @@ class _Model:
     routing: pywrapcp.RoutingModel
     time: pywrapcp.RoutingDimension
     breaks: dict[int, list] = field(default_factory=dict)  # vehicle -> interval vars
+    reloads: list[tuple[int, int]] = field(default_factory=list)  # (vehicle, location) per refill node, after visits
+    horizon: int = 0  # the latest time the time dimension holds
     unplaced: dict[int | str, str] = field(default_factory=dict)
     allowed: dict[int | str, list[int]] = field(default_factory=dict)  # visit id -> vehicles that may take it
 
@@ -195,20 +215,17 @@ def _build(problem: Problem) -> _Model:
             modelled.append(visit)
         else:
             unplaced[visit.id] = reason
-    # A pair with one half out of the model cannot be done.
-    halves: dict[str, list[Visit]] = {}
-    for visit in modelled:
-        if visit.pair is not None:
-            halves.setdefault(visit.pair, []).append(visit)
-    broken = {pair for pair, members in halves.items() if len(members) != 2}
+    broken = _incomplete_pairs(problem, {v.id: allowed[v.id] for v in modelled})
     for visit in [v for v in modelled if v.pair in broken]:
         unplaced[visit.id] = PAIR_INCOMPLETE
     modelled = [v for v in modelled if v.pair not in broken]
 
     depot_locations = sorted({w.start_location for w in problem.workers} | {w.end_location for w in problem.workers})
     depot_nodes = {loc: n for n, loc in enumerate(depot_locations)}
-    node_location = depot_locations + [v.location for v in modelled]
-    node_duration = [0] * len(depot_locations) + [v.duration for v in modelled]
+    reloads = _reload_nodes(problem, modelled, allowed)
+    node_location = depot_locations + [v.location for v in modelled] + [loc for _, loc in reloads]
+    node_duration = ([0] * len(depot_locations) + [v.duration for v in modelled]
+                     + [problem.workers[w].reload_duration for w, _ in reloads])
     first_visit_node = len(depot_locations)
     n_nodes = len(node_location)
     n_vehicles = len(problem.workers)
@@ -236,12 +253,33 @@ def _build(problem: Problem) -> _Model:
     )
     time_dim = routing.GetDimensionOrDie("Time")
     model = _Model(problem, modelled, depot_nodes, node_location, node_duration, manager, routing, time_dim,
-                   unplaced=unplaced, allowed={v.id: allowed[v.id] for v in modelled})
+                   unplaced=unplaced, allowed={v.id: allowed[v.id] for v in modelled}, reloads=reloads,
+                   horizon=horizon)
     _add_shifts(model)
     _add_visits(model, first_visit_node)
+    _add_double_ups(model)
+    _add_tardiness(model)
+    _add_reloads(model)
     _add_counts_and_loads(model, first_visit_node)
     _add_breaks(model)
     return model
+
+
+# The most refills a worker's model holds per refill place.
+MAX_RELOADS = 8
+
+
+def _reload_nodes(problem: Problem, visits: list[Visit], allowed: dict) -> list[tuple[int, int]]:
+    """(vehicle, location) of each optional refill node: per worker who carries a load and may refill, as many per
+    place as the load of the visits it may take could need (at most MAX_RELOADS)."""
+    nodes = []
+    for w, worker in enumerate(problem.workers):
+        if not worker.reload_locations or not worker.capacity:
+            continue
+        load = sum(v.demand for v in visits if w in allowed[v.id])
+        copies = min(MAX_RELOADS, max(0, math.ceil(load / worker.capacity) - 1))
+        nodes += [(w, loc) for loc in worker.reload_locations for _ in range(copies)]
+    return nodes
 
 
 class _NodeMatrices:
@@ -294,12 +332,9 @@ def _add_shifts(model: _Model) -> None:
 
 def _add_visits(model: _Model, first_visit_node: int) -> None:
     problem, routing, manager, time_dim = model.problem, model.routing, model.manager, model.time
-    solver = routing.solver()
     all_vehicles = set(range(len(problem.workers)))
-    index_of: dict[int | str, int] = {}
     for k, visit in enumerate(model.visits):
         index = manager.NodeToIndex(first_visit_node + k)
-        index_of[visit.id] = index
         cumul = time_dim.CumulVar(index)
         cumul.SetRange(visit.window[0], visit.window[1])
         allowed = model.allowed[visit.id]
@@ -313,20 +348,70 @@ def _add_visits(model: _Model, first_visit_node: int) -> None:
         penalty = problem.weights.drop_urgent if visit.urgent else problem.weights.drop
         routing.AddDisjunction([index], penalty)
         routing.AddToAssignment(routing.ActiveVar(index))
-    pairs: dict[str, list[int]] = {}
+
+
+def _add_double_ups(model: _Model) -> None:
+    """Both halves of a double-up or neither, on two workers, starting together or the later half inside its gap
+    after the other (only when done: an undone pair's times are free)."""
+    routing, time_dim = model.routing, model.time
+    solver = routing.solver()
+    index_of = _index_of(model)
+    pairs: dict[str, list[Visit]] = {}
     for visit in model.visits:
         if visit.pair is not None:
-            pairs.setdefault(visit.pair, []).append(index_of[visit.id])
-    for a, b in pairs.values():
+            pairs.setdefault(visit.pair, []).append(visit)
+    horizon = model.horizon
+    for halves in pairs.values():
+        first, later = sorted(halves, key=lambda v: v.pair_gap is not None)
+        a, b = index_of[first.id], index_of[later.id]
         solver.Add(routing.ActiveVar(a) == routing.ActiveVar(b))
-        solver.Add(time_dim.CumulVar(a) == time_dim.CumulVar(b))
         solver.Add(solver.AllDifferentExcept([routing.VehicleVar(a), routing.VehicleVar(b)], -1))
+        if later.pair_gap is None:
+            solver.Add(time_dim.CumulVar(a) == time_dim.CumulVar(b))
+            continue
+        low, high = later.pair_gap
+        gap, done = time_dim.CumulVar(b) - time_dim.CumulVar(a), routing.ActiveVar(a)
+        solver.Add(gap + horizon >= (low + horizon) * done)
+        solver.Add(gap <= high + horizon - horizon * done)
+
+
+def _add_tardiness(model: _Model) -> None:
+    """A visit's start after its `due` costs Weights.tardiness per time unit; the day's largest tardiness costs
+    Weights.max_tardiness per unit: a dimension whose value only grows along a route and is at least each visit's
+    tardiness ends every route at no less than its largest, and its global span (the largest end) is priced."""
+    problem, routing, time_dim = model.problem, model.routing, model.time
+    due = [(index, visit.due) for visit, index in zip(model.visits, _index_of(model).values())
+           if visit.due is not None and visit.due < visit.window[1]]
+    if not due:
+        return
+    for index, latest in due:
+        time_dim.SetCumulVarSoftUpperBound(index, latest, problem.weights.tardiness)
+    if not problem.weights.max_tardiness:
+        return
+    horizon = model.horizon
+    routing.AddConstantDimensionWithSlack(0, horizon, horizon, True, "Lateness")
+    lateness = routing.GetDimensionOrDie("Lateness")
+    solver = routing.solver()
+    for index, latest in due:
+        solver.Add(lateness.CumulVar(index) >= time_dim.CumulVar(index) - latest)
+    lateness.SetGlobalSpanCostCoefficient(problem.weights.max_tardiness)
+    for v in range(len(problem.workers)):
+        routing.AddVariableMinimizedByFinalizer(lateness.CumulVar(routing.End(v)))
+
+
+def _add_reloads(model: _Model) -> None:
+    """Refill nodes: optional, free, each on its own worker's route only."""
+    routing, manager = model.routing, model.manager
+    first = len(model.depot_nodes) + len(model.visits)
+    for k, (w, _) in enumerate(model.reloads):
+        index = manager.NodeToIndex(first + k)
+        routing.VehicleVar(index).SetValues([-1, w])
+        routing.AddDisjunction([index], 0)
 
 
 def _add_counts_and_loads(model: _Model, first_visit_node: int) -> None:
     problem, routing = model.problem, model.routing
-    n_nodes = len(model.node_location)
-    counts = [0] * first_visit_node + [1] * (n_nodes - first_visit_node)
+    counts = [0] * first_visit_node + [1] * len(model.visits) + [0] * len(model.reloads)
     if any(w.max_visits is not None for w in problem.workers) or problem.balance:
         big = len(model.visits) + 1
         count_cb = routing.RegisterUnaryTransitVector(counts)
@@ -339,12 +424,22 @@ def _add_counts_and_loads(model: _Model, first_visit_node: int) -> None:
             for v in range(len(problem.workers)):
                 visits_dim.SetCumulVarSoftUpperBound(routing.End(v), fair, problem.weights.balance * 10)
     if any(v.demand for v in model.visits):
-        demands = [0] * first_visit_node + [v.demand for v in model.visits]
+        # A refill node takes the whole box off the load; its slack puts back what is still in the box (the load
+        # after it is anything from nothing to what it was); no other node has slack.
+        refills = [-problem.workers[w].capacity for w, _ in model.reloads]
+        demands = [0] * first_visit_node + [v.demand for v in model.visits] + refills
         demand_cb = routing.RegisterUnaryTransitVector(demands)
-        huge = sum(demands) + 1
+        huge = sum(v.demand for v in model.visits) + 1
         routing.AddDimensionWithVehicleCapacity(
-            demand_cb, 0, [w.capacity if w.capacity is not None else huge for w in problem.workers], True, "Load"
+            demand_cb, -min(refills, default=0),
+            [w.capacity if w.capacity is not None else huge for w in problem.workers], True, "Load"
         )
+        if model.reloads:
+            load = routing.GetDimensionOrDie("Load")
+            first_reload = first_visit_node + len(model.visits)
+            for index in range(routing.Size()):
+                if routing.IsStart(index) or model.manager.IndexToNode(index) < first_reload:
+                    load.SlackVar(index).SetValue(0)
 
 
 def _add_breaks(model: _Model) -> None:
@@ -412,6 +507,15 @@ def _read_plan(model: _Model, solution) -> Plan:
         index = solution.Value(routing.NextVar(index))
         while not routing.IsEnd(index):
             node = manager.IndexToNode(index)
+            if node - first_visit_node >= len(model.visits):  # a refill
+                location = model.node_location[node]
+                travel = problem.travel_time(worker, previous_location, location)
+                arrival = previous_end + travel
+                route.reloads.append(Reload(location, len(route.stops), arrival, arrival + worker.reload_duration))
+                route.travel += travel
+                previous_end, previous_location = arrival + worker.reload_duration, location
+                index = solution.Value(routing.NextVar(index))
+                continue
             visit = model.visits[node - first_visit_node]
             travel = problem.travel_time(worker, previous_location, visit.location)
             start = solution.Min(time_dim.CumulVar(index))
@@ -426,6 +530,7 @@ def _read_plan(model: _Model, solution) -> Plan:
         if not route.stops:
             route.departure = route.return_time = None
             route.travel = 0
+            route.reloads = []
         plan.routes[worker.id] = route
     placed = {stop.visit_id for route in plan.routes.values() for stop in route.stops}
     demand = {visit.id: visit.demand for visit in model.visits}
@@ -441,7 +546,8 @@ def _why_left_out(problem: Problem, visit: Visit, loads: dict) -> str:
     if visit.demand:
         able = [problem.workers[v] for v in suitable_workers(problem, visit)
                 if reachable(problem, problem.workers[v], visit)]
-        if all(w.capacity is not None and loads[w.id] + visit.demand > w.capacity for w in able):
+        if all(w.capacity is not None and not w.reload_locations and loads[w.id] + visit.demand > w.capacity
+               for w in able):
             return CAPACITY
     return NO_ROOM
 
@@ -474,6 +580,12 @@ def _first_plan_assignment(model: _Model, routes: dict, deadline: float):
         fits = route and time.perf_counter() < deadline and model.routing.ReadAssignmentFromRoutes(alone, True)
         kept.append(route if fits else [])
     return model.routing.ReadAssignmentFromRoutes(kept, True)
+
+
+def relaxation_holds(problem: Problem) -> bool:
+    """Whether PyVRP's relaxed first plan (hgs.py) can be repaired into one of this day: not with refills, which
+    it neither models nor repairs (OR-Tools' insertion plans those days)."""
+    return not any(w.reload_locations for w in problem.workers)
 
 
 def _pyvrp_share(problem: Problem) -> float:
@@ -547,7 +659,8 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
     if not problem.workers:
         return Plan(unplaced={v.id: NO_QUALIFIED_WORKER for v in problem.visits}, status="NO_WORKERS")
     pinned = any(v.fixed_worker is not None for v in problem.visits)
-    use_pyvrp = options.first_solution == PYVRP and not options.initial_routes and not pinned
+    use_pyvrp = (options.first_solution == PYVRP and not options.initial_routes and not pinned
+                 and relaxation_holds(problem))
     rush = None if use_pyvrp else _rush_routes(problem, options)
     model = _build(problem)
     initial = None

@@ -33,7 +33,24 @@ def plan_violations(problem: Problem, plan: Plan) -> list[str]:
             for stop in route.stops:
                 if b_start < stop.end and stop.start < b_end:
                     problems.append(f"{worker_id}: break {b_start}-{b_end} overlaps visit {stop.visit_id}")
-        for stop in route.stops:
+        refills = sorted(route.reloads, key=lambda r: (r.after, r.arrival))
+        for position, stop in enumerate([*route.stops, None]):
+            for refill in [r for r in refills if r.after == position]:
+                if refill.location not in worker.reload_locations:
+                    problems.append(f"{worker_id}: refills at place {refill.location}, not one of its refill places")
+                travel = problem.travel[worker.profile][here][refill.location]
+                if refill.arrival < clock + travel + _in_breaks(breaks, clock, refill.arrival):
+                    problems.append(f"{worker_id}: refill at {refill.arrival}, before it can be reached "
+                                    f"({clock} + {travel} travel)")
+                if refill.end != refill.arrival + worker.reload_duration:
+                    problems.append(f"{worker_id}: refill lasts {refill.end - refill.arrival}, not "
+                                    f"{worker.reload_duration}")
+                for b_start, b_end in breaks:
+                    if b_start < refill.end and refill.arrival < b_end:
+                        problems.append(f"{worker_id}: break {b_start}-{b_end} overlaps a refill")
+                here, clock, load = refill.location, refill.end, 0
+            if stop is None:
+                break
             visit = visits.get(stop.visit_id)
             if visit is None:
                 problems.append(f"{worker_id}: unknown visit {stop.visit_id!r}")
@@ -43,9 +60,7 @@ def plan_violations(problem: Problem, plan: Plan) -> list[str]:
             seen[stop.visit_id] = worker_id
             starts[stop.visit_id] = stop.start
             travel = problem.travel[worker.profile][here][visit.location]
-            in_gap = sum(min(b_end, stop.start) - max(b_start, clock) for b_start, b_end in breaks
-                         if b_start < stop.start and b_end > clock)
-            if stop.start < clock + travel + in_gap:
+            if stop.start < clock + travel + _in_breaks(breaks, clock, stop.start):
                 problems.append(f"{worker_id}: visit {visit.id} starts at {stop.start}, before it can be reached "
                                 f"({clock} + {travel} travel)")
             if not visit.window[0] <= stop.start <= visit.window[1]:
@@ -62,14 +77,14 @@ def plan_violations(problem: Problem, plan: Plan) -> list[str]:
             if visit.fixed_start is not None and stop.start != visit.fixed_start:
                 problems.append(f"visit {visit.id} must stay at {visit.fixed_start}, not {stop.start}")
             load += visit.demand
+            if worker.capacity is not None and load > worker.capacity:
+                problems.append(f"{worker_id}: carries {load} at visit {visit.id}, more than {worker.capacity}")
             here, clock = visit.location, stop.end
         back = problem.travel[worker.profile][here][worker.end_location]
         if route.return_time is None or route.return_time < clock + back:
             problems.append(f"{worker_id}: back at {route.return_time}, before {clock} + {back} travel")
         elif route.return_time > worker.shift[1]:
             problems.append(f"{worker_id}: back at {route.return_time}, after the shift ends at {worker.shift[1]}")
-        if worker.capacity is not None and load > worker.capacity:
-            problems.append(f"{worker_id}: carries {load}, more than {worker.capacity}")
         if worker.max_visits is not None and len(route.stops) > worker.max_visits:
             problems.append(f"{worker_id}: {len(route.stops)} visits, more than {worker.max_visits}")
         if worker.max_work is not None and route.return_time is not None and route.departure is not None \
@@ -96,6 +111,14 @@ def plan_violations(problem: Problem, plan: Plan) -> list[str]:
             a, b = placed
             if seen[a] == seen[b]:
                 problems.append(f"double-up {pair}: one worker for both halves")
-            if starts[a] != starts[b]:
-                problems.append(f"double-up {pair}: halves start at {starts[a]} and {starts[b]}")
+            first, later = sorted((visits[a], visits[b]), key=lambda v: v.pair_gap is not None)
+            gap = starts[later.id] - starts[first.id]
+            low, high = later.pair_gap or (0, 0)
+            if not low <= gap <= high:
+                problems.append(f"double-up {pair}: {later.id} starts {gap} after {first.id}, not {low} to {high}")
     return problems
+
+
+def _in_breaks(breaks: list[tuple[int, int]], since: int, until: int) -> int:
+    """Time between `since` and `until` spent in breaks."""
+    return sum(min(b_end, until) - max(b_start, since) for b_start, b_end in breaks if b_start < until and b_end > since)
