@@ -60,7 +60,10 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
         if v.pair is not None:
             halves.setdefault(v.pair, []).append(v)
     pairs = [(a, b) for a, b in (h for h in halves.values() if len(h) == 2)]
-    visits = [v for v in visits if v.pair is None and allowed.get(v.id)]
+    # The halves of the double-ups are planned as single visits too, then taken out again: the routes keep room
+    # for them near their place and time, where `insert_pairs` puts them back together (on a day of many
+    # double-ups, fitting them into routes planned without them cost a third more travel).
+    visits = [v for v in visits if allowed.get(v.id)]
     workers = problem.workers
     if not workers or not (visits or pairs):
         return {}
@@ -91,6 +94,8 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
             arrays[id(matrix)] = np.asarray(matrix, dtype=np.int64)[np.ix_(locations, locations)]
         return arrays[id(matrix)].copy()
 
+    apart = np.asarray([(len(depot_locations) + visit_index[a.id], len(depot_locations) + visit_index[b.id])
+                        for a, b in pairs if a.id in visit_index and b.id in visit_index], dtype=np.int64).reshape(-1, 2)
     distances, durations = [], []
     for (profile, forbidden), _ in sorted(profile_keys.items(), key=lambda item: item[1]):
         travel = among_places(problem.travel[profile])
@@ -101,6 +106,9 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
                 matrix[nodes, :] = FORBIDDEN
                 matrix[:, nodes] = FORBIDDEN
                 matrix[nodes, nodes] = 0
+        for matrix in (travel, cost):  # a double-up's halves go to two workers: never one straight after the other
+            matrix[apart[:, 0], apart[:, 1]] = FORBIDDEN
+            matrix[apart[:, 1], apart[:, 0]] = FORBIDDEN
         durations.append(travel)
         distances.append(cost)
 
@@ -121,7 +129,7 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
         load = ([v.demand] if dims_demand else []) + ([1] if dims_count else [])
         prize = urgent_prize if v.urgent else normal_prize
         clients.append(pyvrp.Client(location=len(depot_locations) + visit_index[v.id], delivery=load,
-                                    service_duration=v.duration, tw_early=v.window[0], tw_late=v.window[1],
+                                    service_duration=v.duration, tw_early=v.window[0], tw_late=_on_time(v)[1],
                                     prize=prize, required=v.urgent, name=str(v.id)))
     depots = [pyvrp.Depot(location=k) for k in range(len(depot_locations))]
 
@@ -155,13 +163,19 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
     routes: dict[int, list[Visit]] = {w: [] for w in range(len(workers))}
     taken_out: list[Visit] = []
     free = {k: list(group.workers) for k, group in enumerate(groups.values())}
+    hints: dict = {}  # double-up half id -> the start PyVRP planned it alone
     for route in result.best.routes():
         w = free[route.vehicle_type()].pop(0)
-        stops = [visits[activity.idx] for activity in route.schedule() if activity.type == pyvrp.ActivityType.CLIENT]
+        activities = [a for a in route.schedule() if a.type == pyvrp.ActivityType.CLIENT]
+        hints.update({visits[a.idx].id: a.start_time for a in activities if visits[a.idx].pair is not None})
+        stops = [visits[a.idx] for a in activities if visits[a.idx].pair is None]
         routes[w] = repair_route(problem, workers[w], stops)
         taken_out += [v for v in stops if v not in routes[w]]
-    insert_pairs(problem, routes, pairs, allowed)
-    reinsert(problem, routes, taken_out, allowed)
+    insert_pairs(problem, routes, pairs, allowed, hints)
+    # Visits PyVRP could not plan on time may still be planned late (a soft latest start): the nearest fit.
+    planned = {v.id for stops in routes.values() for v in stops}
+    late = [v for v in visits if v.due is not None and v.pair is None and v.id not in planned and v not in taken_out]
+    reinsert(problem, routes, taken_out + late, allowed)
     return {workers[w].id: [v.id for v in stops] for w, stops in routes.items() if stops}
 
 
@@ -173,28 +187,123 @@ def _relaxed_end(worker: Worker) -> int:
 
 # --- double-up visits --------------------------------------------------------------------------
 
+# Rounds of taking each double-up out and putting it back where it costs least (while one moves).
+PAIR_ROUNDS = 10
 # Start times tried for a double-up visit, spread over its window.
 PAIR_START_CANDIDATES = 8
 
 
+def _on_time(visit: Visit) -> tuple[int, int]:
+    """The visit's window without lateness: up to its `due` where it has one."""
+    return visit.window[0], visit.window[1] if visit.due is None else min(visit.window[1], visit.due)
+
+
 def insert_pairs(problem: Problem, routes: dict[int, list[Visit]], pairs: Sequence[tuple[Visit, Visit]],
-                 allowed: dict) -> None:
-    """Put each double-up visit (urgent first) on two workers' routes at one start time, where it adds the
-    least travel and both routes still fit; a pair that fits nowhere is left for OR-Tools' search."""
-    for a, b in sorted(pairs, key=lambda pair: not pair[0].urgent):
-        best = None
-        for start in _start_candidates(a.window):
-            fixed_a, fixed_b = replace(a, window=(start, start)), replace(b, window=(start, start))
-            options_a = _cheapest_insertions(problem, routes, fixed_a, allowed.get(a.id, []))
-            options_b = _cheapest_insertions(problem, routes, fixed_b, allowed.get(b.id, []))
-            for cost_a, w_a, pos_a in options_a[:3]:
-                for cost_b, w_b, pos_b in options_b[:3]:
-                    if w_a != w_b and (best is None or cost_a + cost_b < best[0]):
-                        best = (cost_a + cost_b, (w_a, pos_a), (w_b, pos_b))
+                 allowed: dict, hints: dict | None = None) -> None:
+    """Put each double-up visit (urgent first) on two workers' routes, the halves at one start time or the later
+    one inside its gap after the other, where it adds the least travel and both routes still fit (on time if it
+    can be, else late); a pair that fits nowhere is left for OR-Tools' search. The halves go in with their starts
+    fixed, so that what is inserted after them cannot pull them apart. `hints`: half id -> a start to try first
+    (where the relaxed plan had room for it). Then each pair is taken out and put back where it now costs least
+    once (OR-Tools' moves shift one visit at a time and so cannot move a double-up: where it lands here stays)."""
+    hints = hints or {}
+    ordered = [tuple(sorted(pair, key=lambda v: v.pair_gap is not None))
+               for pair in sorted(pairs, key=lambda pair: not pair[0].urgent)]
+    for a, b in ordered:
+        best = _best_pair_insertion(problem, routes, a, b, allowed, hints)
         if best is not None:
-            (w_a, pos_a), (w_b, pos_b) = best[1], best[2]
-            routes[w_a].insert(pos_a, a)
-            routes[w_b].insert(pos_b, b)
+            _place(routes, best[1:])
+    for _ in range(PAIR_ROUNDS):
+        if not _move_pairs(problem, routes, ordered, allowed, hints):
+            break
+
+
+def _move_pairs(problem: Problem, routes: dict[int, list[Visit]], pairs, allowed: dict, hints: dict) -> bool:
+    """Take each double-up out and put it back where it costs least now; whether one moved."""
+    moved = False
+    for a, b in pairs:
+        where = [(w, k) for w, route in routes.items() for k, v in enumerate(route) if v.id in (a.id, b.id)]
+        if len(where) != 2:
+            continue
+        saved = sum(_removal_gain(problem, routes, w, k) for w, k in where)
+        taken = [(w, routes[w].pop(k)) for w, k in sorted(where, key=lambda place: -place[1])]
+        best = _best_pair_insertion(problem, routes, a, b, allowed, hints)
+        if best is not None and best[0] < saved:
+            _place(routes, best[1:])
+            moved = True
+        else:
+            for w, k in sorted(where, key=lambda place: place[1]):
+                routes[w].insert(k, next(v for u, v in taken if u == w))
+    return moved
+
+
+def _place(routes: dict[int, list[Visit]], placements) -> None:
+    for w, position, visit in placements:
+        routes[w].insert(position, visit)
+
+
+def _removal_gain(problem: Problem, routes: dict[int, list[Visit]], w: int, k: int) -> int:
+    """The travel saved by taking the k-th visit off worker w's route."""
+    worker, route = problem.workers[w], routes[w]
+    places = [worker.start_location] + [v.location for v in route] + [worker.end_location]
+    before, here, after = places[k], places[k + 1], places[k + 2]
+    return (problem.travel_time(worker, before, here) + problem.travel_time(worker, here, after)
+            - problem.travel_time(worker, before, after))
+
+
+def _best_pair_insertion(problem: Problem, routes: dict[int, list[Visit]], a: Visit, b: Visit, allowed: dict,
+                         hints: dict):
+    """(cost, (worker, position, half) for each half, with its start fixed) of the cheapest way to put a
+    double-up in, on time if it can be; None if it fits nowhere."""
+    on_time = _on_time(a)
+    best = None
+    passes = [(True, on_time)] + ([(False, _late_window(a))] if a.due is not None else [])
+    for in_time, window in passes:
+        for start in _hinted_starts(a, b, hints, window) + _start_candidates(window):
+            fixed_a = replace(a, window=(start, start))
+            options_a = _cheapest_insertions(problem, routes, fixed_a, allowed.get(a.id, []), in_time)
+            if not options_a:
+                continue
+            for gap in _gap_candidates(b.pair_gap, hints.get(b.id, start) - start):
+                fixed_b = replace(b, window=(start + gap, start + gap))
+                if not b.window[0] <= start + gap <= b.window[1]:
+                    continue
+                options_b = _cheapest_insertions(problem, routes, fixed_b, allowed.get(b.id, []), in_time)
+                for cost_a, w_a, pos_a in options_a[:3]:
+                    for cost_b, w_b, pos_b in options_b[:3]:
+                        late = max(0, start - on_time[1]) + max(0, start + gap - _on_time(b)[1])
+                        cost = cost_a + cost_b + late * problem.weights.tardiness
+                        if w_a != w_b and (best is None or cost < best[0]):
+                            best = (cost, (w_a, pos_a, fixed_a), (w_b, pos_b, fixed_b))
+        if best is not None:
+            return best
+    return None
+
+
+def _hinted_starts(a: Visit, b: Visit, hints: dict, window: tuple[int, int]) -> list[int]:
+    """Starts of the first half that keep one half at its hinted start and the other inside the gap (the nearest
+    to its hint), inside `window`."""
+    low, high = b.pair_gap or (0, 0)
+    found = []
+    if a.id in hints and b.id in hints:
+        found = [hints[a.id], hints[b.id] - high, hints[b.id] - low,
+                 min(max(hints[a.id], hints[b.id] - high), hints[b.id] - low)]
+    return sorted({t for t in found if window[0] <= t <= window[1]})
+
+
+def _late_window(visit: Visit) -> tuple[int, int]:
+    """Starts tried for a double-up with a `due` that fits nowhere on time: after it, up to twice its on-time
+    window later."""
+    early, due = _on_time(visit)
+    return due, min(visit.window[1], due + 2 * max(due - early, PAIR_START_CANDIDATES))
+
+
+def _gap_candidates(gap: tuple[int, int] | None, hinted: int) -> list[int]:
+    """Gaps tried between the starts of a double-up's halves: its ends, middle and the one nearest `hinted`."""
+    if gap is None:
+        return [0]
+    low, high = gap
+    return sorted({low, (low + high) // 2, high, min(max(hinted, low), high)})
 
 
 # Routes tried for a visit the repair took out: the nearest ones (by their closest stop) among its workers'.
@@ -207,7 +316,8 @@ def reinsert(problem: Problem, routes: dict[int, list[Visit]], visits: Sequence[
     for visit in sorted(visits, key=lambda v: (not v.urgent, v.duration)):
         nearest = sorted(allowed.get(visit.id, []), key=lambda w, to=visit: _route_distance(problem, routes, w, to))
         nearest = nearest[:REINSERT_ROUTES]
-        options = _cheapest_insertions(problem, routes, visit, nearest)
+        options = (visit.due is not None and _cheapest_insertions(problem, routes, visit, nearest, on_time=True)
+                   or _cheapest_insertions(problem, routes, visit, nearest))
         if options:
             _, w, position = options[0]
             routes[w].insert(position, visit)
@@ -228,30 +338,84 @@ def _start_candidates(window: tuple[int, int]) -> list[int]:
 
 
 def _cheapest_insertions(problem: Problem, routes: dict[int, list[Visit]], visit: Visit,
-                         workers: Sequence[int]) -> list[tuple[int, int, int]]:
-    """(added travel, worker index, position) of the cheapest place in each allowed worker's route that still
-    fits, cheapest first."""
-    found = []
+                         workers: Sequence[int], on_time: bool = False, limit: int = 3) -> list[tuple[int, int, int]]:
+    """(added travel, worker index, position) of the cheapest place that still fits (`on_time`: with every visit
+    of the route starting by its `due`) in each of the `limit` allowed workers' routes where it is cheapest,
+    cheapest first. Places are tried cheapest first, so most are never checked (a day of 60 double-ups spent
+    20 s checking every place)."""
+    candidates = []
     for w in workers:
         worker, route = problem.workers[w], routes[w]
+        matrix = problem.travel[worker.profile]
         places = [worker.start_location] + [v.location for v in route] + [worker.end_location]
-        best = None
+        back = matrix[visit.location]
         for pos in range(len(route) + 1):
             before, after = places[pos], places[pos + 1]
-            added = (problem.travel_time(worker, before, visit.location)
-                     + problem.travel_time(worker, visit.location, after)
-                     - problem.travel_time(worker, before, after))
-            if (best is None or added < best[0]) and route_fits(problem, worker, route[:pos] + [visit] + route[pos:]):
-                best = (added, w, pos)
-        if best is not None:
-            found.append(best)
-    return sorted(found)
+            candidates.append((matrix[before][visit.location] + back[after] - matrix[before][after], w, pos))
+    candidates.sort()
+    found, done, slack = [], set(), {}
+    for added, w, pos in candidates:
+        if w in done:
+            continue
+        route, worker = routes[w], problem.workers[w]
+        if worker.breaks or worker.max_work is not None:
+            fits = route_fits(problem, worker, route[:pos] + [visit] + route[pos:], on_time)
+        else:
+            if w not in slack:
+                slack[w] = _TimeSlack(problem, worker, route, on_time)
+            fits = slack[w].fits(visit, pos)
+        if fits:
+            found.append((added, w, pos))
+            done.add(w)
+            if len(found) == limit:
+                break
+    return found
+
+
+class _TimeSlack:
+    """Whether a visit fits a route at a position, in constant time, for a worker without breaks or longest day:
+    each stop's earliest end (forward) and latest start (backward) over the route as it is."""
+
+    def __init__(self, problem: Problem, worker: Worker, route: Sequence[Visit], on_time: bool):
+        self.worker, self.route, self.on_time = worker, route, on_time
+        self.matrix = problem.travel[worker.profile]
+        self.windows = [_on_time(v) if on_time else v.window for v in route]
+        self.places = [worker.start_location] + [v.location for v in route] + [worker.end_location]
+        self.ready = [worker.shift[0]]  # ready[k]: earliest the worker leaves the k-th place (0: its start)
+        for k, visit in enumerate(route):
+            arrive = self.ready[-1] + self.matrix[self.places[k]][visit.location]
+            self.ready.append(max(arrive, self.windows[k][0]) + visit.duration)
+        n = len(route)
+        self.latest = [0] * (n + 2)  # latest[k]: the latest start at the k-th place (n+1: the latest back home)
+        self.latest[n + 1] = worker.shift[1]
+        for k in range(n, 0, -1):
+            visit = route[k - 1]
+            leave_by = self.latest[k + 1] - self.matrix[visit.location][self.places[k + 1]]
+            self.latest[k] = min(self.windows[k - 1][1], leave_by - visit.duration)
+        self.load = sum(v.demand for v in route)
+
+    def fits(self, visit: Visit, pos: int) -> bool:
+        """Whether the route still fits with `visit` put in before its pos-th stop."""
+        worker = self.worker
+        if worker.max_visits is not None and len(self.route) + 1 > worker.max_visits:
+            return False
+        if worker.capacity is not None and self.load + visit.demand > worker.capacity:
+            return False
+        early, late = _on_time(visit) if self.on_time else visit.window
+        start = max(self.ready[pos] + self.matrix[self.places[pos]][visit.location], early)
+        if start > late:
+            return False
+        after = self.places[pos + 1]
+        arrive = start + visit.duration + self.matrix[visit.location][after]
+        if pos == len(self.route):
+            return arrive <= self.latest[pos + 1]
+        return max(arrive, self.windows[pos][0]) <= self.latest[pos + 1]
 
 
 # --- fitting a route to its breaks -------------------------------------------------------------
 
 
-def route_fits(problem: Problem, worker: Worker, visits: Sequence[Visit]) -> bool:
+def route_fits(problem: Problem, worker: Worker, visits: Sequence[Visit], on_time: bool = False) -> bool:
     """Whether the worker can do these visits in this order inside their windows and the shift, taking every
     break inside its window and outside the visits (travel may be split by a break), within the longest day, the
     most visits a day and what the worker carries (PyVRP's best plan may break the last two: it is repaired)."""
@@ -259,10 +423,10 @@ def route_fits(problem: Problem, worker: Worker, visits: Sequence[Visit]) -> boo
         return False
     if worker.capacity is not None and sum(v.demand for v in visits) > worker.capacity:
         return False
-    return _earliest_return(problem, worker, visits) is not None
+    return _earliest_return(problem, worker, visits, on_time) is not None
 
 
-def _earliest_return(problem: Problem, worker: Worker, visits: Sequence[Visit]) -> int | None:
+def _earliest_return(problem: Problem, worker: Worker, visits: Sequence[Visit], on_time: bool = False) -> int | None:
     """The earliest time the worker can be back, or None if the route cannot be done.
 
     Forward over the route, keeping per number of breaks taken (in their order) the earliest time the worker
@@ -282,8 +446,9 @@ def _earliest_return(problem: Problem, worker: Worker, visits: Sequence[Visit]) 
             if ready is None:
                 continue
             for k, arrive in _through_gap(breaks, j, ready, travel):
-                start = max(arrive, visit.window[0])
-                if start > visit.window[1]:
+                early, late = _on_time(visit) if on_time else visit.window
+                start = max(arrive, early)
+                if start > late:
                     continue
                 end = start + visit.duration
                 if nxt[k] is None or end < nxt[k]:
