@@ -1,5 +1,5 @@
 """Scheduling commands: `servicehub schedule generate`, `servicehub demo serve`, `servicehub bench solomon FILE`,
-`servicehub bench day`."""
+`servicehub bench hhc FILE`, `servicehub bench day`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,25 @@ def solomon_command(path: str, time_limit: float, vehicles: int | None, processe
     from servicehub.scheduling.benchmark import solve_solomon
 
     click.echo(json.dumps(solve_solomon(path, time_limit, vehicles, processes)))
+
+
+@bench_cli.command("hhc")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--time-limit", type=click.FloatRange(0, min_open=True), default=60.0, show_default=True,
+              help="Seconds of search")
+@click.option("--processes", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Independent searches in parallel")
+def hhc_command(path: str, time_limit: float, processes: int) -> None:
+    """Solve a home-health-care instance (Mankowska et al., JSON form of ../shared/bench-data/hhc/); print one JSON
+    line with the score and the routes in the instance's solution form. Exit 2 if the file is not an instance."""
+    from servicehub.scheduling.benchmark import solve_hhc
+    from servicehub.scheduling.hhc import InstanceError
+
+    try:
+        result = solve_hhc(path, time_limit, processes)
+    except InstanceError as error:
+        raise click.BadParameter(str(error), param_hint="'PATH'") from None
+    click.echo(json.dumps(result))
 
 
 @bench_cli.command("day")
