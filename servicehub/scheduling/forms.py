@@ -67,6 +67,7 @@ LABELS = define_labels(
             "break": _l("No room left for the worker's break"),
             "shift_end": _l("The worker would be back after the shift ends"),
             "max_minutes": _l("The worker's day would be longer than allowed"),
+            "start_past": _l("It would start at a time already past"),
         },
         # What a re-plan did to a visit, relative to the published roster.
         "change": {

@@ -8,14 +8,14 @@ the requested start, if one is given).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from servicehub.scheduling.day import ON_DUTY
 from servicehub.scheduling.problem import Problem, Visit, Worker
 
 # The rules a move can break.
 RULES = ("not_on_shift", "worker_absent", "qualification", "gender", "double_up", "max_visits", "capacity",
-         "window", "overlap", "break", "shift_end", "max_minutes")
+         "window", "overlap", "break", "shift_end", "max_minutes", "start_past")
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,25 @@ class Refusal:
 
 
 def insert(problem: Problem, worker_id, route: list, visit_id, start: int | None = None,
-           partner: tuple | None = None) -> dict | Refusal:
+           partner: tuple | None = None, now: int | None = None) -> dict | Refusal:
     """The worker's new route with the visit in it ({visit id: sequence, arrival, start, end, travel}), or a Refusal.
 
     `route` is the worker's current visits in order; `partner` the (worker id, start) of the other half of
-    a double-up visit, if it is placed.
+    a double-up visit, if it is placed; `now` the minute the day has reached, if it has begun: the visit then
+    starts no earlier.
     """
     worker = next((w for w in problem.workers if w.id == worker_id), None)
     visits = {v.id: v for v in problem.visits}
     visit = visits[visit_id]
     if worker is None:
         return Refusal("not_on_shift", "the worker has no shift on this day")
+    if now is not None:
+        when = start if start is not None else partner[1] if partner is not None else None
+        if (when if when is not None else visit.window[1]) < now:
+            clock = f"{now // 60:02d}:{now % 60:02d}"
+            return Refusal("start_past", f"it would start before now ({clock})" if when is not None
+                           else f"its window closed before now ({clock})")
+        visit = visits[visit_id] = replace(visit, window=(max(visit.window[0], now), visit.window[1]))
     refusal = _static_refusal(problem, worker, visit, [visits[v] for v in route], start, partner)
     if refusal:
         return refusal

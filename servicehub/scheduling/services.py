@@ -938,7 +938,8 @@ def move_visit(principal: Principal, visit_id: int, worker_id: int, start: time 
     partner = next(((v.worker_id, minutes_of(v.planned_start, day)) for v in loaded.visits
                     if visit.pair_key and v.pair_key == visit.pair_key and v.id != visit.id
                     and v.worker_id is not None and v.planned_start is not None), None)
-    result = moves.insert(problem, worker_id, route, visit.id, None if start is None else minutes(start), partner)
+    result = moves.insert(problem, worker_id, route, visit.id, None if start is None else minutes(start), partner,
+                          now=planning_minute(day))
     if isinstance(result, moves.Refusal):
         raise ValidationFailed(f"The move breaks a rule: {result.detail}", {"worker_id": [result.rule]},
                                code=result.rule)

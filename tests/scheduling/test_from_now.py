@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from servicehub.auth.models import AuditLog
 from servicehub.auth.permissions import Principal, Role
 from servicehub.database import clock_at
-from servicehub.errors import Conflict
+from servicehub.errors import Conflict, ValidationFailed
 from servicehub.extensions import db
 from servicehub.registry.models import Need
 from servicehub.scheduling import services
@@ -116,6 +116,18 @@ def test_publishing_a_plan_whose_start_has_passed_is_refused_and_writes_nothing(
     with clock_at(at(12)):
         replanned = services.replan_from_now(provider(served["org"]), served["org"], time_limit_s=0.5)
         assert len(services.publish_run(provider(served["org"]), replanned.id)) == 1  # planned from now: accepted
+
+
+def test_a_hand_move_to_a_time_already_past_is_refused_and_writes_nothing(app_ctx, served):
+    visits = plan_and_publish_today(served["org"])
+    moved = next(v for v in visits if v.worker_id is not None and v.pair_key is None)
+    before = (moved.worker_id, moved.planned_start, moved.locked)
+    with clock_at(at(15)), pytest.raises(ValidationFailed) as refused:
+        services.move_visit(provider(served["org"]), moved.id, moved.worker_id, time(9, 0))
+    assert refused.value.code == "start_past"
+    db.session.expire_all()
+    again = db.session.get(Visit, moved.id)
+    assert (again.worker_id, again.planned_start, again.locked) == before
 
 
 def test_replan_from_now_through_the_api_is_a_run_of_today_for_those_who_run_schedules(app, served, client):

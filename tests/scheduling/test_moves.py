@@ -47,6 +47,8 @@ def test_a_requested_start_is_kept():
      {"breaks": (Break(690, 720, 30),)}, {}, "break"),
     ([visit("new", 5, window=(960, 960))], {}, {}, "shift_end"),
     ([visit("a", 1, window=(500, 500)), visit("new", 1, window=(900, 900))], {"max_work": 300}, {}, "max_minutes"),
+    ([visit("new", window=(480, 590))], {}, {"now": 600}, "start_past"),  # its window closed before now
+    ([visit("new")], {}, {"start": 590, "now": 600}, "start_past"),  # asked to start before now
 ])
 def test_each_hard_rule_refuses_a_move_by_name(visits, worker, kwargs, rule):
     p = problem(visits, **worker)
@@ -61,3 +63,9 @@ def test_a_worker_without_a_shift_and_a_double_up_partner_are_refused():
     assert insert(p, "A", [], "new", partner=("A", 600)).rule == "double_up"
     assert insert(p, "A", [], "new", start=650, partner=("B", 600)).rule == "double_up"
     assert insert(p, "A", [], "new", partner=("B", 600))["new"]["start"] == 600
+
+
+def test_a_move_on_a_day_that_has_begun_starts_no_earlier_than_now():
+    route = insert(problem([visit("new", 2)]), "A", [], "new", now=700)
+    assert route["new"]["start"] == 700
+    assert insert(problem([visit("new", pair="x")]), "A", [], "new", partner=("B", 650), now=700).rule == "start_past"
