@@ -142,6 +142,7 @@ class Plan:
     objective: int | None = None
     status: str = ""
     seconds: float = 0.0
+    first_plan_s: float | None = None  # when the first complete plan was read into OR-Tools (PyVRP's path)
 
     def worker_of(self) -> dict[int | str, int | str]:
         """Visit id -> the worker it is planned for."""

@@ -53,8 +53,8 @@ PYVRP_SHARE_EXACT = 0.9
 FIRST_PLAN_READ_S = 30.0
 # What PyVRP's start (its neighbour lists and first descent, which its time limit does not stop), the repair and
 # OR-Tools' read of the first plan take per visit, kept free of PyVRP's time so that a short limit still ends on
-# time (measured on a 1,000-visit day with breaks: 0.35 s, 0.1 s and 0.9 s).
-FIRST_PLAN_RESERVE_S_PER_VISIT = 0.0016
+# time (measured on a 1,000-visit day with breaks: 0.45 s, 0.1 s and 0.9-1.1 s, with a margin for a busy machine).
+FIRST_PLAN_RESERVE_S_PER_VISIT = 0.0019
 # With a fixed search budget (`solution_limit`), PyVRP's budget is a fixed number of iterations too: this many
 # per visit, at least 100 and at most 500 (a ten-visit day needs no more), and no more than PYVRP_WORK / visits (an
 # iteration's cost grows with the day: a 1,000-visit day placed as many after 50 as after 500, in a fifth of the time).
@@ -210,7 +210,17 @@ class _Model:
     allowed: dict[int | str, list[int]] = field(default_factory=dict)  # visit id -> vehicles that may take it
 
 
-def _build(problem: Problem) -> _Model:
+@dataclass(frozen=True)
+class _Assessed:
+    """The visits some plan could hold, the workers who could take each, and why the others cannot be placed."""
+
+    visits: list[Visit]
+    allowed: dict[int | str, list[int]]
+    unplaced: dict[int | str, str]
+
+
+def _assess_day(problem: Problem) -> _Assessed:
+    """Which visits go into the model and who may take them (PyVRP's first plan needs this, not the model)."""
     unplaced = {}
     modelled = []
     reach = _Reachability(problem)
@@ -225,6 +235,12 @@ def _build(problem: Problem) -> _Model:
     for visit in [v for v in modelled if v.pair in broken]:
         unplaced[visit.id] = PAIR_INCOMPLETE
     modelled = [v for v in modelled if v.pair not in broken]
+    return _Assessed(modelled, {v.id: allowed[v.id] for v in modelled}, unplaced)
+
+
+def _build(problem: Problem, assessed: _Assessed | None = None) -> _Model:
+    assessed = assessed or _assess_day(problem)
+    modelled, allowed, unplaced = assessed.visits, assessed.allowed, dict(assessed.unplaced)
 
     depot_locations = sorted({w.start_location for w in problem.workers} | {w.end_location for w in problem.workers})
     depot_nodes = {loc: n for n, loc in enumerate(depot_locations)}
@@ -259,7 +275,7 @@ def _build(problem: Problem) -> _Model:
     )
     time_dim = routing.GetDimensionOrDie("Time")
     model = _Model(problem, modelled, depot_nodes, node_location, node_duration, manager, routing, time_dim,
-                   unplaced=unplaced, allowed={v.id: allowed[v.id] for v in modelled}, reloads=reloads,
+                   unplaced=unplaced, allowed=allowed, reloads=reloads,
                    horizon=horizon)
     _add_shifts(model)
     _add_visits(model, first_visit_node)
@@ -601,10 +617,10 @@ def _pyvrp_share(problem: Problem) -> float:
     return PYVRP_SHARE if relaxed else PYVRP_SHARE_EXACT
 
 
-def _pyvrp_routes(problem: Problem, model: _Model, options: SolveOptions, deadline: float) -> dict:
+def _pyvrp_routes(problem: Problem, assessed: _Assessed, options: SolveOptions, deadline: float) -> dict:
     """The first plan of the day's relaxed problem from PyVRP (see hgs.py), repaired for the breaks."""
-    return hgs.relaxed_routes(problem, model.visits, model.allowed, deadline, seed=options.seed,
-                              iterations=_fixed_iterations(len(model.visits)) if options.solution_limit else None)
+    return hgs.relaxed_routes(problem, assessed.visits, assessed.allowed, deadline, seed=options.seed,
+                              iterations=_fixed_iterations(len(assessed.visits)) if options.solution_limit else None)
 
 
 def _fixed_iterations(visits: int) -> int:
@@ -668,20 +684,25 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
     use_pyvrp = (options.first_solution == PYVRP and not options.initial_routes and not pinned
                  and relaxation_holds(problem))
     rush = None if use_pyvrp else _rush_routes(problem, options)
-    model = _build(problem)
-    initial = None
-    if use_pyvrp and model.visits:
-        # PyVRP stops early enough for the repair and OR-Tools' read of its plan to end inside the limit.
-        reserve = FIRST_PLAN_RESERVE_S_PER_VISIT * len(model.visits)
+    assessed = _assess_day(problem)
+    routes = None
+    if use_pyvrp and assessed.visits:
+        # PyVRP first, the OR-Tools model after (its start-up overlaps nothing else), stopping early enough for the
+        # repair and OR-Tools' read of its plan to end inside the limit.
+        reserve = FIRST_PLAN_RESERVE_S_PER_VISIT * len(assessed.visits)
         deadline = min(started + options.time_limit_s * _pyvrp_share(problem),
                        started + options.time_limit_s - reserve)
-        routes = _pyvrp_routes(problem, model, options, deadline)
+        routes = _pyvrp_routes(problem, assessed, options, deadline)
+    model = _build(problem, assessed)
+    initial = first_plan_s = None
+    if routes is not None:
         # Reading the plan runs under the closing parameters' time limit and may take seconds on a large day with
         # breaks (1.3 s for 1,000 visits on a busy machine): it gets at least FIRST_PLAN_READ_S, since a plan read
         # late beats none, and the search (its own parameters) what is left of the limit after it.
         model.routing.CloseModelWithParameters(
             _parameters(replace(options, time_limit_s=max(options.time_limit_s, FIRST_PLAN_READ_S))))
         initial = _first_plan_assignment(model, routes, started + options.time_limit_s)
+        first_plan_s = time.perf_counter() - started if initial is not None else None
         left = options.time_limit_s - (time.perf_counter() - started)
         params = _parameters(replace(options, time_limit_s=max(left, 0.001)))
         if initial is not None and left <= 0.05:
@@ -695,7 +716,7 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
         elif rush:
             model.routing.CloseModelWithParameters(params)
             if not _lock_rush(model, rush):
-                model = _build(problem)
+                model = _build(problem, assessed)
     if initial is not None:
         solution = initial if params is None else model.routing.SolveFromAssignmentWithParameters(initial, params)
         if solution is None:  # no time left to improve it: the first plan is the plan
@@ -709,14 +730,17 @@ def _solve_once(problem: Problem, options: SolveOptions) -> Plan:
         plan = _read_plan(model, solution)
         plan.status = "SOLVED" if _placed_any(plan) or all(v.pair for v in model.visits) else NO_FIRST_PLAN
     plan.seconds = round(time.perf_counter() - started, 3)
+    if first_plan_s is not None and plan.status == "SOLVED":
+        plan.first_plan_s = round(first_plan_s, 3)
     return plan
 
 
 def relaxed_plan(problem: Problem, time_limit_s: float, seed: int = 1) -> dict:
     """Worker id -> visit ids: PyVRP's plan alone of the day's relaxed problem, breaks repaired and double-ups put
     in, searched for the whole limit (the benchmarks' anchor: what the best open solver places on the same day)."""
-    model = _build(problem)
-    return hgs.relaxed_routes(problem, model.visits, model.allowed, time.perf_counter() + time_limit_s, seed=seed)
+    assessed = _assess_day(problem)
+    return hgs.relaxed_routes(problem, assessed.visits, assessed.allowed, time.perf_counter() + time_limit_s,
+                              seed=seed)
 
 
 def _placed_any(plan: Plan) -> bool:
