@@ -101,3 +101,21 @@ def test_a_worker_who_starts_where_they_are_still_ends_at_home():
     problem = build_problem(visits, workers, HaversineTravel())
     moved, stayed = problem.workers
     assert moved.start_location != moved.end_location == stayed.start_location == stayed.end_location
+
+
+def test_a_day_planned_from_now_plans_nothing_before_now_and_the_validator_catches_a_start_in_the_past():
+    from servicehub.scheduling.solver import SolveOptions, solve
+    from servicehub.scheduling.validate import plan_violations
+
+    home = (32.2, 119.68)
+    windows = {1: (540, 1000), 2: (600, 1020), 3: (480, 720)}
+    cut = from_now(900, windows)  # 15:00: visit 3's window has closed
+    visits = [DayVisit(v, (32.2 + v / 1000, 119.68), window, 30) for v, window in cut.windows.items()]
+    workers = [DayWorker(7, home, "walk", intervals_from(((480, 1080),), cut.default.ready))]
+    problem = build_problem(visits, workers, HaversineTravel())
+    plan = solve(problem, SolveOptions(time_limit_s=2, solution_limit=100))
+    assert cut.passed == {3} and not plan.unplaced and plan_violations(problem, plan) == []
+    assert plan.routes[7].departure >= 900 and all(s.start >= 900 for s in plan.routes[7].stops)
+    stop = plan.routes[7].stops[0]
+    plan.routes[7].stops[0] = Stop(stop.visit_id, 840, 840, 870, stop.travel_before)  # 14:00: already past
+    assert any("outside" in v for v in plan_violations(problem, plan))
