@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from servicehub.extensions import db
 from servicehub.scheduling import services
+from servicehub.scheduling.models import Visit
 from servicehub.visits import cards, confirmation
 from servicehub.visits import services as records
 from servicehub.visits.models import ServiceRecord
@@ -280,3 +281,32 @@ def test_a_provider_admin_re_plans_today_from_now_with_the_button(page, served, 
         assert run.kind == "replan" and run.absent_worker_id is None and 900 <= run.replan_from_min <= 905
         starts = [where["start"] for where in run.plan[today]["visits"].values() if "start" in where]
         assert all(start >= 900 for start in starts)
+
+
+@pytest.mark.browser
+def test_a_hand_move_to_a_time_already_past_is_refused_in_words(page, served, set_clock):
+    """At 15:00 a provider admin asks to move one of today's published visits to 09:00: refused by name, in the
+    page's language, and the roster is as it was."""
+    from datetime import time
+
+    server, district = served
+    today = district.today.isoformat()
+    with server.app.app_context():
+        before = {v.id: (v.worker_id, v.planned_start) for v in db.session.scalars(
+            select(Visit).where(Visit.service_date == district.today, Visit.worker_id.is_not(None)))}
+    set_clock(time(15, 0))
+    sign_in(page, server, "provider")
+    page.wait_for_url(f"{server.url}/")
+    page.goto(f"{server.url}/schedule?date={today}")
+    page.locator("[data-testid=route] summary[data-step=move]").first.click()
+    form = page.locator("[data-testid=route] [data-testid=move-form]").first
+    form.locator("input[name=start]").fill("09:00")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    message = page.locator(".flash.error").inner_text()
+    assert message.startswith("未调整 — 开始时间已过"), message
+    with server.app.app_context():
+        db.session.expire_all()
+        after = {v.id: (v.worker_id, v.planned_start) for v in db.session.scalars(
+            select(Visit).where(Visit.service_date == district.today, Visit.worker_id.is_not(None)))}
+    assert after == before
