@@ -14,7 +14,6 @@ import json
 import re
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +63,7 @@ def main() -> None:
               f"| {'yes' if not result['violations'] else 'NO'} | {result['distance']:.2f} "
               f"| {result['total_tardiness']:.2f} | {result['max_tardiness']:.2f} | {result['total_cost']:.2f} "
               f"| {known['total_cost'] if known else '—'} | "
-              f"{'%+.2f%%' % result['gap_pct'] if result['gap_pct'] is not None else '—'} | {result['seconds']} |")
+              f"{format(result['gap_pct'], '+.2f') + '%' if result['gap_pct'] is not None else '—'} | {result['seconds']} |")
     gaps = [r["gap_pct"] for r, _ in rows if r["gap_pct"] is not None]
     if gaps:
         print(f"\nmean gap to best known total cost: {statistics.mean(gaps):+.2f}%")

@@ -402,7 +402,7 @@ def _add_tardiness(model: _Model) -> None:
     Weights.max_tardiness per unit: a dimension whose value only grows along a route and is at least each visit's
     tardiness ends every route at no less than its largest, and its global span (the largest end) is priced."""
     problem, routing, time_dim = model.problem, model.routing, model.time
-    due = [(index, visit.due) for visit, index in zip(model.visits, _index_of(model).values())
+    due = [(index, visit.due) for visit, index in zip(model.visits, _index_of(model).values(), strict=True)
            if visit.due is not None and visit.due < visit.window[1]]
     if not due:
         return

@@ -141,7 +141,7 @@ def test_a_meal_worker_refills_at_the_kitchen_mid_round(options):
     assert not plan.unplaced and len(route.stops) == 4
     assert route.reloads and all(r.location == 0 and r.end - r.arrival == 5 for r in route.reloads)
     loads = [0]
-    for k, stop in enumerate(route.stops):
+    for k in range(len(route.stops)):
         if any(r.after == k for r in route.reloads):
             loads.append(0)
         loads[-1] += 1
