@@ -175,6 +175,8 @@ def refusal_message(exc: DomainError) -> str:
     if isinstance(exc, PermissionDenied):
         return _("Not allowed: %(detail)s", detail=exc.message)
     if exc.code in forms.LABELS["move_rule"]:
+        if current_language() != "en":  # the rule's own words: the detail is the service's English sentence
+            return _("Not moved — %(rule)s.", rule=label("move_rule", exc.code))
         return _("Not moved — %(rule)s (%(detail)s).", rule=label("move_rule", exc.code), detail=exc.message)
     if exc.code == "already_published":
         return _("This plan is already published.")

@@ -367,6 +367,13 @@ def test_a_move_that_breaks_a_rule_is_refused_with_the_rule_and_a_good_move_is_l
     html = flashes(client, post(client, f"/schedule/visits/{stops[0]}/move", worker_id=worker, start="04:00",
                                 next=page))
     assert messages(html, "error")[0].startswith(f"未调整 — {zh(app, 'move_rule', 'window')}")
+    assert "move breaks a rule" not in messages(html, "error")[0]  # the rule's words only: no English sentence
+    client.get("/lang/en")
+    html = flashes(client, post(client, f"/schedule/visits/{stops[0]}/move", worker_id=worker, start="04:00",
+                                next=page))
+    assert messages(html, "error")[0] == ("Not moved — It would start outside its time window (The move breaks a "
+                                          "rule: the visit would start outside its time window).")
+    client.get("/lang/zh")
 
     html = flashes(client, post(client, f"/schedule/visits/{stops[-1]}/move", worker_id=worker, next=page))
     (done,) = messages(html, "success")
