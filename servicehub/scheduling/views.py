@@ -174,7 +174,8 @@ def refusal_message(exc: DomainError) -> str:
     """A service's refusal in the page's language where its code is known, otherwise its own sentence."""
     if isinstance(exc, PermissionDenied):
         return _("Not allowed: %(detail)s", detail=exc.message)
-    if exc.code in forms.LABELS["move_rule"]:
+    # A move's refusal (a publication's start_past is a Conflict: below).
+    if exc.code in forms.LABELS["move_rule"] and isinstance(exc, ValidationFailed):
         if current_language() != "en":  # the rule's own words: the detail is the service's English sentence
             return _("Not moved — %(rule)s.", rule=label("move_rule", exc.code))
         return _("Not moved — %(rule)s (%(detail)s).", rule=label("move_rule", exc.code), detail=exc.message)
