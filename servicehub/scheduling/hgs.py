@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from servicehub.scheduling.problem import Break, Problem, Visit, Worker
+from servicehub.scheduling.problem import Break, Problem, Visit, Worker, double_ups
 
 try:  # imported with the solver, so that a run's time limit is not spent importing it (about 0.8 s)
     import numpy as np
@@ -55,11 +55,7 @@ def relaxed_routes(problem: Problem, visits: Sequence[Visit], allowed: dict, dea
     if pyvrp is None:  # a runtime dependency: a missing one is a failed run, not a worse plan
         raise SolverMissing(f"PyVRP is not installed ({_MISSING}); the first plan cannot be made.")
 
-    halves: dict[str, list[Visit]] = {}
-    for v in visits:
-        if v.pair is not None:
-            halves.setdefault(v.pair, []).append(v)
-    pairs = [(a, b) for a, b in (h for h in halves.values() if len(h) == 2)]
+    pairs = [(a, b) for a, b in (h for h in double_ups(visits).values() if len(h) == 2)]
     # The halves of the double-ups are planned as single visits too, then taken out again: the routes keep room
     # for them near their place and time, where `insert_pairs` puts them back together (on a day of many
     # double-ups, fitting them into routes planned without them cost a third more travel).
@@ -207,7 +203,7 @@ def insert_pairs(problem: Problem, routes: dict[int, list[Visit]], pairs: Sequen
     (where the relaxed plan had room for it). Then each pair is taken out and put back where it now costs least
     once (OR-Tools' moves shift one visit at a time and so cannot move a double-up: where it lands here stays)."""
     hints = hints or {}
-    ordered = [tuple(sorted(pair, key=lambda v: v.pair_gap is not None))
+    ordered = [tuple(sorted(pair, key=lambda v: v.pair_gap is not None))  # the halves in either order
                for pair in sorted(pairs, key=lambda pair: not pair[0].urgent)]
     for a, b in ordered:
         best = _best_pair_insertion(problem, routes, a, b, allowed, hints)

@@ -85,41 +85,8 @@ def parse_instance(data, name: str) -> Instance:
         abilities |= set(caregiver["abilities"])
     if not data["caregivers"]:
         raise InstanceError(f"{name}: 'caregivers' is empty")
-    services = []
-    for k, patient in enumerate(data["patients"]):
-        where = f"{name}: patient {patient.get('id', k)!r}" if isinstance(patient, dict) else f"{name}: patients[{k}]"
-        _require(patient, ("id", "time_window", "required_caregivers"), where)
-        window = patient["time_window"]
-        if not (isinstance(window, list) and len(window) == 2 and all(_number(t) for t in window)
-                and 0 <= window[0] <= window[1]):
-            raise InstanceError(f"{where}: 'time_window' must be [earliest, latest] with 0 <= earliest <= latest")
-        needed = patient["required_caregivers"]
-        if not isinstance(needed, list) or not 1 <= len(needed) <= 2:
-            raise InstanceError(f"{where}: 'required_caregivers' must list one or two services")
-        for order, required in enumerate(needed):
-            _require(required, ("service",), f"{where}: required_caregivers[{order}]")
-            service = required["service"]
-            if service not in default_duration:
-                raise InstanceError(f"{where}: service {service!r} is not in 'services'")
-            if service not in abilities:
-                raise InstanceError(f"{where}: no caregiver can do service {service!r}")
-            duration = required.get("duration", default_duration[service])
-            if not _number(duration) or duration < 0:
-                raise InstanceError(f"{where}: service {service!r} has no duration (neither its own nor a "
-                                    "default_duration)")
-            services.append(Service(patient["id"], service, float(duration), order))
-        sync = patient.get("synchronization")
-        if len(needed) == 2:
-            if not isinstance(sync, dict) or sync.get("type") not in (SIMULTANEOUS, SEQUENTIAL):
-                raise InstanceError(f"{where}: two services need 'synchronization' of type 'simultaneous' or "
-                                    "'sequential'")
-            gap = sync.get("distance")
-            if sync["type"] == SEQUENTIAL and not (isinstance(gap, list) and len(gap) == 2
-                                                    and all(_number(g) for g in gap) and 0 <= gap[0] <= gap[1]):
-                raise InstanceError(f"{where}: a sequential synchronization needs 'distance' [min, max], "
-                                    "0 <= min <= max")
-        elif sync:
-            raise InstanceError(f"{where}: 'synchronization' needs two services")
+    services = [service for k, patient in enumerate(data["patients"])
+                for service in _patient_services(patient, name, k, default_duration, abilities)]
     size = len(data["patients"]) + 1
     matrix = data["distances"]
     if len(matrix) != size or any(not isinstance(row, list) or len(row) != size for row in matrix):
@@ -130,6 +97,47 @@ def parse_instance(data, name: str) -> Instance:
     return Instance(name=name.removesuffix(".json"), patients=tuple(data["patients"]),
                     caregivers=tuple(data["caregivers"]), services=tuple(services),
                     distances=tuple(tuple(float(d) for d in row) for row in matrix))
+
+
+def _patient_services(patient, name: str, k: int, default_duration: dict, abilities: set[str]) -> list[Service]:
+    """A patient's services, checked: its window, one or two services each known and doable with a duration, and
+    the synchronisation two services need."""
+    where = f"{name}: patient {patient['id']!r}" if isinstance(patient, dict) and "id" in patient \
+        else f"{name}: patients[{k}]"
+    _require(patient, ("id", "time_window", "required_caregivers"), where)
+    window = patient["time_window"]
+    if not (isinstance(window, list) and len(window) == 2 and all(_number(t) for t in window)
+            and 0 <= window[0] <= window[1]):
+        raise InstanceError(f"{where}: 'time_window' must be [earliest, latest] with 0 <= earliest <= latest")
+    needed = patient["required_caregivers"]
+    if not isinstance(needed, list) or not 1 <= len(needed) <= 2:
+        raise InstanceError(f"{where}: 'required_caregivers' must list one or two services")
+    services = []
+    for order, required in enumerate(needed):
+        _require(required, ("service",), f"{where}: required_caregivers[{order}]")
+        service = required["service"]
+        if service not in default_duration:
+            raise InstanceError(f"{where}: service {service!r} is not in 'services'")
+        if service not in abilities:
+            raise InstanceError(f"{where}: no caregiver can do service {service!r}")
+        duration = required.get("duration", default_duration[service])
+        if not _number(duration) or duration < 0:
+            raise InstanceError(f"{where}: service {service!r} has no duration (neither its own nor a "
+                                "default_duration)")
+        services.append(Service(patient["id"], service, float(duration), order))
+    sync = patient.get("synchronization")
+    if len(needed) == 2:
+        if not isinstance(sync, dict) or sync.get("type") not in (SIMULTANEOUS, SEQUENTIAL):
+            raise InstanceError(f"{where}: two services need 'synchronization' of type 'simultaneous' or "
+                                "'sequential'")
+        gap = sync.get("distance")
+        if sync["type"] == SEQUENTIAL and not (isinstance(gap, list) and len(gap) == 2
+                                                and all(_number(g) for g in gap) and 0 <= gap[0] <= gap[1]):
+            raise InstanceError(f"{where}: a sequential synchronization needs 'distance' [min, max], "
+                                "0 <= min <= max")
+    elif sync:
+        raise InstanceError(f"{where}: 'synchronization' needs two services")
+    return services
 
 
 def _require(item, keys: tuple[str, ...], where: str) -> None:

@@ -161,6 +161,15 @@ class Plan:
         return sum(late), max(late, default=0)
 
 
+def double_ups(visits) -> dict[str, list[Visit]]:
+    """Pair id -> its halves among `visits`, the earlier half first (the one without a `pair_gap`)."""
+    halves: dict[str, list[Visit]] = {}
+    for visit in visits:
+        if visit.pair is not None:
+            halves.setdefault(visit.pair, []).append(visit)
+    return {pair: sorted(members, key=lambda v: v.pair_gap is not None) for pair, members in halves.items()}
+
+
 # Reasons a visit could not be placed.
 NO_QUALIFIED_WORKER = "no_qualified_worker"  # nobody on shift holds the skills / is of the gender asked for
 WINDOW_OUTSIDE_SHIFTS = "window_outside_shifts"  # no suitable worker can reach it inside its window

@@ -40,6 +40,7 @@ from servicehub.scheduling.problem import (
     Stop,
     Visit,
     Worker,
+    double_ups,
 )
 
 # The first plan from PyVRP on the relaxed day (`hgs.py`), then OR-Tools' search from it: the default.
@@ -169,11 +170,7 @@ def _assess(problem: Problem, visit: Visit, reach: _Reachability) -> tuple[str |
 def _incomplete_pairs(problem: Problem, able: dict) -> set[str]:
     """The double-ups no plan can hold: a half nobody can take, or no two different workers for the halves
     (`able`: visit id -> the workers who could take it, for the visits some worker could)."""
-    halves: dict[str, list[Visit]] = {}
-    for visit in problem.visits:
-        if visit.pair is not None:
-            halves.setdefault(visit.pair, []).append(visit)
-    return {pair for pair, members in halves.items()
+    return {pair for pair, members in double_ups(problem.visits).items()
             if len(members) != 2 or not all(able.get(v.id) for v in members)
             or len(set(able[members[0].id]) | set(able[members[1].id])) < 2}
 
@@ -378,13 +375,8 @@ def _add_double_ups(model: _Model) -> None:
     routing, time_dim = model.routing, model.time
     solver = routing.solver()
     index_of = _index_of(model)
-    pairs: dict[str, list[Visit]] = {}
-    for visit in model.visits:
-        if visit.pair is not None:
-            pairs.setdefault(visit.pair, []).append(visit)
     horizon = model.horizon
-    for halves in pairs.values():
-        first, later = sorted(halves, key=lambda v: v.pair_gap is not None)
+    for first, later in double_ups(model.visits).values():
         a, b = index_of[first.id], index_of[later.id]
         solver.Add(routing.ActiveVar(a) == routing.ActiveVar(b))
         solver.Add(solver.AllDifferentExcept([routing.VehicleVar(a), routing.VehicleVar(b)], -1))

@@ -36,18 +36,7 @@ def plan_violations(problem: Problem, plan: Plan) -> list[str]:
         refills = sorted(route.reloads, key=lambda r: (r.after, r.arrival))
         for position, stop in enumerate([*route.stops, None]):
             for refill in [r for r in refills if r.after == position]:
-                if refill.location not in worker.reload_locations:
-                    problems.append(f"{worker_id}: refills at place {refill.location}, not one of its refill places")
-                travel = problem.travel[worker.profile][here][refill.location]
-                if refill.arrival < clock + travel + _in_breaks(breaks, clock, refill.arrival):
-                    problems.append(f"{worker_id}: refill at {refill.arrival}, before it can be reached "
-                                    f"({clock} + {travel} travel)")
-                if refill.end != refill.arrival + worker.reload_duration:
-                    problems.append(f"{worker_id}: refill lasts {refill.end - refill.arrival}, not "
-                                    f"{worker.reload_duration}")
-                for b_start, b_end in breaks:
-                    if b_start < refill.end and refill.arrival < b_end:
-                        problems.append(f"{worker_id}: break {b_start}-{b_end} overlaps a refill")
+                problems += _refill_violations(problem, worker, refill, here, clock, breaks)
                 here, clock, load = refill.location, refill.end, 0
             if stop is None:
                 break
@@ -117,6 +106,22 @@ def plan_violations(problem: Problem, plan: Plan) -> list[str]:
             if not low <= gap <= high:
                 problems.append(f"double-up {pair}: {later.id} starts {gap} after {first.id}, not {low} to {high}")
     return problems
+
+
+def _refill_violations(problem: Problem, worker, refill, here: int, clock: int, breaks: list) -> list[str]:
+    """What a refill breaks: a place that is not one of the worker's, reached too soon from `here` left at
+    `clock`, the wrong length, or a break over it."""
+    found = []
+    if refill.location not in worker.reload_locations:
+        found.append(f"{worker.id}: refills at place {refill.location}, not one of its refill places")
+    travel = problem.travel[worker.profile][here][refill.location]
+    if refill.arrival < clock + travel + _in_breaks(breaks, clock, refill.arrival):
+        found.append(f"{worker.id}: refill at {refill.arrival}, before it can be reached ({clock} + {travel} travel)")
+    if refill.end != refill.arrival + worker.reload_duration:
+        found.append(f"{worker.id}: refill lasts {refill.end - refill.arrival}, not {worker.reload_duration}")
+    found += [f"{worker.id}: break {b_start}-{b_end} overlaps a refill" for b_start, b_end in breaks
+              if b_start < refill.end and refill.arrival < b_end]
+    return found
 
 
 def _in_breaks(breaks: list[tuple[int, int]], since: int, until: int) -> int:
